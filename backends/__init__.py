@@ -1,0 +1,1 @@
+"""One module (or package) per real system opsconsole watches; nothing here imports Textual."""

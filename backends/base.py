@@ -1,0 +1,109 @@
+"""The backend contract every real system plugs into.
+
+A backend is built from its config entries, `collect()`s a plain Snapshot with a timeout,
+turns it into `CheckResult`s with `evaluate()`, and offers `ActionSpec`s. It knows nothing
+about Textual, so the TUI, the headless runner and the tests share the same code.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from console.actions import ActionSpec
+from console.configtable import Table
+from console.durations import clock
+from console.errors import ConfigError
+from console.model import CheckResult, Status
+from console.secrets import Redactor
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What every backend may need from the console: defaults, state dir, redaction."""
+
+    redactor: Redactor
+    state_dir: Path
+    refresh: float = 2.0
+    timeout: float = 5.0
+
+
+class Backend(ABC):
+    """One watched thing (a Redis server, an HTTP endpoint, a systemd bus...)."""
+
+    kind: ClassVar[str]
+    unreachable_status: ClassVar[Status] = Status.UNKNOWN
+
+    def __init__(self, name: str, *, interval: float, timeout: float) -> None:
+        self.name = name
+        self.interval = interval
+        self.timeout = timeout
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    @abstractmethod
+    async def collect(self) -> Any:
+        """Read the system once and return a frozen Snapshot. May raise on failure."""
+
+    @abstractmethod
+    def evaluate(self, snapshot: Any) -> list[CheckResult]:
+        """Checks for a snapshot (may keep history on self for trends)."""
+
+    @abstractmethod
+    def targets(self) -> list[str]:
+        """The `KIND:NAME` targets this backend answers for, known before any poll."""
+
+    def answers_for(self, target: str) -> bool:
+        """Whether a `KIND:NAME` given on the command line is one of this backend's targets.
+
+        Backends whose targets are only known after a poll (units by glob) override this.
+        """
+        return target in self.targets()
+
+    def actions(self, snapshot: Any | None, target: str,
+                options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
+        """Actions offered on one of this backend's targets.
+
+        `options` carries command-line choices (`task`, `dry_run`, `from`, `to`).
+        """
+        return []
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        """Start pushing: call `changed()` (from any thread) when a re-poll is worth it."""
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+
+    def failure_checks(self, reason: str, since: float) -> list[CheckResult]:
+        """What each target shows while the backend cannot be read."""
+        summary = f"unreachable since {clock(since)}: {reason}"
+        return [CheckResult(t, self.unreachable_status, summary) for t in self.targets()]
+
+
+@dataclass(frozen=True)
+class BackendKind:
+    """A config section and how to turn its entries into backends.
+
+    `parse` reads one `[[section]]` table (and calls `table.done()`); `build` receives every
+    parsed entry of the section at once; `validate`, if set, checks references between
+    sections once the whole file is parsed and raises ConfigError.
+    """
+
+    section: str
+    parse: Callable[[Table], Any]
+    build: Callable[[list[Any], Runtime], list[Backend]]
+    validate: Callable[[list[Any], dict[str, list[Any]]], None] | None = None
+
+
+def unique_names(section: str, names: list[str]) -> None:
+    """Reject a config where two entries of one section share a name."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ConfigError(f"[[{section}]] name {name!r} is used twice: names must be unique")
+        seen.add(name)

@@ -1,0 +1,148 @@
+"""Host checks with psutil: disk usage per mount, memory, load, and ports that must listen."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from backends.base import Backend, BackendKind, Runtime
+from console.configtable import Table
+from console.model import CheckResult, Perf, Status, by_thresholds
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    name: str
+    disks: tuple[str, ...]
+    ports: tuple[int, ...]
+    disk_warn: float
+    disk_crit: float
+    memory_warn: float
+    memory_crit: float
+    load_warn: float | None
+    load_crit: float | None
+    interval: float | None
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    mount: str
+    percent: float | None
+    used: int
+    total: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class HostSnapshot:
+    disks: tuple[DiskUsage, ...]
+    memory_percent: float
+    memory_available: int
+    memory_total: int
+    load: tuple[float, float, float]
+    cpus: int
+    listening: frozenset[int]
+
+
+def parse(table: Table) -> HostConfig:
+    config = HostConfig(
+        name=table.name("name", socket.gethostname().split(".")[0] or "localhost"),
+        disks=tuple(table.str_list("disks", ["/"])),
+        ports=tuple(table.int_list("ports", [], minimum=1, maximum=65535,
+                                   what="a list of port numbers")),
+        disk_warn=table.number("disk_warn", 80.0, minimum=0),
+        disk_crit=table.number("disk_crit", 90.0, minimum=0),
+        memory_warn=table.number("memory_warn", 90.0, minimum=0),
+        memory_crit=table.number("memory_crit", 95.0, minimum=0),
+        load_warn=table.number("load_warn", None, minimum=0),
+        load_crit=table.number("load_crit", None, minimum=0),
+        interval=table.duration("interval", None),
+    )
+    for mount in config.disks:
+        table.check(mount.startswith("/"), "disks", f"expected absolute paths, got {mount!r}")
+    table.done()
+    return config
+
+
+def build(entries: list[HostConfig], runtime: Runtime) -> list[Backend]:
+    return [HostBackend(entry, runtime) for entry in entries]
+
+
+class HostBackend(Backend):
+    kind = "host"
+
+    def __init__(self, config: HostConfig, runtime: Runtime) -> None:
+        super().__init__(config.name, interval=config.interval or max(runtime.refresh, 5.0),
+                         timeout=runtime.timeout)
+        self.config = config
+
+    def targets(self) -> list[str]:
+        return [f"host:{self.name}"]
+
+    async def collect(self) -> HostSnapshot:
+        return await asyncio.to_thread(self._read)
+
+    def _read(self) -> HostSnapshot:
+        disks = []
+        for mount in self.config.disks:
+            try:
+                usage = psutil.disk_usage(mount)
+                disks.append(DiskUsage(mount, usage.percent, usage.used, usage.total))
+            except OSError as exc:
+                disks.append(DiskUsage(mount, None, 0, 0, exc.strerror or str(exc)))
+        memory = psutil.virtual_memory()
+        listening: frozenset[int] = frozenset()
+        if self.config.ports:
+            listening = frozenset(
+                c.laddr.port for c in psutil.net_connections("inet")
+                if c.status == psutil.CONN_LISTEN and c.laddr)
+        return HostSnapshot(tuple(disks), memory.percent, memory.available, memory.total,
+                            os.getloadavg(), os.cpu_count() or 1, listening)
+
+    def evaluate(self, snapshot: Any) -> list[CheckResult]:
+        snap: HostSnapshot = snapshot
+        target = f"host:{self.name}"
+        cfg = self.config
+        results = []
+        for disk in snap.disks:
+            if disk.percent is None:
+                results.append(CheckResult(target, Status.UNKNOWN, f"{disk.mount}: {disk.error}",
+                                           check=f"disk {disk.mount}"))
+                continue
+            status = by_thresholds(disk.percent, cfg.disk_warn, cfg.disk_crit)
+            free_gb = (disk.total - disk.used) / 1e9
+            results.append(CheckResult(
+                target, status, f"{disk.mount} {disk.percent:.0f}% used, {free_gb:.1f} GB free",
+                check=f"disk {disk.mount}",
+                perfdata=(Perf(f"disk_{disk.mount}", round(disk.percent, 1), "%",
+                               cfg.disk_warn, cfg.disk_crit, 0, 100),)))
+        status = by_thresholds(snap.memory_percent, cfg.memory_warn, cfg.memory_crit)
+        results.append(CheckResult(
+            target, status,
+            f"memory {snap.memory_percent:.0f}% used, "
+            f"{snap.memory_available / 2**30:.1f} GiB available",
+            check="memory",
+            perfdata=(Perf("memory", round(snap.memory_percent, 1), "%",
+                           cfg.memory_warn, cfg.memory_crit, 0, 100),)))
+        load1, load5, load15 = snap.load
+        per_core = load5 / snap.cpus
+        status = by_thresholds(per_core, cfg.load_warn, cfg.load_crit)
+        results.append(CheckResult(
+            target, status, f"load {load1:.2f} {load5:.2f} {load15:.2f} on {snap.cpus} cores",
+            check="load",
+            perfdata=(Perf("load5", round(load5, 2), "", cfg.load_warn and cfg.load_warn * snap.cpus,
+                           cfg.load_crit and cfg.load_crit * snap.cpus, 0),)))
+        for port in cfg.ports:
+            up = port in snap.listening
+            results.append(CheckResult(
+                target, Status.OK if up else Status.CRITICAL,
+                f"port {port} {'listening' if up else 'not listening'}", check=f"port {port}"))
+        return results
+
+
+KIND = BackendKind(section="host", parse=parse, build=build)

@@ -1,0 +1,238 @@
+"""HTTP health endpoints with httpx: status, JSON fields, body text, latency, TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from backends.base import Backend, BackendKind, Runtime, unique_names
+from console.actions import ActionOutcome, ActionSpec, Progress
+from console.configtable import Table
+from console.model import CheckResult, Perf, Status, by_thresholds
+
+_MAX_BODY = 1_000_000
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    name: str
+    url: str
+    method: str
+    expect_status: tuple[int, ...]
+    expect_json: tuple[tuple[str, Any], ...]
+    expect_body: str | None
+    latency_warn: float | None
+    latency_crit: float | None
+    verify: bool | str
+    timeout: float
+    interval: float
+    headers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class EndpointSnapshot:
+    url: str
+    checked_at: float
+    status_code: int | None = None
+    latency: float | None = None
+    error: str | None = None
+    mismatch: str | None = None
+
+
+def parse(table: Table) -> HttpConfig:
+    codes = table.int_list("expect_status", [200], minimum=100, maximum=599,
+                           what="an HTTP status code or a list of them")
+    table.check(bool(codes), "expect_status", "needs at least one status code")
+    verify: bool | str = True
+    if table.has("verify"):
+        raw = table.data["verify"]
+        verify = table.bool("verify") if isinstance(raw, bool) else table.str(
+            "verify", what="true, false or the path of a CA bundle")
+    headers = table.table("headers")
+    header_items: tuple[tuple[str, str], ...] = ()
+    if headers is not None:
+        header_items = tuple((k, headers.expand(k, headers.str(k))) for k in list(headers.data))
+        headers.done()
+    timeout = table.duration("timeout", 5.0)
+    config = HttpConfig(
+        name=table.name(),
+        url=table.url("url", ("http", "https")),
+        method=table.str("method", "GET", choices=("GET", "HEAD", "POST")),
+        expect_status=tuple(codes),
+        expect_json=tuple(table.mapping("expect_json").items()),
+        expect_body=table.str("expect_body", None),
+        latency_warn=table.duration("latency_warn", 1.0),
+        latency_crit=table.duration("latency_crit", None),
+        verify=verify,
+        timeout=timeout,
+        interval=table.duration("interval", 10.0),
+        headers=header_items,
+    )
+    table.check(timeout > 0, "timeout", "must be more than 0")
+    table.done()
+    return config
+
+
+def validate(entries: list[HttpConfig], sections: dict[str, list[Any]]) -> None:
+    unique_names("http", [entry.name for entry in entries])
+
+
+class ClientPool:
+    """One httpx client per TLS setting, shared by every endpoint of a config."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def get(self, verify: bool | str) -> httpx.AsyncClient:
+        key = repr(verify)
+        client = self._clients.get(key)
+        if client is None:
+            client = httpx.AsyncClient(
+                verify=_ssl_context(verify), follow_redirects=False,
+                limits=httpx.Limits(max_connections=500, max_keepalive_connections=200),
+                headers={"User-Agent": "opsconsole"})
+            self._clients[key] = client
+        return client
+
+    async def close(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
+    if verify is False:
+        return False
+    if verify is True:
+        return True
+    return ssl.create_default_context(cafile=verify)
+
+
+def build(entries: list[HttpConfig], runtime: Runtime) -> list[Backend]:
+    pool = ClientPool()
+    return [HttpBackend(entry, pool) for entry in entries]
+
+
+class HttpBackend(Backend):
+    kind = "http"
+    unreachable_status = Status.CRITICAL
+
+    def __init__(self, config: HttpConfig, pool: ClientPool) -> None:
+        super().__init__(config.name, interval=config.interval, timeout=config.timeout + 1.0)
+        self.config = config
+        self.pool = pool
+
+    def targets(self) -> list[str]:
+        return [f"http:{self.name}"]
+
+    async def collect(self) -> EndpointSnapshot:
+        cfg = self.config
+        started = time.monotonic()
+        client = self.pool.get(cfg.verify)
+        try:
+            async with asyncio.timeout(cfg.timeout):
+                response = await client.request(cfg.method, cfg.url, headers=dict(cfg.headers),
+                                                timeout=cfg.timeout)
+        except (TimeoutError, httpx.TimeoutException):
+            return EndpointSnapshot(cfg.url, time.time(), error=f"no answer within {cfg.timeout:g}s")
+        except httpx.HTTPError as exc:
+            return EndpointSnapshot(cfg.url, time.time(), error=_describe(exc))
+        latency = time.monotonic() - started
+        return EndpointSnapshot(cfg.url, time.time(), response.status_code, latency,
+                                mismatch=self._body_mismatch(response))
+
+    def _body_mismatch(self, response: httpx.Response) -> str | None:
+        cfg = self.config
+        if not cfg.expect_body and not cfg.expect_json:
+            return None
+        body = response.content[:_MAX_BODY]
+        if cfg.expect_body and cfg.expect_body.encode() not in body:
+            return f"body lacks {cfg.expect_body!r}"
+        if cfg.expect_json:
+            try:
+                document = response.json()
+            except ValueError:
+                return "body is not JSON"
+            for path, expected in cfg.expect_json:
+                found = _json_path(document, path)
+                if found != expected:
+                    return f"JSON {path} is {found!r}, expected {expected!r}"
+        return None
+
+    def evaluate(self, snapshot: Any) -> list[CheckResult]:
+        snap: EndpointSnapshot = snapshot
+        cfg = self.config
+        target = f"http:{self.name}"
+        if snap.error is not None or snap.status_code is None or snap.latency is None:
+            return [CheckResult(target, Status.CRITICAL, snap.error or "no answer",
+                                details=cfg.url)]
+        perf = (Perf(f"{self.name}_time", round(snap.latency, 4), "s",
+                     cfg.latency_warn, cfg.latency_crit, 0),)
+        ms = f"{snap.latency * 1000:.0f} ms"
+        if snap.status_code not in cfg.expect_status:
+            expected = "/".join(str(c) for c in cfg.expect_status)
+            return [CheckResult(target, Status.CRITICAL,
+                                f"{snap.status_code} in {ms} (expected {expected})",
+                                perfdata=perf, details=cfg.url)]
+        if snap.mismatch:
+            return [CheckResult(target, Status.CRITICAL, f"{snap.status_code}: {snap.mismatch}",
+                                perfdata=perf, details=cfg.url)]
+        status = by_thresholds(snap.latency, cfg.latency_warn, cfg.latency_crit)
+        note = "" if status is Status.OK else " (slow)"
+        return [CheckResult(target, status, f"{snap.status_code} in {ms}{note}",
+                            perfdata=perf, details=cfg.url)]
+
+    def actions(self, snapshot: Any | None, target: str,
+                options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
+        async def check_now(progress: Progress) -> ActionOutcome:
+            progress.progress(None, None, f"requesting {self.config.url}")
+            result = self.evaluate(await self.collect())[0]
+            return ActionOutcome(result.status is Status.OK,
+                                 f"{result.status.name}: {result.summary}")
+
+        return [ActionSpec(verb="check", target=target, title=f"Check {self.name} now",
+                           effect=f"send one {self.config.method} to {self.config.url}",
+                           run=check_now, backend_id=self.id, mutating=False)]
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    """One line for a transport error: refused, DNS, TLS..."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc) or type(exc).__name__
+    lowered = text.lower()
+    if "connection refused" in lowered or "connect call failed" in lowered:
+        return "connection refused"
+    if "certificate" in lowered or "ssl" in lowered:
+        return "TLS: " + text.splitlines()[0][:160]
+    if "name or service not known" in lowered or "nodename nor servname" in lowered:
+        return "host name not found"
+    return text.splitlines()[0][:200]
+
+
+def _json_path(document: Any, path: str) -> Any:
+    """Follow a dotted path (`checks.db.status`, list indexes allowed) into a JSON document."""
+    node = document
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+KIND = BackendKind(section="http", parse=parse, build=build, validate=validate)

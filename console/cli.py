@@ -1,0 +1,122 @@
+"""The command line: `opsconsole` opens the TUI; `opsconsole --headless COMMAND` runs without one.
+
+Exit codes are an interface: check uses 0-3 (OK, WARNING, CRITICAL, UNKNOWN); other commands
+0 success, 1 the action failed, 2 usage or config error, 3 refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from console import __version__
+from console.errors import ConfigError, ConsoleError
+
+ACTION_COMMANDS = ("restart", "retry", "backup", "restore", "rollback")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="config file (default: $OPSCONSOLE_CONFIG, "
+                             "~/.config/opsconsole/config.toml, /etc/opsconsole/config.toml)")
+    common.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
+                        help="refuse every action that changes something")
+    parser = argparse.ArgumentParser(
+        prog="opsconsole", parents=[common],
+        description="Ops console for Python production stacks: systemd units, Redis queues, "
+                    "Celery, Docker, PostgreSQL, HTTP endpoints and the host.",
+        epilog="Without --headless, opens the full-screen console. Exit codes: check 0-3 "
+               "(OK/WARNING/CRITICAL/UNKNOWN); others 0 ok, 1 failed, 2 usage/config, 3 refused.")
+    parser.add_argument("--version", action="version", version=f"opsconsole {__version__}")
+    parser.add_argument("--headless", action="store_true",
+                        help="run COMMAND without a screen (for cron and scripts)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = commands.add_parser("check", parents=[common], help="run every check once")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--only", nargs="+", action="extend", default=[], metavar="TARGET",
+                       help="only these targets (KIND:NAME, KIND, or a glob)")
+    check.add_argument("--timeout", type=float, metavar="SECONDS",
+                       help="deadline of the whole run (default: [console] deadline, 30s)")
+
+    status = commands.add_parser("status", parents=[common], help="every target's state")
+    status.add_argument("--format", choices=("text", "json"), default="text")
+
+    for verb, what in (("restart", "unit:NAME | container:NAME"),
+                       ("retry", "queue:REDIS/QUEUE | celery:APP"),
+                       ("backup", "postgres:NAME | volume:NAME"),
+                       ("restore", "postgres:NAME"),
+                       ("rollback", "deploy:NAME")):
+        action = commands.add_parser(verb, parents=[common], help=f"{verb} {what}")
+        action.add_argument("target", metavar="TARGET", help=what)
+        action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        if verb == "retry":
+            action.add_argument("--task", metavar="ID", help="one Celery task id")
+        if verb in ("retry", "rollback"):
+            action.add_argument("--dry-run", action="store_true", help="say what would happen")
+        if verb == "restore":
+            action.add_argument("--from", dest="source", required=True, metavar="FILE")
+        if verb == "rollback":
+            action.add_argument("--to", metavar="REV", help="revision to go back to")
+
+    audit = commands.add_parser("audit", parents=[common], help="the audit log and its chain")
+    audit.add_argument("--since", metavar="DURATION", help="only records newer than this (2h, 7d)")
+    audit.add_argument("--format", choices=("text", "json"), default="text")
+    return parser
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for name in ("task", "dry_run", "source", "to"):
+        value = getattr(args, name, None)
+        if value:
+            options["from" if name == "source" else name] = value
+    return options
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command and not args.headless:
+        parser.error(f"'{args.command}' runs without a screen: use opsconsole --headless "
+                     f"{args.command} ...")
+    if args.headless and not args.command:
+        parser.error("--headless needs a COMMAND: check, status, restart, retry, backup, "
+                     "restore, rollback or audit")
+    try:
+        return _dispatch(args)
+    except ConsoleError as exc:
+        print(f"opsconsole: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from console.config import load_config
+
+    config = load_config(getattr(args, "config", None))
+    for warning in config.warnings:
+        print(f"opsconsole: warning: {warning}", file=sys.stderr)
+    read_only = getattr(args, "read_only", False) or config.console.read_only
+    if not args.headless:
+        from console.app import run_tui
+
+        return run_tui(config, read_only=read_only)
+
+    from console import headless
+
+    if args.command == "check":
+        return headless.run_check(config, fmt=args.format, only=args.only, timeout=args.timeout)
+    if args.command == "status":
+        return headless.run_status(config, fmt=args.format)
+    if args.command == "audit":
+        return headless.run_audit(config, fmt=args.format, since=args.since)
+    return headless.run_action(config, verb=args.command, target=args.target,
+                               options=_options(args), assume_yes=args.yes, read_only=read_only)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

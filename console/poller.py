@@ -1,0 +1,122 @@
+"""Polling: each backend on its own interval, never overlapping, backing off on failure.
+
+`poll_once` is shared by the TUI's long-running `Poller` and the headless runner, so a
+failure reads the same everywhere: "unreachable since 03:12:05: <reason>".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from backends.base import Backend
+from console.model import PollResult
+from console.secrets import Redactor
+
+MAX_BACKOFF = 60.0
+
+
+@dataclass
+class BackendState:
+    """What the poller remembers about one backend between polls."""
+
+    failures: int = 0
+    unreachable_since: float | None = None
+    last: PollResult | None = None
+
+
+def describe_error(exc: BaseException, timeout: float) -> str:
+    """One line for a failed collect()."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g}s"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text[:300] or type(exc).__name__
+
+
+async def poll_once(backend: Backend, state: BackendState, redactor: Redactor,
+                    timeout: float | None = None) -> PollResult:
+    """Collect and evaluate one backend within its timeout; never raises (but cancels)."""
+    limit = backend.timeout if timeout is None else min(timeout, backend.timeout)
+    started = time.time()
+    clock = time.monotonic()
+    try:
+        async with asyncio.timeout(limit):
+            snapshot = await backend.collect()
+        checks = tuple(backend.evaluate(snapshot))
+    except Exception as exc:  # any failure of a backend is shown, never crashes the console
+        reason = redactor(describe_error(exc, limit))
+        state.failures += 1
+        if state.unreachable_since is None:
+            state.unreachable_since = started
+        result = PollResult(backend.id, backend.kind, started, time.monotonic() - clock,
+                            tuple(backend.failure_checks(reason, state.unreachable_since)),
+                            error=reason, unreachable_since=state.unreachable_since)
+    else:
+        state.failures = 0
+        state.unreachable_since = None
+        result = PollResult(backend.id, backend.kind, started, time.monotonic() - clock,
+                            checks, snapshot=snapshot)
+    state.last = result
+    return result
+
+
+class Poller:
+    """Runs every backend's poll loop and hands each PollResult to `publish`."""
+
+    def __init__(self, backends: list[Backend], publish: Callable[[PollResult], None],
+                 redactor: Redactor) -> None:
+        self.backends = {b.id: b for b in backends}
+        self.states = {b.id: BackendState() for b in backends}
+        self._publish = publish
+        self._redactor = redactor
+        self._wake = {b.id: asyncio.Event() for b in backends}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        for backend in self.backends.values():
+            self._tasks.append(asyncio.create_task(self._run(backend), name=backend.id))
+            backend.watch(lambda bid=backend.id: self.poll_soon(bid))
+
+    def poll_now(self, backend_id: str | None = None) -> None:
+        """Ask for a poll at once (of one backend, or all); coalesces with a running one."""
+        for bid, event in self._wake.items():
+            if backend_id is None or bid == backend_id:
+                event.set()
+
+    def poll_soon(self, backend_id: str) -> None:
+        """Thread-safe `poll_now`, for push sources (events streams, D-Bus signals)."""
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self.poll_now, backend_id)
+
+    async def _run(self, backend: Backend) -> None:
+        state = self.states[backend.id]
+        wake = self._wake[backend.id]
+        while True:
+            wake.clear()
+            result = await poll_once(backend, state, self._redactor)
+            self._publish(result)
+            delay = backend.interval
+            if state.failures:
+                delay = min(backend.interval * 2 ** (state.failures - 1),
+                            max(MAX_BACKOFF, backend.interval))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await wake.wait()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for backend in self.backends.values():
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5):
+                    await backend.close()

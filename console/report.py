@@ -1,0 +1,78 @@
+"""Headless output: monitoring-plugins text and JSON for check results and states."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from console.model import CheckResult, Status, worst
+
+
+def overall(checks: list[CheckResult]) -> Status:
+    return worst([c.status for c in checks])
+
+
+def counts(checks: list[CheckResult]) -> dict[str, int]:
+    tally = Counter(c.status for c in checks)
+    return {s.name.lower(): tally.get(s, 0) for s in Status}
+
+
+def sort_worst_first(checks: list[CheckResult]) -> list[CheckResult]:
+    return sorted(checks, key=lambda c: (-c.status.severity, c.target, c.check))
+
+
+def check_text(checks: list[CheckResult]) -> str:
+    """`OPSCONSOLE <STATUS> - 3 ok, ... | perfdata` then one line per check."""
+    status = overall(checks)
+    tally = counts(checks)
+    summary = (f"{tally['ok']} ok, {tally['warning']} warning, {tally['critical']} critical, "
+               f"{tally['unknown']} unknown")
+    perf = " ".join(p.render() for c in checks for p in c.perfdata)
+    lines = [f"OPSCONSOLE {status.name} - {summary}" + (f" | {perf}" if perf else "")]
+    for check in sort_worst_first(checks):
+        lines.append(f"{check.status.name} {check.label} - {check.summary}")
+    return "\n".join(lines)
+
+
+def check_json(checks: list[CheckResult], duration: float) -> str:
+    status = overall(checks)
+    document = {
+        "status": status.name,
+        "exit_code": int(status),
+        "counts": counts(checks),
+        "duration": round(duration, 3),
+        "checks": [check_dict(c) for c in sort_worst_first(checks)],
+    }
+    return json.dumps(document, indent=2)
+
+
+def check_dict(check: CheckResult) -> dict[str, Any]:
+    return {
+        "target": check.target,
+        "check": check.check,
+        "status": check.status.name,
+        "summary": check.summary,
+        "details": check.details,
+        "perfdata": [dataclasses.asdict(p) | {"text": p.render()} for p in check.perfdata],
+    }
+
+
+def to_jsonable(value: Any) -> Any:
+    """Snapshots are dataclasses of plain values; make them JSON."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -1,0 +1,87 @@
+"""Secrets: `${ENV}` expansion, `*_file` reading, and redaction of every known secret."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+MASK = "***"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class SecretError(ValueError):
+    """A secret could not be resolved (missing variable, unreadable file)."""
+
+
+def expand_env(text: str, environ: dict[str, str] | None = None) -> tuple[str, list[str]]:
+    """Replace `${VAR}` references; returns the text and the values that came from them."""
+    env = os.environ if environ is None else environ
+    values: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise SecretError(f"environment variable {name} is not set")
+        values.append(env[name])
+        return env[name]
+
+    return _ENV_REF.sub(substitute, text), values
+
+
+def read_secret_file(path: str) -> str:
+    """The first line of a password file, without its newline."""
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SecretError(f"cannot read {path}: {exc.strerror}") from None
+    lines = text.splitlines()
+    return lines[0] if lines else ""
+
+
+def url_password(url: str) -> str | None:
+    """The password in a URL's user-info, if it has one."""
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password masked: `postgresql://user:***@host/db`."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class Redactor:
+    """Knows every secret value of a config and masks them in any text shown or stored."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add(self, *values: str | None) -> None:
+        for value in values:
+            if value and len(value) >= 3:
+                self._secrets.add(value)
+
+    @property
+    def has_secrets(self) -> bool:
+        return bool(self._secrets)
+
+    def __call__(self, text: str) -> str:
+        # Longest first, so a secret containing another is masked whole.
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text

@@ -1,0 +1,1 @@
+"""One Textual Screen per view of the console."""
