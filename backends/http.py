@@ -52,21 +52,21 @@ def parse(table: Table) -> HttpConfig:
     verify: bool | str = True
     if table.has("verify"):
         raw = table.data["verify"]
-        verify = table.bool("verify") if isinstance(raw, bool) else table.str(
+        verify = table.flag("verify") if isinstance(raw, bool) else table.text(
             "verify", what="true, false or the path of a CA bundle")
     headers = table.table("headers")
     header_items: tuple[tuple[str, str], ...] = ()
     if headers is not None:
-        header_items = tuple((k, headers.expand(k, headers.str(k))) for k in list(headers.data))
+        header_items = tuple((k, headers.expand(k, headers.text(k))) for k in list(headers.data))
         headers.done()
     timeout = table.duration("timeout", 5.0)
     config = HttpConfig(
         name=table.name(),
         url=table.url("url", ("http", "https")),
-        method=table.str("method", "GET", choices=("GET", "HEAD", "POST")),
+        method=table.text("method", "GET", choices=("GET", "HEAD", "POST")),
         expect_status=tuple(codes),
         expect_json=tuple(table.mapping("expect_json").items()),
-        expect_body=table.str("expect_body", None),
+        expect_body=table.text("expect_body", None),
         latency_warn=table.duration("latency_warn", 1.0),
         latency_crit=table.duration("latency_crit", None),
         verify=verify,

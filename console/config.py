@@ -131,11 +131,11 @@ def _parse_console(table: Table | None) -> ConsoleSettings:
     table.where = "[console]"
     settings = ConsoleSettings(
         refresh=table.duration("refresh", 2.0),
-        read_only=table.bool("read_only", False),
+        read_only=table.flag("read_only", False),
         timeout=table.duration("timeout", 5.0),
         deadline=table.duration("deadline", 30.0),
-        state_dir=Path(table.str("state_dir", str(default_state_dir()))).expanduser(),
-        title=table.str("title", ""),
+        state_dir=Path(table.text("state_dir", str(default_state_dir()))).expanduser(),
+        title=table.text("title", ""),
     )
     table.check(settings.refresh >= 0.2, "refresh", "must be at least 0.2s")
     table.done()

@@ -60,7 +60,7 @@ class Table:
             raise self.error(unknown[0], f"unknown key (known keys here: {known})")
 
     # -- scalars --------------------------------------------------------------------------
-    def str(self, key: str, default: Any = _MISSING, *, choices: Iterable[str] | None = None,
+    def text(self, key: str, default: Any = _MISSING, *, choices: Iterable[str] | None = None,
             pattern: re.Pattern[str] | None = None, what: str = "a string") -> Any:
         value = self._get(key, default)
         if value is default and default is not _MISSING:
@@ -74,10 +74,10 @@ class Table:
         return value
 
     def name(self, key: str = "name", default: Any = _MISSING) -> Any:
-        return self.str(key, default, pattern=NAME_PATTERN,
+        return self.text(key, default, pattern=NAME_PATTERN,
                         what="a name of letters, digits and _ . @ - (no spaces or slashes)")
 
-    def int(self, key: str, default: Any = _MISSING, *, minimum: int | None = None) -> Any:
+    def integer(self, key: str, default: Any = _MISSING, *, minimum: int | None = None) -> Any:
         value = self._get(key, default)
         if value is default and default is not _MISSING:
             return value
@@ -97,7 +97,7 @@ class Table:
             raise self._wrong(key, f"a number of at least {minimum}", value)
         return float(value)
 
-    def bool(self, key: str, default: Any = _MISSING) -> Any:
+    def flag(self, key: str, default: Any = _MISSING) -> Any:
         value = self._get(key, default)
         if not isinstance(value, bool) and value is not default:
             raise self._wrong(key, "true or false", value)
@@ -148,7 +148,7 @@ class Table:
     def url(self, key: str, schemes: Iterable[str], default: Any = _MISSING) -> Any:
         """A URL with one of the given schemes; `${ENV}` is expanded and its password redacted."""
         allowed = tuple(schemes)
-        raw = self.str(key, default)
+        raw = self.text(key, default)
         if raw is None or (raw is default and default is not _MISSING):
             return raw
         value = self.expand(key, raw)
@@ -172,8 +172,8 @@ class Table:
     def secret(self, key: str, file_key: str | None = None) -> str | None:
         """A secret from `key` (with `${ENV}` expansion) or read from the file named by `file_key`."""
         file_key = file_key or f"{key}_file"
-        direct = self.str(key, None)
-        path = self.str(file_key, None)
+        direct = self.text(key, None)
+        path = self.text(file_key, None)
         if direct is not None and path is not None:
             raise self.error(key, f"give either '{key}' or '{file_key}', not both")
         if path is not None:

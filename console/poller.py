@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ class Poller:
         self._loop = asyncio.get_running_loop()
         for backend in self.backends.values():
             self._tasks.append(asyncio.create_task(self._run(backend), name=backend.id))
-            backend.watch(lambda bid=backend.id: self.poll_soon(bid))
+            backend.watch(functools.partial(self.poll_soon, backend.id))
 
     def poll_now(self, backend_id: str | None = None) -> None:
         """Ask for a poll at once (of one backend, or all); coalesces with a running one."""

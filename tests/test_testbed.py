@@ -10,7 +10,13 @@ import psycopg
 import pytest
 import redis
 
-from tests.testbed.services import BUSYBOX_IMAGE, DockerEngine, PostgresCluster, RedisServer, SystemdMachine
+from tests.testbed.services import (
+    BUSYBOX_IMAGE,
+    DockerEngine,
+    PostgresCluster,
+    RedisServer,
+    SystemdMachine,
+)
 
 if TYPE_CHECKING:
     from tests.testbed.fixtures import CeleryWorkerFactory
@@ -69,7 +75,11 @@ def test_docker_runs_busybox(docker_engine: DockerEngine) -> None:
     client = docker_engine.client()
     try:
         output = client.containers.run(
-            BUSYBOX_IMAGE, ["echo", "hello from busybox"], init=True, network_mode="none", remove=True
+            BUSYBOX_IMAGE,
+            ["echo", "hello from busybox"],
+            init=True,
+            network_mode="none",
+            remove=True,
         )
         assert output == b"hello from busybox\n"
     finally:
@@ -100,22 +110,31 @@ def test_systemd_machine_lists_and_starts_units(systemd_machine: SystemdMachine)
         assert unit.Service.MainPID > 1
 
     transient = pystemd.run(
-        ["/bin/true"], address=systemd_machine.bus_address, wait=True, remain_after_exit=True, user_mode=False
+        ["/bin/true"],
+        address=systemd_machine.bus_address,
+        wait=True,
+        remain_after_exit=True,
+        user_mode=False,
     )
     assert transient.Service.Result == b"success"
     assert "active" in systemd_machine.systemctl("is-active", "smoke.service").stdout
 
 
-def test_celery_worker_answers_ping(scratch_redis: RedisServer, celery_worker_factory: CeleryWorkerFactory) -> None:
-    from tests.testbed import celeryapp
+def test_celery_worker_answers_ping(
+    scratch_redis: RedisServer, celery_worker_factory: CeleryWorkerFactory
+) -> None:
+    from celery import Celery  # type: ignore[import-untyped]
 
     worker = celery_worker_factory(scratch_redis.url_for(1), backend_url=scratch_redis.url_for(2))
     assert worker.ping()
-    celeryapp.app.conf.update(broker_url=worker.broker_url, result_backend=worker.backend_url)
+    client = Celery("smoke", broker=worker.broker_url, backend=worker.backend_url)
     try:
-        assert celeryapp.add.delay(2, 3).get(timeout=10) == 5
+        assert client.send_task("testbed.add", (2, 3)).get(timeout=10) == 5
+        failed = client.send_task("testbed.fail", ("expected",))
+        with pytest.raises(ValueError, match="expected"):
+            failed.get(timeout=10)
     finally:
-        celeryapp.app.close()
+        client.close()
 
 
 def test_require_service_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:

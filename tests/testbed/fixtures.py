@@ -15,7 +15,7 @@ from typing import NoReturn, Protocol
 
 import pytest
 
-from tests.testbed.services import (
+from .services import (
     BUSYBOX_ROOTFS,
     CELERY_APP,
     SYSTEMD_ROOTFS,
@@ -29,7 +29,9 @@ from tests.testbed.services import (
 )
 
 SHARED_REDIS_URL = os.environ.get("OPSCONSOLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-SHARED_PG_DSN = os.environ.get("OPSCONSOLE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+SHARED_PG_DSN = os.environ.get(
+    "OPSCONSOLE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 INSTALL_HINT = "run: bash tests/testbed/install.sh"
 # What a failed start may raise; anything else is a bug in the test bed and should show.
 START_ERRORS = (ServiceError, OSError, subprocess.SubprocessError)

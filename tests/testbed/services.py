@@ -35,8 +35,6 @@ SYSTEMD_ROOTFS = CACHE_DIR / "bookworm-systemd-v1.tar.zst"
 BUSYBOX_IMAGE = "opsconsole-test/busybox:latest"
 # Short on purpose: unix socket paths are limited to 108 bytes.
 TEMP_ROOT = Path("/tmp/octb")
-CGROUP_UNIFIED = Path("/sys/fs/cgroup/unified")
-CGROUP_NAMED = Path("/sys/fs/cgroup/systemd")
 CGROUP_PARENT = "opsconsole-testbed"
 OWNER_FILE = "owner.pid"
 MACHINE_FILE = "machine.name"
@@ -78,9 +76,8 @@ def run(
         stdin=None if input is not None else subprocess.DEVNULL,
     )
     if check and result.returncode != 0:
-        raise ServiceError(
-            f"{' '.join(args)} exited {result.returncode}: {(result.stderr or result.stdout).strip()[-2000:]}"
-        )
+        output = (result.stderr or result.stdout).strip()[-2000:]
+        raise ServiceError(f"{' '.join(args)} exited {result.returncode}: {output}")
     return result
 
 
@@ -120,7 +117,9 @@ def tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def stop_process(proc: subprocess.Popen[Any] | None, *, timeout: float = 10, group: bool = False) -> None:
+def stop_process(
+    proc: subprocess.Popen[Any] | None, *, timeout: float = 10, group: bool = False
+) -> None:
     """SIGTERM (after SIGCONT, in case it was paused), then SIGKILL; the group if asked."""
     if proc is None or proc.poll() is not None:
         return
@@ -185,6 +184,16 @@ def kill_processes_using(path: Path) -> None:
                 proc.kill()
 
 
+def kill_by_pidfile(pidfile: Path, name: str) -> None:
+    """SIGKILL the process a pidfile names, if it still is a ``name`` process."""
+    try:
+        proc = psutil.Process(int(pidfile.read_text().split()[0]))
+        if proc.name() == name:
+            proc.kill()
+    except (OSError, ValueError, IndexError, psutil.Error):
+        pass
+
+
 def remove_tree(path: Path) -> None:
     unmount_all(path)
     shutil.rmtree(path, ignore_errors=True)
@@ -236,7 +245,9 @@ def redis_ping(host: str, port: int, timeout: float = 0.5) -> bool:
 class RedisServer(Service):
     """An own redis-server on a free port, nothing persisted."""
 
-    def __init__(self, port: int | None = None, dir: Path | None = None, requirepass: str | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, dir: Path | None = None, requirepass: str | None = None
+    ) -> None:
         self.port = port or free_port()
         self.requirepass = requirepass
         self._given_dir = dir
@@ -260,10 +271,14 @@ class RedisServer(Service):
             "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
             "--dir", str(self.dir), "--save", "", "--appendonly", "no",
             "--daemonize", "no", "--logfile", str(self.dir / "redis.log"),
+            # redis rewrites its process title, so reap_stale() finds it by pidfile
+            "--pidfile", str(self.dir / "redis.pid"),
         ]  # fmt: skip
         if self.requirepass:
             args += ["--requirepass", self.requirepass]
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+        )
         proc = self.proc
         wait_for(
             lambda: redis_ping("127.0.0.1", self.port),
@@ -293,7 +308,9 @@ class RedisServer(Service):
 
 def postgres_bin_dir() -> Path:
     """The newest /usr/lib/postgresql/*/bin that has initdb."""
-    candidates = [Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin") if Path(p, "initdb").exists()]
+    candidates = [
+        Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin") if Path(p, "initdb").exists()
+    ]
     if not candidates:
         raise ServiceError("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
     return max(candidates, key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
@@ -323,7 +340,9 @@ class PostgresCluster(Service):
     def start(self) -> Self:
         return self._start_or_clean(self._start)
 
-    def _pg(self, tool: str, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _pg(
+        self, tool: str, *args: str, timeout: float = 60, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return run([str(self.bin / tool), *args], timeout=timeout, check=check, user="postgres")
 
     def _start(self) -> None:
@@ -348,7 +367,17 @@ class PostgresCluster(Service):
         }
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
-        self._pg("pg_ctl", "-D", str(self.data_dir), "-l", str(self.dir / "postgres.log"), "-w", "-t", "30", "start")
+        self._pg(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.dir / "postgres.log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
 
     def postmaster_pid(self) -> int | None:
         try:
@@ -358,11 +387,11 @@ class PostgresCluster(Service):
 
     def psql(self, sql: str, dbname: str = "postgres", timeout: float = 30) -> str:
         """Run SQL through psql over the socket dir; returns unaligned output."""
-        result = run(
-            [str(self.bin / "psql"), "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres",
-             "-d", dbname, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
-            timeout=timeout,
-        )  # fmt: skip
+        args = [
+            str(self.bin / "psql"), "-h", str(self.socket_dir), "-p", str(self.port),
+            "-U", "postgres", "-d", dbname, "-v", "ON_ERROR_STOP=1", "-Atc", sql,
+        ]  # fmt: skip
+        result = run(args, timeout=timeout)
         return result.stdout.strip()
 
     def create_database(self, name: str) -> str:
@@ -391,7 +420,18 @@ class PostgresCluster(Service):
         self.resume()
         pid = self.postmaster_pid()
         if pid is not None:
-            done = self._pg("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "-t", "20", "stop", check=False)
+            done = self._pg(
+                "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "-m",
+                "immediate",
+                "-w",
+                "-t",
+                "20",
+                "stop",
+                check=False,
+            )
             if done.returncode != 0:
                 signal_tree(pid, signal.SIGKILL)
         if self._given_dir is None and self.dir != Path():
@@ -404,7 +444,12 @@ class PostgresCluster(Service):
 class DockerEngine(Service):
     """A private dockerd: socket, data and exec roots in a temp dir, no bridge, no iptables."""
 
-    def __init__(self, dir: Path | None = None, storage_driver: str | None = None, import_busybox: bool = True) -> None:
+    def __init__(
+        self,
+        dir: Path | None = None,
+        storage_driver: str | None = None,
+        import_busybox: bool = True,
+    ) -> None:
         self._given_dir = dir
         self.dir: Path = dir or Path()
         self.storage_driver = storage_driver
@@ -465,10 +510,20 @@ class DockerEngine(Service):
         ]  # fmt: skip
         self._log = open(self.dir / "dockerd.log", "ab")
         self.proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         proc = self.proc
-        wait_for(self._ping, timeout=30, what=f"dockerd ({driver})", alive=lambda: proc.poll() is None, interval=0.1)
+        wait_for(
+            self._ping,
+            timeout=30,
+            what=f"dockerd ({driver})",
+            alive=lambda: proc.poll() is None,
+            interval=0.1,
+        )
         self.storage_driver = driver
 
     def _ping(self) -> bool:
@@ -549,12 +604,40 @@ class DockerEngine(Service):
 
 
 SYSTEMD_ROOTFS_DIR = CACHE_DIR / SYSTEMD_ROOTFS.name.removesuffix(".tar.zst")
+# Records which tarball the extracted dir came from, so a rebuilt tarball is picked up.
+SYSTEMD_ROOTFS_STAMP = CACHE_DIR / (SYSTEMD_ROOTFS_DIR.name + ".extracted")
 
 
 def systemd_rootfs_dir() -> Path:
     """The cached rootfs, extracted once; machines share it read-only (--volatile=overlay)."""
-    if (SYSTEMD_ROOTFS_DIR / "sbin" / "init").exists():
+    if not SYSTEMD_ROOTFS.exists():
+        raise ServiceError(f"{SYSTEMD_ROOTFS} missing: run tests/testbed/install.sh")
+    st = SYSTEMD_ROOTFS.stat()
+    source = f"{st.st_size} {st.st_mtime_ns}"
+
+    def fresh() -> bool:
+        try:
+            return SYSTEMD_ROOTFS_STAMP.read_text() == source
+        except OSError:
+            return False
+
+    if fresh():
         return SYSTEMD_ROOTFS_DIR
+    with open(CACHE_DIR / ".extract.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if fresh():
+            return SYSTEMD_ROOTFS_DIR
+        partial = Path(tempfile.mkdtemp(prefix="extract-", dir=CACHE_DIR))
+        try:
+            tar = ["tar", "--zstd", "--numeric-owner", "-xpf", str(SYSTEMD_ROOTFS)]
+            run([*tar, "-C", str(partial)], timeout=120)
+            partial.chmod(0o755)
+            shutil.rmtree(SYSTEMD_ROOTFS_DIR, ignore_errors=True)
+            partial.rename(SYSTEMD_ROOTFS_DIR)
+            SYSTEMD_ROOTFS_STAMP.write_text(source)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    return SYSTEMD_ROOTFS_DIR
     if not SYSTEMD_ROOTFS.exists():
         raise ServiceError(f"{SYSTEMD_ROOTFS} missing: run tests/testbed/install.sh")
     with open(CACHE_DIR / ".extract.lock", "w") as lock:
@@ -562,7 +645,18 @@ def systemd_rootfs_dir() -> Path:
         if not (SYSTEMD_ROOTFS_DIR / "sbin" / "init").exists():
             partial = Path(tempfile.mkdtemp(prefix="extract-", dir=CACHE_DIR))
             try:
-                run(["tar", "--zstd", "--numeric-owner", "-xpf", str(SYSTEMD_ROOTFS), "-C", str(partial)], timeout=120)
+                run(
+                    [
+                        "tar",
+                        "--zstd",
+                        "--numeric-owner",
+                        "-xpf",
+                        str(SYSTEMD_ROOTFS),
+                        "-C",
+                        str(partial),
+                    ],
+                    timeout=120,
+                )
                 partial.chmod(0o755)
                 shutil.rmtree(SYSTEMD_ROOTFS_DIR, ignore_errors=True)
                 partial.rename(SYSTEMD_ROOTFS_DIR)
@@ -571,17 +665,24 @@ def systemd_rootfs_dir() -> Path:
     return SYSTEMD_ROOTFS_DIR
 
 
-def _cgroup_dirs(name: str) -> tuple[Path, Path]:
-    return CGROUP_UNIFIED / CGROUP_PARENT / name, CGROUP_NAMED / CGROUP_PARENT / name
+def _cgroup_dirs(name: str) -> tuple[Path | None, Path | None]:
+    """The machine's (cgroup2, name=systemd v1) dirs, for a hybrid or a pure cgroup2 host."""
+    root = Path("/sys/fs/cgroup")
+    if (root / "cgroup.controllers").exists():
+        return root / CGROUP_PARENT / name, None
+    unified = root / "unified" / CGROUP_PARENT / name if (root / "unified").is_dir() else None
+    named = root / "systemd" / CGROUP_PARENT / name if (root / "systemd").is_dir() else None
+    return unified, named
 
 
 def kill_cgroup(name: str) -> None:
     """Kill every process left in the machine's cgroups and remove the dirs."""
     unified, named = _cgroup_dirs(name)
-    if (unified / "cgroup.kill").exists():
+    roots = [path for path in (unified, named) if path is not None]
+    if unified is not None and (unified / "cgroup.kill").exists():
         with contextlib.suppress(OSError):
             (unified / "cgroup.kill").write_text("1")
-    for root in (unified, named):
+    for root in roots:
         if not root.exists():
             continue
         for procs in root.rglob("cgroup.procs"):
@@ -589,10 +690,12 @@ def kill_cgroup(name: str) -> None:
                 for pid in procs.read_text().split():
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(int(pid), signal.SIGKILL)
-    for root in (unified, named):
+    for root in roots:
         deadline = time.monotonic() + 5
         while root.exists():
-            dirs = sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
+            dirs = sorted(
+                (p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
+            )
             try:
                 for path in [*dirs, root]:
                     path.rmdir()
@@ -607,7 +710,9 @@ class SystemdMachine(Service):
 
     READY_STATES = ("running", "degraded")
 
-    def __init__(self, name: str | None = None, dir: Path | None = None, boot_timeout: float = 30) -> None:
+    def __init__(
+        self, name: str | None = None, dir: Path | None = None, boot_timeout: float = 30
+    ) -> None:
         self.name = name or f"octb-{secrets.token_hex(4)}"
         self._given_dir = dir
         self.dir: Path = dir or Path()
@@ -642,7 +747,7 @@ class SystemdMachine(Service):
         (self.dir / MACHINE_FILE).write_text(self.name)
         for sub in (self.bus_dir, self.journal_dir, self.units_dir):
             sub.mkdir(mode=0o755, exist_ok=True)
-        cgroups = _cgroup_dirs(self.name)
+        cgroups = [path for path in _cgroup_dirs(self.name) if path is not None]
         for path in cgroups:
             path.mkdir(parents=True, exist_ok=True)
         procs_files = [str(path / "cgroup.procs") for path in cgroups]
@@ -696,23 +801,29 @@ class SystemdMachine(Service):
     def system_state(self) -> str:
         """Manager.SystemState over the machine's bus, or "" when it does not answer."""
         try:
-            result = run(
-                ["busctl", f"--address={self.bus_address}", "get-property", "org.freedesktop.systemd1",
-                 "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "SystemState"],
-                timeout=5,
-                check=False,
-            )  # fmt: skip
+            args = [
+                "busctl", f"--address={self.bus_address}", "get-property",
+                "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                "org.freedesktop.systemd1.Manager", "SystemState",
+            ]  # fmt: skip
+            result = run(args, timeout=5, check=False)
         except subprocess.TimeoutExpired:
             return ""
         return result.stdout.strip().removeprefix("s ").strip('"') if result.returncode == 0 else ""
 
-    def run_inside(self, *args: str, timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run_inside(
+        self, *args: str, timeout: float = 30, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run a command in all the machine's namespaces."""
         if not self.leader_pid:
             raise ServiceError("machine is not running")
-        return run(["nsenter", "-t", str(self.leader_pid), "-a", *args], timeout=timeout, check=check)
+        return run(
+            ["nsenter", "-t", str(self.leader_pid), "-a", *args], timeout=timeout, check=check
+        )
 
-    def systemctl(self, *args: str, timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def systemctl(
+        self, *args: str, timeout: float = 30, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return self.run_inside("systemctl", "--no-pager", *args, timeout=timeout, check=check)
 
     def add_unit(self, name: str, text: str) -> Path:
@@ -729,7 +840,15 @@ class SystemdMachine(Service):
     def journal(self, unit: str, timeout: float = 15) -> str:
         """The unit's journal as JSON lines, read from the host."""
         return run(
-            ["journalctl", f"--directory={self.journal_dir}", "-u", unit, "-o", "json", "--no-pager"],
+            [
+                "journalctl",
+                f"--directory={self.journal_dir}",
+                "-u",
+                unit,
+                "-o",
+                "json",
+                "--no-pager",
+            ],
             timeout=timeout,
             check=False,
         ).stdout
@@ -824,6 +943,8 @@ class CeleryWorker(Service):
             sys.executable, "-m", "celery", "-A", self.app_module, "worker",
             "-n", self.name, "-E", "-Q", ",".join(self.queues),
             f"--concurrency={self.concurrency}", "--loglevel=INFO",
+            # The path in the command line also lets reap_stale() find an orphaned worker.
+            f"--logfile={self.log_path}",
             # Mingle waits for other workers' replies at start; nothing to sync in tests.
             "--without-mingle", *self.extra_args,
         ]  # fmt: skip
@@ -846,7 +967,12 @@ class CeleryWorker(Service):
         )
         proc = self.proc
         try:
-            wait_for(self.ping, timeout=30, what=f"celery worker {self.nodename}", alive=lambda: proc.poll() is None)
+            wait_for(
+                self.ping,
+                timeout=30,
+                what=f"celery worker {self.nodename}",
+                alive=lambda: proc.poll() is None,
+            )
         except ServiceError as error:
             raise ServiceError(f"{error}\n{tail(self.log_path)}") from None
 
@@ -889,6 +1015,7 @@ def reap_stale() -> list[Path]:
         if psutil.pid_exists(owner):
             continue
         kill_processes_using(path)
+        kill_by_pidfile(path / "redis.pid", "redis-server")
         machine = path / MACHINE_FILE
         if machine.exists():
             name = machine.read_text().strip()

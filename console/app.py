@@ -1,0 +1,337 @@
+"""The full-screen console: owns the poller and the dispatcher, and feeds the views.
+
+Views are Textual modes, created the first time they are shown. Poll results arrive as
+messages; only the view on screen is redrawn, at most ten times a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import signal
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
+
+from backends.base import Backend
+from console.actions import ActionSpec
+from console.assembly import build_backends
+from console.config import Config
+from console.dispatcher import ActionRun, Dispatcher
+from console.durations import clock
+from console.identity import current_identity
+from console.messages import ActionChanged, PollUpdated
+from console.model import CheckResult, PollResult, Status
+from console.poller import Poller
+from console.views import VIEW_BY_NAME, VIEWS
+from screens.base import ConsoleScreen
+from widgets.topbar import TopBar
+
+_REDRAW_DELAY = 0.1
+
+
+@dataclass
+class BackendView:
+    """What the console knows of one backend: its last result and last problem."""
+
+    backend: Backend
+    result: PollResult | None = None
+    last_problem: str | None = None
+
+
+class OpsConsoleApp(App[int]):
+    TITLE = "opsconsole"
+    CSS = """
+    Screen { background: $background; }
+    #notice { padding: 0 1; color: $warning; height: auto; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(Binding(v.key, f"show_view('{v.name}')", v.title, show=False) for v in VIEWS),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("r", "refresh_now", "refresh"),
+        Binding("q", "quit", "quit"),
+    ]
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, config: Config, *, read_only: bool = False,
+                 backends: list[Backend] | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.read_only = read_only
+        self.backends = backends if backends is not None else build_backends(config)
+        self.views = {b.id: BackendView(b) for b in self.backends}
+        self.identity = current_identity()
+        self.dispatcher = Dispatcher(
+            state_dir=config.console.state_dir, read_only=read_only, redactor=config.redactor,
+            identity=self.identity, on_change=self._action_changed,
+            repoll=self._repoll)
+        self.poller = Poller(self.backends, self._poll_published, config.redactor)
+        self.host = socket.gethostname().split(".")[0]
+        self._redraw_pending = False
+        self._last_poll: float | None = None
+        self._checks: dict[str, tuple[CheckResult, float]] = {}
+        self._owners: dict[str, str] = {}
+        for view in VIEWS:
+            self.add_mode(view.name, functools.partial(self._make_screen, view.name))
+
+    def _action_changed(self, run: ActionRun) -> None:
+        self.post_message(ActionChanged(run))
+
+    def _poll_published(self, result: PollResult) -> None:
+        self.post_message(PollUpdated(result))
+
+    def _repoll(self, backend_id: str) -> None:
+        self.poller.poll_now(backend_id)
+
+    # -- start and stop -------------------------------------------------------------------
+    async def on_mount(self) -> None:
+        await self.switch_mode("overview")
+        self.poller.start()
+        loop = asyncio.get_running_loop()
+        # The terminal went away (SSH drop): leave instead of spinning.
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.exit)
+
+    async def on_unmount(self) -> None:
+        await self.poller.stop()
+
+    # -- views ----------------------------------------------------------------------------
+    def _make_screen(self, name: str) -> Screen[None]:
+        from screens.placeholder import PlaceholderScreen
+
+        view = VIEW_BY_NAME[name]
+        if view.sections and not any(s in self.config.sections for s in view.sections):
+            return PlaceholderScreen(name, f"Nothing configured for this view: {view.hint} "
+                                           f"in {self.config.display_path}.")
+        module_name, _, class_name = view.screen.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            return PlaceholderScreen(name, "This view is not available in this installation.")
+        screen: Screen[None] = getattr(module, class_name)()
+        return screen
+
+    async def action_show_view(self, name: str) -> None:
+        if self.current_mode != name:
+            await self.switch_mode(name)
+
+    def show_view_for_kind(self, kind: str) -> None:
+        section = {"unit": "systemd", "queue": "redis", "container": "docker",
+                   "volume": "docker", "postgres": "postgres", "celery": "celery",
+                   "http": "http", "deploy": "deploy"}.get(kind)
+        for view in VIEWS:
+            if section and section in view.sections:
+                self.run_worker(self.action_show_view(view.name))
+                return
+        self.run_worker(self.action_show_view("overview"))
+
+    def action_help(self) -> None:
+        from screens.help import HelpScreen
+
+        views = ", ".join(f"{v.key} {v.title}" for v in VIEWS)
+        sections = [("Everywhere", [("1-9", f"switch view: {views}"), *self._describe(self.BINDINGS)])]
+        base = self._base_screen()
+        if base is not None:
+            title = VIEW_BY_NAME.get(base.view_name)
+            keys = self._describe(type(base).BINDINGS)
+            keys += self._describe(ConsoleScreen.BINDINGS) if type(base) is not ConsoleScreen \
+                else []
+            sections.append((f"In {title.title if title else 'this view'}", _unique(keys)))
+        sections.append(("In dialogs", [("escape", "close or cancel"),
+                                        ("tab", "next field or button")]))
+        self.push_screen(HelpScreen(sections))
+
+    @staticmethod
+    def _describe(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
+        keys = []
+        for binding in bindings:
+            if isinstance(binding, Binding) and binding.description and binding.show:
+                keys.append((binding.key_display or binding.key, binding.description))
+        return keys
+
+    def _base_screen(self) -> ConsoleScreen | None:
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, ConsoleScreen):
+                return screen
+        return None
+
+    # -- poll results ---------------------------------------------------------------------
+    def on_poll_updated(self, message: PollUpdated) -> None:
+        result = message.result
+        view = self.views.get(result.backend_id)
+        if view is None:
+            return
+        view.result = result
+        problems = [c for c in result.checks if c.status is not Status.OK]
+        if problems:
+            view.last_problem = f"{clock(result.polled_at)} {problems[0].summary}"
+        self._last_poll = result.polled_at
+        for key in [k for k, (c, _) in self._checks.items() if self._owner(k) == result.backend_id]:
+            del self._checks[key]
+        for check in result.checks:
+            self._checks[check.key] = (check, result.polled_at)
+            self._owners[check.key] = result.backend_id
+        self._schedule_redraw()
+
+    def _owner(self, key: str) -> str | None:
+        return self._owners.get(key)
+
+    def on_action_changed(self, message: ActionChanged) -> None:
+        run: ActionRun = message.run
+        if run.state in ("ok", "failed", "refused") and run.outcome is not None:
+            severity: SeverityLevel = {"ok": "information", "failed": "error"}.get(
+                run.state, "warning")  # type: ignore[assignment]
+            self.notify(run.outcome.message, title=run.spec.title, severity=severity,
+                        timeout=8 if run.state == "ok" else 15)
+        self._schedule_redraw()
+
+    def _schedule_redraw(self) -> None:
+        if not self._redraw_pending:
+            self._redraw_pending = True
+            self.set_timer(_REDRAW_DELAY, self._redraw)
+
+    def _redraw(self) -> None:
+        self._redraw_pending = False
+        screen = self._base_screen()
+        if screen is not None and screen.is_mounted:
+            screen.refresh_all()
+
+    # -- state for the views --------------------------------------------------------------
+    def backend_views(self, kind: str) -> list[BackendView]:
+        return [v for v in self.views.values() if v.backend.kind == kind]
+
+    def checks_worst_first(self) -> list[tuple[CheckResult, str]]:
+        """(check, poll time) for every check: groups by backend, worst group first."""
+        entries = list(self._checks.values())
+        group_worst: dict[str, int] = {}
+        for check, _ in entries:
+            group_worst[check.kind] = max(group_worst.get(check.kind, 0), check.status.severity)
+        entries.sort(key=lambda e: (-group_worst[e[0].kind], e[0].kind,
+                                    -e[0].status.severity, e[0].key))
+        return [(check, clock(polled)) for check, polled in entries]
+
+    def check_by_key(self, key: str) -> CheckResult | None:
+        entry = self._checks.get(key)
+        return entry[0] if entry else None
+
+    def status_counts(self) -> dict[Status, int]:
+        counts: dict[Status, int] = {}
+        for check, _ in self._checks.values():
+            counts[check.status] = counts.get(check.status, 0) + 1
+        return counts
+
+    def paint_topbar(self, bar: TopBar) -> None:
+        who = self.identity.user + (f" via {self.identity.client}" if self.identity.client else "")
+        bar.show(host=f"{self.host} ({who})", read_only=self.read_only,
+                 counts=self.status_counts(), polled=clock(self._last_poll),
+                 title=self.config.console.title)
+
+    def notice_text(self) -> str:
+        if self.config.path is None:
+            looked = ", ".join(str(p) for p in self.config.searched)
+            return (f"No config file found (looked in {looked}); showing this host only. "
+                    "Write one (see opsconsole --help and the README) or pass --config PATH.")
+        if not self._checks:
+            return "Waiting for the first poll..."
+        return ""
+
+    # -- actions --------------------------------------------------------------------------
+    def actions_for(self, target: str) -> list[ActionSpec]:
+        specs: list[ActionSpec] = []
+        for view in self.views.values():
+            if view.backend.answers_for(target):
+                snapshot = view.result.snapshot if view.result else None
+                specs.extend(view.backend.actions(snapshot, target))
+        return specs
+
+    def open_action_menu(self, target: str) -> None:
+        from screens.details import ActionMenuScreen
+
+        specs = self.actions_for(target)
+        if not specs:
+            self.notify(f"No actions for {target}.", severity="warning")
+            return
+        choices = [(spec, self.dispatcher.refusal(spec)) for spec in specs]
+
+        def chosen(spec: ActionSpec | None) -> None:
+            if spec is not None:
+                self.start_action(spec)
+
+        self.push_screen(ActionMenuScreen(target, choices), chosen)
+
+    def open_details(self, check: CheckResult) -> None:
+        from screens.details import CheckDetailsScreen
+
+        owner = self._owners.get(check.key)
+        view = self.views.get(owner) if owner else None
+        error = view.result.error if view and view.result else None
+        polled = clock(self._checks[check.key][1]) if check.key in self._checks else "-"
+        self.push_screen(CheckDetailsScreen(check, error, polled))
+
+    def run_verb(self, target: str, verb: str) -> None:
+        """Start the action `verb` on `target` (from a key such as R restart)."""
+        spec = next((s for s in self.actions_for(target) if s.verb == verb), None)
+        if spec is None:
+            self.notify(f"{target} has no '{verb}' action.", severity="warning")
+            return
+        self.start_action(spec)
+
+    def start_action(self, spec: ActionSpec) -> None:
+        refusal = self.dispatcher.refusal(spec)
+        if refusal:
+            self.notify(refusal, title=spec.title, severity="warning")
+            return
+        self.run_worker(self._dispatch(spec), group="actions", exit_on_error=False)
+
+    async def _dispatch(self, spec: ActionSpec) -> None:
+        await self.dispatcher.run(spec, self._confirm)
+
+    async def _confirm(self, spec: ActionSpec) -> bool:
+        from screens.confirm import ConfirmScreen
+
+        answer: bool = await self.push_screen_wait(ConfirmScreen(spec))  # type: ignore[arg-type]
+        return bool(answer)
+
+    def action_refresh_now(self) -> None:
+        self.poller.poll_now()
+        self.notify("Refreshing every backend.", timeout=2)
+
+    # -- command palette ------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        for view in VIEWS:
+            yield SystemCommand(f"Go to {view.title}", f"show the {view.title} view (key "
+                                f"{view.key})", lambda n=view.name: self.run_worker(
+                                    self.action_show_view(n)))
+        yield SystemCommand("Refresh now", "poll every backend at once", self.action_refresh_now)
+        yield SystemCommand("Help", "every key binding", self.action_help)
+        for target in sorted({t for b in self.backends for t in b.targets()}):
+            for spec in self.actions_for(target):
+                refusal = self.dispatcher.refusal(spec)
+                yield SystemCommand(
+                    f"{spec.verb.capitalize()} {target}",
+                    refusal or spec.effect, lambda s=spec: self.start_action(s))
+        yield SystemCommand("Quit", "leave opsconsole", self.exit)
+
+
+def _unique(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    seen: set[str] = set()
+    out = []
+    for key, text in keys:
+        if key not in seen:
+            seen.add(key)
+            out.append((key, text))
+    return out
+
+
+def run_tui(config: Config, *, read_only: bool) -> int:
+    """Run the console until the user quits; returns the process exit code."""
+    app = OpsConsoleApp(config, read_only=read_only)
+    app.run()
+    return app.return_code or 0

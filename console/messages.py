@@ -1,0 +1,20 @@
+"""Messages the console app posts to itself: new poll results, action progress."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from console.dispatcher import ActionRun
+from console.model import PollResult
+
+
+class PollUpdated(Message):
+    def __init__(self, result: PollResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class ActionChanged(Message):
+    def __init__(self, run: ActionRun) -> None:
+        super().__init__()
+        self.run = run

@@ -1,0 +1,99 @@
+"""The frame every view shares: top bar, view bar, body, filter line and footer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from widgets.navbar import NavBar
+from widgets.topbar import TopBar
+
+if TYPE_CHECKING:
+    from console.app import OpsConsoleApp
+
+
+class FilterInput(Input):
+    DEFAULT_CSS = """
+    FilterInput { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
+    FilterInput.-shown { display: block; }
+    """
+    BINDINGS = [Binding("escape", "close", "close filter", show=True)]
+
+    def action_close(self) -> None:
+        self.value = ""
+        self.remove_class("-shown")
+        self.screen.focus_next()
+
+
+class ConsoleScreen(Screen[None]):
+    """Base of the console's views. Subclasses fill `compose_body` and `refresh_view`."""
+
+    VIEW: ClassVar[str] = ""
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "filter", key_display="/"),
+        Binding("a", "actions", "actions"),
+    ]
+
+    @property
+    def view_name(self) -> str:
+        return self.VIEW
+
+    @property
+    def ops(self) -> OpsConsoleApp:
+        return cast("OpsConsoleApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield TopBar(id="topbar")
+        yield NavBar(self.view_name)
+        yield from self.compose_body()
+        yield FilterInput(placeholder="filter: type to narrow the list, escape to clear",
+                          id="filter")
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.refresh_all()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_all()
+
+    def refresh_all(self) -> None:
+        """Redraw the top bar and the body from the app's current state."""
+        self.ops.paint_topbar(self.query_one(TopBar))
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        """Update the body from `self.ops` state (called only while this screen is shown)."""
+
+    def selected_target(self) -> str | None:
+        """The `KIND:NAME` under the cursor, for actions."""
+        return None
+
+    def apply_filter(self, text: str) -> None:
+        """Narrow the body's list to rows containing `text`."""
+
+    def action_filter(self) -> None:
+        box = self.query_one(FilterInput)
+        box.add_class("-shown")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if isinstance(event.input, FilterInput):
+            self.apply_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if isinstance(event.input, FilterInput):
+            self.focus_next()
+
+    def action_actions(self) -> None:
+        target = self.selected_target()
+        if target is None:
+            self.notify("Select a row first.", severity="warning")
+            return
+        self.ops.open_action_menu(target)

@@ -1,0 +1,102 @@
+"""Details of one check, and the menu of actions on its target."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from console.actions import ActionSpec
+from console.model import CheckResult
+from widgets.status_text import STYLE
+
+if TYPE_CHECKING:
+    from console.app import OpsConsoleApp
+
+
+class CheckDetailsScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    CheckDetailsScreen { align: center middle; }
+    CheckDetailsScreen > VerticalScroll { width: 90; max-width: 95%; height: auto;
+        max-height: 90%; border: thick $primary; background: $surface; padding: 0 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "close", "close"),
+        Binding("a", "actions", "actions"),
+        Binding("g", "go", "go to view"),
+    ]
+
+    def __init__(self, check: CheckResult, backend_error: str | None, polled: str) -> None:
+        super().__init__()
+        self.check = check
+        self.backend_error = backend_error
+        self.polled = polled
+
+    def compose(self) -> ComposeResult:
+        c = self.check
+        lines = [
+            f"[{STYLE[c.status]}]{c.status.name}[/]  [b]{escape(c.label)}[/b]",
+            "",
+            escape(c.summary),
+        ]
+        if c.details:
+            lines += ["", escape(c.details)]
+        if c.perfdata:
+            lines += ["", "perfdata: " + escape(" ".join(p.render() for p in c.perfdata))]
+        if self.backend_error:
+            lines += ["", f"[red]backend error:[/] {escape(self.backend_error)}"]
+        lines += ["", f"[dim]polled {self.polled} · a actions · g go to its view · "
+                      "escape close[/]"]
+        with VerticalScroll():
+            yield Static("\n".join(lines))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_actions(self) -> None:
+        cast("OpsConsoleApp", self.app).open_action_menu(self.check.target)
+
+    def action_go(self) -> None:
+        ops = cast("OpsConsoleApp", self.app)
+        self.dismiss(None)
+        ops.show_view_for_kind(self.check.target.split(":", 1)[0])
+
+
+class ActionMenuScreen(ModalScreen[ActionSpec | None]):
+    """Pick an action for a target; unavailable ones are shown disabled with the reason."""
+
+    DEFAULT_CSS = """
+    ActionMenuScreen { align: center middle; }
+    ActionMenuScreen > OptionList { width: 80; max-width: 95%; height: auto; max-height: 80%;
+                                    border: thick $primary; background: $surface; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "close")]
+
+    def __init__(self, target: str, specs: list[tuple[ActionSpec, str | None]]) -> None:
+        super().__init__()
+        self.target = target
+        self.specs = specs
+
+    def compose(self) -> ComposeResult:
+        options = []
+        for index, (spec, refusal) in enumerate(self.specs):
+            label = f"{spec.title}  [dim]{escape(spec.effect)}[/]"
+            if refusal:
+                label = f"[dim]{escape(spec.title)}  ({escape(refusal)})[/]"
+            options.append(Option(label, id=str(index), disabled=bool(refusal)))
+        menu = OptionList(*options)
+        menu.border_title = f"Actions on {self.target}"
+        yield menu
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        index = int(event.option.id or 0)
+        self.dismiss(self.specs[index][0])
+
+    def action_close(self) -> None:
+        self.dismiss(None)

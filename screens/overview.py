@@ -1,0 +1,62 @@
+"""The overview: every check of every backend, worst first, grouped by backend."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Static
+
+from console.model import CheckResult
+from screens.base import ConsoleScreen
+from widgets.live_table import LiveTable, Row
+from widgets.status_text import status_cell, styled
+
+
+class OverviewScreen(ConsoleScreen):
+    VIEW = "overview"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "details", "details"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="notice")
+        yield LiveTable([("Status", 6), ("Target", 28), ("Check", 14), ("Summary", None),
+                         ("Polled", 8)], id="checks")
+
+    def refresh_view(self) -> None:
+        notice = self.query_one("#notice", Static)
+        text = self.ops.notice_text()
+        notice.display = bool(text)
+        if text:
+            notice.update(text)
+        self.query_one(LiveTable).set_rows(self._rows())
+
+    def _rows(self) -> list[Row]:
+        rows: list[Row] = []
+        for check, polled in self.ops.checks_worst_first():
+            rows.append((check.key, (status_cell(check.status), Text(check.target),
+                                     Text(check.check), styled(check.summary, check.status),
+                                     Text(polled, style="dim"))))
+        return rows
+
+    def apply_filter(self, text: str) -> None:
+        self.query_one(LiveTable).set_filter(text)
+
+    def _selected_check(self) -> CheckResult | None:
+        key = self.query_one(LiveTable).selected_key
+        return self.ops.check_by_key(key) if key else None
+
+    def selected_target(self) -> str | None:
+        check = self._selected_check()
+        return check.target if check else None
+
+    def action_details(self) -> None:
+        check = self._selected_check()
+        if check is not None:
+            self.ops.open_details(check)
+
+    def on_data_table_row_selected(self) -> None:
+        self.action_details()

@@ -1,0 +1,48 @@
+"""Shared test helpers: per-test state dirs, config files, and the real-service test bed."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.testbed.fixtures"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own audit log, locks and state file."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("OPSCONSOLE_STATE_DIR", str(path))
+    monkeypatch.delenv("OPSCONSOLE_CONFIG", raising=False)
+    yield path
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[[str], Path]:
+    """Write a config.toml (mode 0600) and return its path."""
+    def write(text: str, name: str = "config.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        os.chmod(path, 0o600)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def cli_env(state_dir: Path) -> dict[str, str]:
+    """Environment for running `opsconsole` as a subprocess in tests."""
+    env = dict(os.environ)
+    env["OPSCONSOLE_STATE_DIR"] = str(state_dir)
+    env["PYTHONPATH"] = str(ROOT)
+    env.pop("OPSCONSOLE_CONFIG", None)
+    return env
+
+
+OPSCONSOLE = [sys.executable, "-m", "console.cli"]
