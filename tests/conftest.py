@@ -46,3 +46,11 @@ def cli_env(state_dir: Path) -> dict[str, str]:
 
 
 OPSCONSOLE = [sys.executable, "-m", "console.cli"]
+
+
+@pytest.fixture
+def noop_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register the test-only `[[noop]]` section (a backend with one mutating action)."""
+    from console import registry
+
+    monkeypatch.setitem(registry.SECTION_MODULES, "noop", "tests.support.noop_backend")

@@ -21,9 +21,6 @@ from tests.testbed.services import (
 if TYPE_CHECKING:
     from tests.testbed.fixtures import CeleryWorkerFactory
 
-# Harmless when tests/conftest.py loads the plugin too: pytest registers it once.
-pytest_plugins = ["tests.testbed.fixtures"]
-
 
 def test_shared_redis_answers(shared_redis_url: str) -> None:
     client = redis.Redis.from_url(shared_redis_url, socket_timeout=2)

@@ -29,9 +29,7 @@ from .services import (
 )
 
 SHARED_REDIS_URL = os.environ.get("OPSCONSOLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-SHARED_PG_DSN = os.environ.get(
-    "OPSCONSOLE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+SHARED_PG_DSN = os.environ.get("OPSCONSOLE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 INSTALL_HINT = "run: bash tests/testbed/install.sh"
 # What a failed start may raise; anything else is a bug in the test bed and should show.
 START_ERRORS = (ServiceError, OSError, subprocess.SubprocessError)

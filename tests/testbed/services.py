@@ -117,9 +117,7 @@ def tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def stop_process(
-    proc: subprocess.Popen[Any] | None, *, timeout: float = 10, group: bool = False
-) -> None:
+def stop_process(proc: subprocess.Popen[Any] | None, *, timeout: float = 10, group: bool = False) -> None:
     """SIGTERM (after SIGCONT, in case it was paused), then SIGKILL; the group if asked."""
     if proc is None or proc.poll() is not None:
         return
@@ -308,9 +306,7 @@ class RedisServer(Service):
 
 def postgres_bin_dir() -> Path:
     """The newest /usr/lib/postgresql/*/bin that has initdb."""
-    candidates = [
-        Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin") if Path(p, "initdb").exists()
-    ]
+    candidates = [Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin") if Path(p, "initdb").exists()]
     if not candidates:
         raise ServiceError("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
     return max(candidates, key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
@@ -710,9 +706,7 @@ class SystemdMachine(Service):
 
     READY_STATES = ("running", "degraded")
 
-    def __init__(
-        self, name: str | None = None, dir: Path | None = None, boot_timeout: float = 30
-    ) -> None:
+    def __init__(self, name: str | None = None, dir: Path | None = None, boot_timeout: float = 30) -> None:
         self.name = name or f"octb-{secrets.token_hex(4)}"
         self._given_dir = dir
         self.dir: Path = dir or Path()
@@ -729,6 +723,11 @@ class SystemdMachine(Service):
     @property
     def bus_address(self) -> str:
         return f"unix:path={self.bus_dir / 'system_bus_socket'}"
+
+    @property
+    def bus_env(self) -> dict[str, str]:
+        """Environment that makes pystemd's default system bus this machine's bus."""
+        return {"DBUS_SYSTEM_BUS_ADDRESS": self.bus_address}
 
     @property
     def journal_dir(self) -> Path:
@@ -817,9 +816,7 @@ class SystemdMachine(Service):
         """Run a command in all the machine's namespaces."""
         if not self.leader_pid:
             raise ServiceError("machine is not running")
-        return run(
-            ["nsenter", "-t", str(self.leader_pid), "-a", *args], timeout=timeout, check=check
-        )
+        return run(["nsenter", "-t", str(self.leader_pid), "-a", *args], timeout=timeout, check=check)
 
     def systemctl(
         self, *args: str, timeout: float = 30, check: bool = True

@@ -1,0 +1,179 @@
+"""`opsconsole --headless check` against real local HTTP servers: output, exit codes, deadlines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import OPSCONSOLE
+from tests.support.http_server import health_server, hung_listener
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    with health_server(slow_seconds=1.5) as url:
+        yield url
+
+
+def run(config: Path, env: dict[str, str], *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*OPSCONSOLE, "--headless", "check", "--config", str(config), *args],
+                          capture_output=True, text=True, env=env, timeout=timeout, check=False)
+
+
+def endpoint(name: str, url: str, extra: str = "") -> str:
+    return f"[[http]]\nname = '{name}'\nurl = '{url}'\ntimeout = 1\n{extra}\n"
+
+
+def test_all_ok_exits_0_with_plugin_output(server: str, write_config: Callable[[str], Path],
+                                           cli_env: dict[str, str]) -> None:
+    config = write_config(endpoint("api", f"{server}/ok", "expect_json = { status = 'ok' }")
+                          + endpoint("text", f"{server}/text", "expect_body = 'systems go'"))
+    result = run(config, cli_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, *rest = result.stdout.splitlines()
+    assert first.startswith("OPSCONSOLE OK - 2 ok, 0 warning, 0 critical, 0 unknown | ")
+    assert "'api_time'=" in first and "s;1;;0" in first
+    assert sorted(line.split(" - ")[0] for line in rest) == ["OK http:api", "OK http:text"]
+
+
+def test_server_error_is_critical(server: str, write_config: Callable[[str], Path],
+                                  cli_env: dict[str, str]) -> None:
+    result = run(write_config(endpoint("api", f"{server}/fail")), cli_env)
+    assert result.returncode == 2
+    assert "CRITICAL http:api - 500 in" in result.stdout
+    assert "(expected 200)" in result.stdout
+
+
+def test_wrong_json_field_is_critical(server: str, write_config: Callable[[str], Path],
+                                      cli_env: dict[str, str]) -> None:
+    config = write_config(endpoint("api", f"{server}/degraded",
+                                   "expect_json = { status = 'ok', 'checks.db' = 'ok' }"))
+    result = run(config, cli_env)
+    assert result.returncode == 2
+    assert "JSON status is 'degraded', expected 'ok'" in result.stdout
+
+
+def test_slow_endpoint_is_a_warning(server: str, write_config: Callable[[str], Path],
+                                    cli_env: dict[str, str]) -> None:
+    config = write_config("[[http]]\nname = 'slow'\nurl = '%s/slow'\ntimeout = 5\n"
+                          "latency_warn = '1s'\nlatency_crit = '4s'\n" % server)
+    result = run(config, cli_env)
+    assert result.returncode == 1, result.stdout
+    assert "WARNING http:slow - 200 in" in result.stdout and "(slow)" in result.stdout
+
+
+def test_refused_connection_is_critical(write_config: Callable[[str], Path],
+                                        cli_env: dict[str, str]) -> None:
+    result = run(write_config(endpoint("gone", "http://127.0.0.1:9/")), cli_env)
+    assert result.returncode == 2
+    assert "CRITICAL http:gone - connection refused" in result.stdout
+
+
+def test_hung_server_fails_within_its_timeout(write_config: Callable[[str], Path],
+                                              cli_env: dict[str, str], server: str) -> None:
+    with hung_listener() as url:
+        config = write_config(endpoint("hung", url) + endpoint("api", f"{server}/ok"))
+        started = time.monotonic()
+        result = run(config, cli_env, timeout=20)
+        elapsed = time.monotonic() - started
+    assert result.returncode == 2
+    assert "CRITICAL http:hung - no answer within 1s" in result.stdout
+    assert "OK http:api" in result.stdout
+    assert elapsed < 15  # far below the 30 s default deadline: the 1 s timeout applied
+
+
+def test_whole_run_has_a_deadline(write_config: Callable[[str], Path],
+                                  cli_env: dict[str, str]) -> None:
+    with hung_listener() as url:
+        config = write_config(f"[[http]]\nname = 'hung'\nurl = '{url}'\ntimeout = 60\n")
+        started = time.monotonic()
+        result = run(config, cli_env, "--timeout", "2", timeout=30)
+        elapsed = time.monotonic() - started
+    assert result.returncode in (2, 3)
+    assert "http:hung" in result.stdout
+    assert elapsed < 20
+
+
+def test_json_format_is_one_document(server: str, write_config: Callable[[str], Path],
+                                     cli_env: dict[str, str]) -> None:
+    config = write_config(endpoint("api", f"{server}/ok") + endpoint("bad", f"{server}/fail"))
+    result = run(config, cli_env, "--format", "json")
+    document = json.loads(result.stdout)
+    assert result.returncode == 2
+    assert document["status"] == "CRITICAL" and document["exit_code"] == 2
+    assert document["counts"] == {"ok": 1, "warning": 0, "critical": 1, "unknown": 0}
+    assert [c["target"] for c in document["checks"]] == ["http:bad", "http:api"]
+    assert document["checks"][1]["perfdata"][0]["label"] == "api_time"
+
+
+def test_only_limits_the_run(server: str, write_config: Callable[[str], Path],
+                             cli_env: dict[str, str]) -> None:
+    config = write_config(endpoint("api", f"{server}/ok") + endpoint("bad", f"{server}/fail"))
+    result = run(config, cli_env, "--only", "http:api")
+    assert result.returncode == 0
+    assert "http:bad" not in result.stdout
+    none = run(config, cli_env, "--only", "http:nothing")
+    assert none.returncode == 3
+    assert "no configured target matches http:nothing" in none.stdout
+
+
+def test_host_checks_appear_like_any_backend(write_config: Callable[[str], Path],
+                                             cli_env: dict[str, str]) -> None:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    open_port = listener.getsockname()[1]
+    try:
+        config = write_config(f"[[host]]\nname = 'web1'\ndisks = ['/']\nports = [{open_port}, 9]\n"
+                              "disk_warn = 0\n")
+        result = run(config, cli_env)
+    finally:
+        listener.close()
+    lines = result.stdout.splitlines()
+    assert result.returncode == 2
+    assert f"OK host:web1 port {open_port} - port {open_port} listening" in lines
+    assert "CRITICAL host:web1 port 9 - port 9 not listening" in lines
+    assert any(line.startswith("WARNING host:web1 disk / - / ") for line in lines)
+    assert any(line.startswith("OK host:web1 memory - memory ") for line in lines)
+
+
+def test_config_error_exits_2_with_one_line(write_config: Callable[[str], Path],
+                                            cli_env: dict[str, str]) -> None:
+    result = run(write_config("[[http]]\nname = 'api'\nurl = 'localhost'\n"), cli_env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("opsconsole: config.toml: [[http]] #1 'url': expected a "
+                                     "http:// URL or a https:// URL, got 'localhost'")
+
+
+def test_headless_never_imports_textual_nor_unused_backends(
+        server: str, write_config: Callable[[str], Path], cli_env: dict[str, str]) -> None:
+    config = write_config(endpoint("api", f"{server}/ok"))
+    probe = ("import sys\nfrom console.cli import main\n"
+             f"code = main(['--headless', 'check', '--config', {str(config)!r}])\n"
+             "loaded = [m for m in ('textual', 'screens', 'widgets', 'console.app', 'redis', "
+             "'docker', 'psycopg', 'celery', 'pystemd', 'backends.redis', 'backends.docker') "
+             "if m in sys.modules]\n"
+             "print('LOADED', loaded, code)\n")
+    result = subprocess.run([OPSCONSOLE[0], "-c", probe], capture_output=True, text=True,
+                            env=cli_env, timeout=60, check=False)
+    assert "LOADED [] 0" in result.stdout, result.stdout + result.stderr
+
+
+def test_status_lists_every_target_without_thresholds(server: str,
+                                                      write_config: Callable[[str], Path],
+                                                      cli_env: dict[str, str]) -> None:
+    config = write_config(endpoint("bad", f"{server}/fail"))
+    result = subprocess.run([*OPSCONSOLE, "--headless", "status", "--config", str(config),
+                             "--format", "json"], capture_output=True, text=True, env=cli_env,
+                            timeout=30, check=False)
+    assert result.returncode == 0
+    document = json.loads(result.stdout)
+    assert document[0]["targets"] == ["http:bad"]
+    assert document[0]["snapshot"]["status_code"] == 500

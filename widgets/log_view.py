@@ -1,0 +1,144 @@
+"""The one log widget: journals, container logs and log files all show through it.
+
+Lines arrive as `LogLine`s from any backend, are buffered and written in batches (at most
+every 50 ms) into a capped buffer, so a source writing thousands of lines a second does not
+slow the UI. Errors are red, warnings yellow; a search term is highlighted, and can also hide
+the lines that do not match. Pausing keeps collecting without scrolling.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+
+from rich.highlighter import Highlighter
+from rich.text import Text
+from textual.widgets import Log
+
+from console.durations import clock
+from console.loglines import LogLine
+
+_FLUSH_DELAY = 0.05
+_TAG_ERROR, _TAG_WARNING, _TAG_NONE = "ERR ", "WARN", "    "
+_TAG_AT = 9  # lines read "HH:MM:SS TAG  text": the tag starts after the time
+
+
+class _LogHighlighter(Highlighter):
+    def __init__(self) -> None:
+        self.term = ""
+
+    def highlight(self, text: Text) -> None:
+        tag = text.plain[_TAG_AT:_TAG_AT + 4]
+        if tag == _TAG_ERROR:
+            text.stylize("bold red")
+        elif tag == _TAG_WARNING:
+            text.stylize("yellow")
+        if self.term:
+            lowered = text.plain.lower()
+            start = lowered.find(self.term)
+            while start >= 0:
+                text.stylize("reverse", start, start + len(self.term))
+                start = lowered.find(self.term, start + len(self.term))
+
+
+def format_line(line: LogLine, with_source: bool) -> str:
+    tag = _TAG_ERROR if line.is_error else _TAG_WARNING if line.is_warning else _TAG_NONE
+    source = f"{line.source}: " if with_source and line.source else ""
+    return f"{clock(line.ts) if line.ts else '--:--:--'} {tag} {source}{line.text}"
+
+
+class LogView(Log):
+    """A capped, batched, searchable log."""
+
+    DEFAULT_CSS = """
+    LogView { height: 1fr; }
+    """
+
+    def __init__(self, *, max_lines: int = 5000, with_source: bool = False,
+                 id: str | None = None) -> None:
+        super().__init__(highlight=True, max_lines=max_lines, id=id, auto_scroll=True)
+        self.highlighter = _LogHighlighter()
+        self.with_source = with_source
+        self.entries: collections.deque[LogLine] = collections.deque(maxlen=max_lines)
+        self._pending: list[LogLine] = []
+        self._flush_scheduled = False
+        self.paused = False
+        self.hide_unmatched = False
+        self.received = 0
+
+    @property
+    def term(self) -> str:
+        return self._term_highlighter.term
+
+    @property
+    def _term_highlighter(self) -> _LogHighlighter:
+        highlighter = self.highlighter
+        assert isinstance(highlighter, _LogHighlighter)
+        return highlighter
+
+    # -- feeding --------------------------------------------------------------------------
+    def append_lines(self, lines: Iterable[LogLine]) -> None:
+        """Queue lines for display (UI thread); they are drawn in the next batch."""
+        self._pending.extend(lines)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.set_timer(_FLUSH_DELAY, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._pending = self._pending, []
+        if self.max_lines is not None and len(batch) > self.max_lines:
+            batch = batch[-self.max_lines:]
+        self.entries.extend(batch)
+        self.received += len(batch)
+        if not self.paused:
+            self.write_lines(format_line(line, self.with_source) for line in batch
+                             if self._shown(line))
+
+    def _shown(self, line: LogLine) -> bool:
+        return not (self.hide_unmatched and self.term) or self.term in line.text.lower()
+
+    def clear_lines(self) -> None:
+        self.entries.clear()
+        self._pending.clear()
+        self.clear()
+
+    # -- reading --------------------------------------------------------------------------
+    def set_search(self, term: str, *, hide_unmatched: bool | None = None) -> None:
+        """Highlight `term` (case-insensitive); optionally show only the lines holding it."""
+        self._term_highlighter.term = term.lower()
+        if hide_unmatched is not None:
+            self.hide_unmatched = hide_unmatched
+        self._redraw()
+
+    def toggle_pause(self) -> bool:
+        self.paused = not self.paused
+        if not self.paused:
+            self._redraw()
+        return self.paused
+
+    def _redraw(self) -> None:
+        self.clear()
+        self.write_lines(format_line(line, self.with_source) for line in self.entries
+                         if self._shown(line))
+        self._render_line_cache.clear()
+        self.refresh()
+
+    def jump_to_next_match(self) -> bool:
+        """Scroll to the next line holding the search term, below the top of the view."""
+        if not self.term:
+            return False
+        start = int(self.scroll_y) + 1
+        lines = self.lines
+        for index in [*range(start, len(lines)), *range(0, start)]:
+            if self.term in lines[index].lower():
+                self.scroll_to(y=index, animate=False)
+                return True
+        return False
+
+    def jump_to_first_error(self) -> bool:
+        for index, text in enumerate(self.lines):
+            if text[_TAG_AT:_TAG_AT + 4] == _TAG_ERROR:
+                self.scroll_to(y=index, animate=False)
+                return True
+        return False
