@@ -107,7 +107,9 @@ class OpsConsoleApp(App[int]):
         from screens.placeholder import PlaceholderScreen
 
         view = VIEW_BY_NAME[name]
-        if view.sections and not any(s in self.config.sections for s in view.sections):
+        configured = any(s in self.config.sections for s in view.sections) or any(
+            b.kind in view.sections for b in self.backends)
+        if view.sections and not configured:
             return PlaceholderScreen(name, f"Nothing configured for this view: {view.hint} "
                                            f"in {self.config.display_path}.")
         module_name, _, class_name = view.screen.partition(":")

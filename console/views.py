@@ -13,6 +13,11 @@ class View:
     screen: str  # "module:Class"
     sections: tuple[str, ...] = ()  # config sections it shows; empty for core views
     hint: str = ""
+    short: str = ""  # title on narrow terminals
+
+    @property
+    def short_title(self) -> str:
+        return self.short or self.title
 
 
 VIEWS: tuple[View, ...] = (
@@ -24,11 +29,11 @@ VIEWS: tuple[View, ...] = (
     View("celery", "4", "Celery", "screens.celery:CeleryScreen", ("celery",),
          "add a [[celery]] section with broker = \"redis://...\""),
     View("containers", "5", "Containers", "screens.containers:ContainersScreen", ("docker",),
-         'add a [[docker]] section with containers = ["name"]'),
+         'add a [[docker]] section with containers = ["name"]', "Docker"),
     View("database", "6", "Database", "screens.database:DatabaseScreen", ("postgres",),
-         "add a [[postgres]] section with dsn = \"postgresql://...\""),
+         "add a [[postgres]] section with dsn = \"postgresql://...\"", "DB"),
     View("endpoints", "7", "Endpoints", "screens.endpoints:EndpointsScreen", ("http",),
-         'add an [[http]] section with name and url = "https://.../health/"'),
+         'add an [[http]] section with name and url = "https://.../health/"', "HTTP"),
     View("actions", "8", "Actions", "screens.actions:ActionsScreen"),
     View("deploy", "9", "Deploy", "screens.deploy:DeployScreen", ("deploy",),
          "add a [[deploy]] section with repo, units and health"),

@@ -23,9 +23,15 @@ class FilterInput(Input):
     """
     BINDINGS = [Binding("escape", "close", "close filter", show=True)]
 
+    def open(self) -> None:
+        self.disabled = False
+        self.add_class("-shown")
+        self.focus()
+
     def action_close(self) -> None:
         self.value = ""
         self.remove_class("-shown")
+        self.disabled = True  # hidden, it must not take the focus (and the keys)
         self.screen.focus_next()
 
 
@@ -51,7 +57,7 @@ class ConsoleScreen(Screen[None]):
         yield NavBar(self.view_name)
         yield from self.compose_body()
         yield FilterInput(placeholder="filter: type to narrow the list, escape to clear",
-                          id="filter")
+                          id="filter", disabled=True)
         yield Footer()
 
     def compose_body(self) -> ComposeResult:
@@ -79,9 +85,7 @@ class ConsoleScreen(Screen[None]):
         """Narrow the body's list to rows containing `text`."""
 
     def action_filter(self) -> None:
-        box = self.query_one(FilterInput)
-        box.add_class("-shown")
-        box.focus()
+        self.query_one(FilterInput).open()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if isinstance(event.input, FilterInput):

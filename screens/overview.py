@@ -23,8 +23,8 @@ class OverviewScreen(ConsoleScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="notice")
-        yield LiveTable([("Status", 6), ("Target", 28), ("Check", 14), ("Summary", None),
-                         ("Polled", 8)], id="checks")
+        yield LiveTable([("Status", 4), ("Target", None), ("Polled", 8), ("Summary", None)],
+                        id="checks")
 
     def refresh_view(self) -> None:
         notice = self.query_one("#notice", Static)
@@ -37,9 +37,9 @@ class OverviewScreen(ConsoleScreen):
     def _rows(self) -> list[Row]:
         rows: list[Row] = []
         for check, polled in self.ops.checks_worst_first():
-            rows.append((check.key, (status_cell(check.status), Text(check.target),
-                                     Text(check.check), styled(check.summary, check.status),
-                                     Text(polled, style="dim"))))
+            rows.append((check.key, (status_cell(check.status), Text(check.label),
+                                     Text(polled, style="dim"),
+                                     styled(check.summary, check.status))))
         return rows
 
     def apply_filter(self, text: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
@@ -26,4 +26,4 @@ class PlaceholderScreen(ConsoleScreen):
 
     def compose_body(self) -> ComposeResult:
         title = VIEW_BY_NAME[self.view_name].title
-        yield Static(f"[b]{escape(title)}[/b]\n\n{escape(self.reason)}", id="hint")
+        yield Static(Text.assemble((title, "bold"), "\n\n", self.reason), id="hint")

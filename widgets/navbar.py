@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from textual.events import Resize
+from textual.markup import escape
 from textual.widgets import Static
 
 from console.views import VIEWS
+
+_WIDE = sum(len(v.title) + 5 for v in VIEWS)
 
 
 class NavBar(Static):
@@ -14,14 +17,17 @@ class NavBar(Static):
     """
 
     def __init__(self, current: str) -> None:
-        super().__init__(self._markup(current))
+        self.current = current
+        super().__init__(self._markup(wide=True))
 
-    @staticmethod
-    def _markup(current: str) -> str:
+    def on_resize(self, event: Resize) -> None:
+        self.update(self._markup(wide=event.size.width >= _WIDE))
+
+    def _markup(self, wide: bool) -> str:
         parts = []
         for view in VIEWS:
-            label = f"{view.key} {escape(view.title)}"
-            style = "bold reverse" if view.name == current else ""
+            label = f"{view.key} {escape(view.title if wide else view.short_title)}"
             link = f"@click=app.show_view('{view.name}')"
-            parts.append(f"[{style} {link}] {label} [/]" if style else f"[{link}] {label} [/]")
+            style = "bold reverse " if view.name == self.current else ""
+            parts.append(f"[{style}{link}]{' ' if wide else ''}{label}{' ' if wide else ''}[/]")
         return " " + " ".join(parts)
