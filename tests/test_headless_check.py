@@ -20,7 +20,8 @@ def server() -> Iterator[str]:
         yield url
 
 
-def run(config: Path, env: dict[str, str], *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def run(config: Path, env: dict[str, str], *args: str,
+        timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*OPSCONSOLE, "--headless", "check", "--config", str(config), *args],
                           capture_output=True, text=True, env=env, timeout=timeout, check=False)
 
@@ -60,8 +61,8 @@ def test_wrong_json_field_is_critical(server: str, write_config: Callable[[str],
 
 def test_slow_endpoint_is_a_warning(server: str, write_config: Callable[[str], Path],
                                     cli_env: dict[str, str]) -> None:
-    config = write_config("[[http]]\nname = 'slow'\nurl = '%s/slow'\ntimeout = 5\n"
-                          "latency_warn = '1s'\nlatency_crit = '4s'\n" % server)
+    config = write_config(f"[[http]]\nname = 'slow'\nurl = '{server}/slow'\ntimeout = 5\n"
+                          "latency_warn = '1s'\nlatency_crit = '4s'\n")
     result = run(config, cli_env)
     assert result.returncode == 1, result.stdout
     assert "WARNING http:slow - 200 in" in result.stdout and "(slow)" in result.stdout

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The full test run: install and start the real services, install the project, lint, test.
+# Runs as root on Debian 12; safe to run again (every step is idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tests/testbed/install.sh
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+
+echo "== ruff"
+.venv/bin/ruff check .
+echo "== mypy"
+.venv/bin/mypy
+echo "== import contracts"
+.venv/bin/lint-imports
+echo "== pytest"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
