@@ -31,7 +31,7 @@ def check_text(checks: list[CheckResult]) -> str:
     tally = counts(checks)
     summary = (f"{tally['ok']} ok, {tally['warning']} warning, {tally['critical']} critical, "
                f"{tally['unknown']} unknown")
-    perf = " ".join(p.render() for c in checks for p in c.perfdata)
+    perf = " ".join(p.render() for c in sorted(checks, key=lambda c: c.key) for p in c.perfdata)
     lines = [f"OPSCONSOLE {status.name} - {summary}" + (f" | {perf}" if perf else "")]
     for check in sort_worst_first(checks):
         lines.append(f"{check.status.name} {check.label} - {check.summary}")
