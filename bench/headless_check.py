@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.support import delayed_server, endpoints_config, median_seconds, run_quietly  # noqa: E402
+from bench.support import delayed_server, endpoints_config, median_seconds, run_quietly
 
 OPSCONSOLE = [sys.executable, "-m", "console.cli"]
 

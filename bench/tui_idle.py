@@ -20,7 +20,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.support import delayed_server, endpoints_config  # noqa: E402
+from bench.support import delayed_server, endpoints_config
 
 IDLE_SECONDS = 30
 BARE_APP = """
