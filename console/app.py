@@ -94,6 +94,8 @@ class OpsConsoleApp(App[int]):
     async def on_mount(self) -> None:
         await self.switch_mode("overview")
         self.poller.start()
+        for warning in self.config.warnings:
+            self.notify(warning, title="Config", severity="warning", timeout=20)
         loop = asyncio.get_running_loop()
         # The terminal went away (SSH drop): leave instead of spinning.
         for sig in (signal.SIGHUP, signal.SIGTERM):

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from console.model import CheckResult
@@ -17,10 +14,6 @@ from widgets.status_text import status_cell, styled
 
 class OverviewScreen(ConsoleScreen):
     VIEW = "overview"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "details", "details"),
-    ]
-
     def compose_body(self) -> ComposeResult:
         yield Static(id="notice")
         yield LiveTable([("Status", 4), ("Target", None), ("Polled", 8), ("Summary", None)],

@@ -8,9 +8,11 @@ same row. A filter text hides rows that do not contain it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from rich.console import RenderableType
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 Row = tuple[str, tuple[RenderableType, ...]]
@@ -30,6 +32,9 @@ class LiveTable(DataTable[RenderableType]):
     DEFAULT_CSS = """
     LiveTable { height: 1fr; }
     """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "details"),
+    ]
 
     def __init__(self, columns: Sequence[tuple[str, int | None]], *, id: str | None = None,
                  empty: str = "") -> None:
