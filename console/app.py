@@ -129,7 +129,7 @@ class OpsConsoleApp(App[int]):
     def show_view_for_kind(self, kind: str) -> None:
         section = {"unit": "systemd", "queue": "redis", "container": "docker",
                    "volume": "docker", "postgres": "postgres", "celery": "celery",
-                   "http": "http", "deploy": "deploy"}.get(kind)
+                   "http": "http", "deploy": "deploy", "log": "logs"}.get(kind)
         for view in VIEWS:
             if section and section in view.sections:
                 self.run_worker(self.action_show_view(view.name))
@@ -140,7 +140,7 @@ class OpsConsoleApp(App[int]):
         from screens.help import HelpScreen
 
         views = ", ".join(f"{v.key} {v.title}" for v in VIEWS)
-        sections = [("Everywhere", [("1-9", f"switch view: {views}"), *self._describe(self.BINDINGS)])]
+        sections = [("Everywhere", [("0-9", f"switch view: {views}"), *self._describe(self.BINDINGS)])]
         base = self._base_screen()
         if base is not None:
             title = VIEW_BY_NAME.get(base.view_name)

@@ -19,6 +19,10 @@ SECTION_MODULES: dict[str, str] = {
     "http": "backends.http",
     "host": "backends.host",
     "deploy": "backends.deploy",
+    "logs": "backends.logs",
+    "sql": "backends.sql",
+    "file": "backends.filecheck",
+    "command": "backends.command",
 }
 
 

@@ -6,7 +6,8 @@ import fnmatch
 
 from console.errors import ConfigError
 
-KINDS = ("unit", "queue", "celery", "container", "volume", "postgres", "http", "host", "deploy")
+KINDS = ("unit", "queue", "celery", "container", "volume", "postgres", "http", "host", "deploy",
+         "log", "sql", "file", "command")
 
 
 def split_target(target: str) -> tuple[str, str]:

@@ -21,7 +21,7 @@ class View:
 
 
 VIEWS: tuple[View, ...] = (
-    View("overview", "1", "Overview", "screens.overview:OverviewScreen"),
+    View("overview", "1", "Overview", "screens.overview:OverviewScreen", short="All"),
     View("units", "2", "Units", "screens.units:UnitsScreen", ("systemd",),
          'add a [[systemd]] section with units = ["myapp*.service"]'),
     View("queues", "3", "Queues", "screens.queues:QueuesScreen", ("redis",),
@@ -34,9 +34,11 @@ VIEWS: tuple[View, ...] = (
          "add a [[postgres]] section with dsn = \"postgresql://...\"", "DB"),
     View("endpoints", "7", "Endpoints", "screens.endpoints:EndpointsScreen", ("http",),
          'add an [[http]] section with name and url = "https://.../health/"', "HTTP"),
-    View("actions", "8", "Actions", "screens.actions:ActionsScreen"),
+    View("actions", "8", "Actions", "screens.actions:ActionsScreen", short="Acts"),
     View("deploy", "9", "Deploy", "screens.deploy:DeployScreen", ("deploy",),
          "add a [[deploy]] section with repo, units and health"),
+    View("logs", "0", "Logs", "screens.logs:LogsScreen", ("logs",),
+         'add a [[logs]] section with name and path = "/var/log/myapp/*.log"'),
 )
 
 VIEW_BY_NAME = {view.name: view for view in VIEWS}
