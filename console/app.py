@@ -144,7 +144,8 @@ class OpsConsoleApp(App[int]):
         base = self._base_screen()
         if base is not None:
             title = VIEW_BY_NAME.get(base.view_name)
-            keys = self._describe(type(base).BINDINGS)
+            keys = self._describe(type(self.focused).BINDINGS) if self.focused else []
+            keys += self._describe(type(base).BINDINGS)
             keys += self._describe(ConsoleScreen.BINDINGS) if type(base) is not ConsoleScreen \
                 else []
             sections.append((f"In {title.title if title else 'this view'}", _unique(keys)))
