@@ -1,0 +1,187 @@
+"""Redis queues: one row per queue family with depth, trend, rate, processing and failed."""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from rich.markup import escape
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from backends.redis.backend import RedisBackend
+from backends.redis.checks import family_check, rate_text
+from backends.redis.history import sparkline
+from backends.redis.peek import Peek, human_size
+from backends.redis.snapshot import FamilySnapshot, RedisSnapshot
+from console.durations import format_span
+from console.model import Status
+from screens.base import ConsoleScreen
+from widgets.live_table import LiveTable, Row
+from widgets.status_text import status_cell, styled
+
+PEEK_ITEMS = 20
+
+
+def _count(value: int | None) -> Text:
+    return Text("-" if value is None else f"{value:,}", justify="right")
+
+
+class QueuesScreen(ConsoleScreen):
+    VIEW = "queues"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "details", "peek", show=True),
+        Binding("t", "retry", "retry failed"),
+        Binding("u", "requeue", "requeue stuck"),
+        Binding("x", "purge", "purge failed"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield LiveTable([("Status", 6), ("Queue", 28), ("Depth", 9), ("Trend", 16),
+                         ("Rate", 18), ("Drain", 9), ("Processing", 10), ("Failed", 8),
+                         ("Note", None)], id="queues",
+                        empty="no queue families configured")
+
+    def refresh_view(self) -> None:
+        rows: list[Row] = []
+        now = time.time()
+        for view in self.ops.backend_views("redis"):
+            backend = view.backend
+            snap = view.result.snapshot if view.result else None
+            if isinstance(snap, RedisSnapshot):
+                rows.extend(self._family_row(family, now) for family in snap.families)
+                continue
+            reason = (view.result.error if view.result else None) or "waiting for the first poll"
+            status = Status.UNKNOWN if view.result is None else Status.CRITICAL
+            for target in backend.targets():
+                name = target.split(":", 1)[1]
+                rows.append((target, (status_cell(status), Text(name), _count(None), Text(""),
+                                      Text(""), Text(""), _count(None), _count(None),
+                                      styled(reason, status))))
+        rows.sort(key=lambda r: r[0])
+        self.query_one(LiveTable).set_rows(rows)
+
+    @staticmethod
+    def _family_row(family: FamilySnapshot, now: float) -> Row:
+        check = family_check(family, now)
+        trend = family.trend
+        note = "; ".join(family.problems) if family.problems else ""
+        stuck = trend.stuck_for(now)
+        stuck_limit = family.config.stuck_for
+        if not note and family.processing and stuck_limit is not None and stuck >= stuck_limit:
+            note = f"processing stuck {format_span(stuck)}"
+        if not note and family.pending is not None:
+            note = f"stream pending {family.pending:,}"
+        processing = _count(family.processing)
+        if note.startswith("processing stuck"):
+            processing.stylize("bold yellow")
+        drain = format_span(trend.drain_seconds) if trend.drain_seconds is not None else "-"
+        return (family.target, (
+            status_cell(check.status), Text(family.target.split(":", 1)[1], overflow="ellipsis"),
+            _count(family.depth), Text(sparkline(trend.samples), style="cyan"),
+            Text(rate_text(trend.rate_per_min)), Text(drain), processing,
+            _count(family.failed),
+            styled(note, check.status if check.status is not Status.OK else Status.WARNING)))
+
+    def apply_filter(self, text: str) -> None:
+        self.query_one(LiveTable).set_filter(text)
+
+    def selected_target(self) -> str | None:
+        return self.query_one(LiveTable).selected_key
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_details()
+
+    def action_details(self) -> None:
+        target = self.selected_target()
+        backend = self._backend_for(target)
+        if target is None or backend is None:
+            self.notify("Select a queue first.", severity="warning")
+            return
+        self.app.push_screen(QueueDetailScreen(backend, target))
+
+    def _backend_for(self, target: str | None) -> RedisBackend | None:
+        if target is None:
+            return None
+        for view in self.ops.backend_views("redis"):
+            if isinstance(view.backend, RedisBackend) and view.backend.answers_for(target):
+                return view.backend
+        return None
+
+    def _verb(self, verb: str) -> None:
+        target = self.selected_target()
+        if target is None:
+            self.notify("Select a queue first.", severity="warning")
+            return
+        self.ops.run_verb(target, verb)
+
+    def action_retry(self) -> None:
+        self._verb("retry")
+
+    def action_requeue(self) -> None:
+        self._verb("requeue")
+
+    def action_purge(self) -> None:
+        self._verb("purge")
+
+
+class QueueDetailScreen(ModalScreen[None]):
+    """The first items of a family's queue, processing and failed keys, shown safely."""
+
+    DEFAULT_CSS = """
+    QueueDetailScreen { align: center middle; }
+    QueueDetailScreen > VerticalScroll { width: 110; max-width: 95%; height: auto;
+        max-height: 90%; border: thick $primary; background: $surface; padding: 0 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "close", "close"),
+        Binding("r", "reload", "reload"),
+    ]
+
+    def __init__(self, backend: RedisBackend, target: str) -> None:
+        super().__init__()
+        self.backend = backend
+        self.target = target
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(f"[b]{escape(self.target)}[/b]\n\nreading…", id="peek")
+
+    def on_mount(self) -> None:
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.run_worker(self._load(), exclusive=True, exit_on_error=False)
+
+    async def _load(self) -> None:
+        body = self.query_one("#peek", Static)
+        try:
+            peeks = await self.backend.peek_family(self.target, PEEK_ITEMS)
+        except Exception as exc:  # shown in the dialog; the console keeps running
+            body.update(Text(f"{self.target}\n\ncannot read: {exc}", style="red"))
+            return
+        body.update(self._describe(peeks))
+
+    def _describe(self, peeks: list[Peek]) -> Text:
+        text = Text()
+        text.append(self.target, style="bold")
+        text.append("\n")
+        for peek in peeks:
+            text.append(f"\n{peek.key}", style="bold cyan")
+            text.append(f"  ({peek.type}, first {len(peek.items)} shown)\n", style="dim")
+            if not peek.items:
+                text.append("  (empty)\n", style="dim")
+            for index, item in enumerate(peek.items, start=1):
+                text.append(f"  {index:>3}  ", style="dim")
+                text.append(item.text)  # already escaped; Text never parses markup
+                text.append(f"  [{human_size(item.size)}]\n", style="dim")
+        text.append("\nr reload · escape close", style="dim")
+        return text
+
+    def action_close(self) -> None:
+        self.dismiss(None)
