@@ -7,8 +7,10 @@ messages; only the view on screen is redrawn, at most ten times a second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
+import os
 import signal
 import socket
 from collections.abc import Iterable
@@ -97,9 +99,24 @@ class OpsConsoleApp(App[int]):
         for warning in self.config.warnings:
             self.notify(warning, title="Config", severity="warning", timeout=20)
         loop = asyncio.get_running_loop()
-        # The terminal went away (SSH drop): leave instead of spinning.
-        for sig in (signal.SIGHUP, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.exit)
+        loop.add_signal_handler(signal.SIGTERM, self.exit)
+        loop.add_signal_handler(signal.SIGHUP, self._hang_up)
+
+    def _hang_up(self) -> None:
+        """The terminal went away (SSH drop): leave at once instead of spinning.
+
+        Drawing to a terminal that is gone can block Textual's writer for good, so the
+        console does not shut down through it: running actions are cancelled (the dispatcher
+        records them as interrupted) and the process ends.
+        """
+        async def leave() -> None:
+            self.workers.cancel_group(self, "actions")
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(3):
+                    await self.poller.stop()
+            os._exit(129)
+
+        asyncio.get_running_loop().create_task(leave())
 
     async def on_unmount(self) -> None:
         await self.poller.stop()

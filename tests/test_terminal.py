@@ -29,7 +29,9 @@ def session(write_config: Callable[[str], Path], cli_env: dict[str, str]) -> Ite
         require_service("tmux", "tmux is not installed (tests/testbed/install.sh installs it)")
     names: list[str] = []
     with health_server() as url:
-        config = write_config(f"[[http]]\nname = 'api'\nurl = '{url}/ok'\n")
+        # Enough rows that the screen has a lot to draw when the terminal disappears.
+        config = write_config(f"[[http]]\nname = 'api'\nurl = '{url}/ok'\n" + "".join(
+            f"[[http]]\nname = 'e{i}'\nurl = '{url}/ok?{i}'\ninterval = 1\n" for i in range(60)))
 
         def start(term: str, width: int, height: int) -> tuple[str, psutil.Process]:
             name = f"opsconsole-test-{uuid.uuid4().hex[:8]}"
