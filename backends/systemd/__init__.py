@@ -1,0 +1,147 @@
+"""systemd units over D-Bus: states, restarts, timers, flapping, journal and unit actions.
+
+`[[systemd]]` lists unit globs; each poll is one ListUnitsByPatterns call plus the
+properties each row needs, made by a worker process (see bus.py). Targets are `unit:NAME`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fnmatch
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from backends.base import Backend, BackendKind, Runtime
+from backends.systemd.actions import UnitAction
+from backends.systemd.bus import BusClient
+from backends.systemd.config import UNIT_NAME, SystemdConfig, parse, validate
+from backends.systemd.flapping import RestartHistory
+from backends.systemd.journal import JournalFollower, tail
+from backends.systemd.listing import SystemdSnapshot, UnitState, parse_unit, unmatched_names
+from backends.systemd.verdicts import unit_checks
+from console.actions import ActionSpec, Progress
+from console.loglines import LogLine
+from console.model import CheckResult, Status
+from console.targets import split_target
+
+VERBS = ("restart", "start", "stop", "reload", "reset-failed")
+UNIT_SUFFIX = re.compile(r"\.(service|socket|timer|target|path|mount|automount|swap|slice|scope|"
+                         r"device)$")
+
+
+def build(entries: list[SystemdConfig], runtime: Runtime) -> list[Backend]:
+    return [SystemdBackend(entry, runtime) for entry in entries]
+
+
+class SystemdBackend(Backend):
+    kind = "systemd"
+    unreachable_status = Status.CRITICAL
+
+    def __init__(self, config: SystemdConfig, runtime: Runtime) -> None:
+        super().__init__(config.name, interval=config.interval or runtime.refresh,
+                         timeout=config.timeout + 1.0)
+        self.config = config
+        self.client = BusClient(config.bus)
+        self.history = RestartHistory(runtime.state_dir, self.id, config.restarts_window)
+        self.known: tuple[str, ...] = ()
+
+    # -- reading --------------------------------------------------------------------------
+    async def collect(self) -> SystemdSnapshot:
+        reply = await self.client.request("units", self.config.timeout,
+                                          patterns=list(self.config.units))
+        units = tuple(parse_unit(row) for row in reply["units"])
+        counts = {u.name: u.restarts for u in units if u.restarts is not None}
+        growth = await asyncio.to_thread(self.history.record, counts, time.time())
+        units = tuple(dataclasses.replace(u, restarts_in_window=growth.get(u.name, 0))
+                      for u in units)
+        self.known = tuple(u.name for u in units)
+        return SystemdSnapshot(self.config.bus_label, time.time(), units, self.config.units,
+                               unmatched_names(self.config.units, units))
+
+    def evaluate(self, snapshot: Any) -> list[CheckResult]:
+        snap: SystemdSnapshot = snapshot
+        results = [check for unit in snap.units for check in unit_checks(unit, self.config)]
+        if not snap.units:
+            results.append(CheckResult(
+                f"unit:{','.join(self.config.units)}", Status.WARNING,
+                f"no unit on {snap.bus} matches {', '.join(self.config.units)}"))
+        return results
+
+    def targets(self) -> list[str]:
+        if self.known:
+            return [f"unit:{name}" for name in self.known]
+        return [f"unit:{pattern}" for pattern in self.config.units]
+
+    def answers_for(self, target: str) -> bool:
+        kind, _, name = target.partition(":")
+        return kind == "unit" and any(fnmatch.fnmatchcase(full_name(name), p)
+                                      for p in self.config.units)
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        """Re-poll when systemd signals a change (PropertiesChanged); polling stays on."""
+        self.client.on_change = changed
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    # -- the detail view ------------------------------------------------------------------
+    async def properties(self, unit: str) -> dict[str, Any]:
+        props: dict[str, Any] = await self.client.request("properties", self.config.timeout,
+                                                          name=unit)
+        return props
+
+    async def journal_tail(self, unit: str, lines: int = 200) -> list[LogLine]:
+        return await tail(unit, self.config.journal_dir, lines, timeout=self.config.timeout)
+
+    def journal_follower(self, unit: str, lines: int = 200) -> JournalFollower:
+        return JournalFollower(unit, self.config.journal_dir, lines)
+
+    # -- actions --------------------------------------------------------------------------
+    def actions(self, snapshot: Any | None, target: str,
+                options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
+        if not self.answers_for(target):
+            return []
+        _, given = split_target(target)
+        unit = full_name(given)
+        if not UNIT_NAME.match(unit):
+            return []
+        target = f"unit:{unit}"
+        state: UnitState | None = snapshot.unit(unit) if isinstance(snapshot,
+                                                                    SystemdSnapshot) else None
+        specs = []
+        for verb in VERBS:
+            if verb == "reload" and not (state is not None and state.can_reload):
+                continue
+            specs.append(ActionSpec(
+                verb=verb, target=target, title=f"{verb.capitalize()} {unit}",
+                effect=_effect(verb, unit, state, self.config), backend_id=self.id,
+                run=self._runner(verb, unit), params={"unit": unit}))
+        return specs
+
+    def _runner(self, verb: str, unit: str) -> Callable[[Progress], Any]:
+        action = UnitAction(self.client, self.config, verb, unit)
+        return action.run
+
+
+def full_name(name: str) -> str:
+    """`archivist-vod` means `archivist-vod.service`, as it does for systemctl."""
+    return name if UNIT_SUFFIX.search(name) else f"{name}.service"
+
+
+def _effect(verb: str, unit: str, state: UnitState | None, config: SystemdConfig) -> str:
+    now = f" (now {state.active} ({state.sub}))" if state else ""
+    what = {
+        "restart": f"stop and start {unit}{now}" + (
+            "; its processes are killed and started again" if unit.endswith(".service") else ""),
+        "start": f"start {unit}{now}",
+        "stop": f"stop {unit}{now}; it stays stopped until started again",
+        "reload": f"ask {unit} to reload its configuration (ExecReload){now}",
+        "reset-failed": f"clear the failed state and restart counter of {unit}{now}",
+    }[verb]
+    return f"{what}, on {config.bus_label}; then watch it for up to {config.action_timeout:g}s"
+
+
+KIND = BackendKind(section="systemd", parse=parse, build=build, validate=validate)

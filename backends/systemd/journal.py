@@ -1,0 +1,136 @@
+"""A unit's journal: the last lines at once, then new lines as they are written.
+
+Runs `journalctl --unit=NAME -o json` (with `--directory` for a journal kept elsewhere) as a
+child process with an argument list, and turns each entry into a `LogLine` with its
+priority as the level. Following reads whole chunks of output and hands them over as
+batches, so thousands of lines a second cost a few wake-ups, not one per line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+from backends.systemd.config import UNIT_NAME
+from console.errors import ConsoleError
+from console.loglines import LogLine, printable
+
+LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+_FIELDS = "MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_PID"
+_CHUNK = 256 * 1024
+
+
+def journal_args(unit: str, journal_dir: Path | None, lines: int, follow: bool) -> list[str]:
+    if not UNIT_NAME.match(unit):
+        raise ConsoleError(f"{unit!r} is not a unit name")
+    args = ["journalctl", "--no-pager", "-o", "json", f"--output-fields={_FIELDS}",
+            f"--lines={lines}", f"--unit={unit}"]
+    if journal_dir is not None:
+        args.append(f"--directory={journal_dir}")
+    if follow:
+        args.append("--follow")
+    return args
+
+
+def parse_entry(raw: bytes | str) -> LogLine | None:
+    """One `journalctl -o json` line as a LogLine (None for a line that is not an entry)."""
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict):
+        return None
+    message = entry.get("MESSAGE")
+    if isinstance(message, list):  # not valid UTF-8: journald sends the bytes
+        message = bytes(b for b in message if isinstance(b, int) and 0 <= b < 256)
+    text = printable(message) if isinstance(message, str | bytes) else ""
+    try:
+        level = LEVELS[int(entry.get("PRIORITY", 6))]
+    except (ValueError, IndexError, TypeError):
+        level = "info"
+    try:
+        ts: float | None = int(entry["__REALTIME_TIMESTAMP"]) / 1e6
+    except (KeyError, ValueError, TypeError):
+        ts = None
+    return LogLine(ts, text, level, str(entry.get("SYSLOG_IDENTIFIER") or ""))
+
+
+def _missing(exc: OSError) -> ConsoleError:
+    return ConsoleError(f"cannot run journalctl ({exc.strerror or exc}): install systemd's "
+                        "journalctl or check PATH")
+
+
+async def tail(unit: str, journal_dir: Path | None = None, lines: int = 200,
+               timeout: float = 10.0) -> list[LogLine]:
+    """The unit's last `lines` journal lines, oldest first."""
+    args = journal_args(unit, journal_dir, lines, follow=False)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+    except OSError as exc:
+        raise _missing(exc) from None
+    try:
+        async with asyncio.timeout(timeout):
+            out, err = await proc.communicate()
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise ConsoleError(f"journalctl gave no answer within {timeout:g}s") from None
+    if proc.returncode != 0 and not out:
+        reason = err.decode(errors="replace").strip().splitlines()
+        raise ConsoleError(f"journalctl failed: {reason[-1] if reason else proc.returncode}")
+    return [line for line in map(parse_entry, out.splitlines()) if line is not None]
+
+
+class JournalFollower:
+    """`journalctl --follow` for one unit: the last lines, then batches of new ones."""
+
+    def __init__(self, unit: str, journal_dir: Path | None = None, lines: int = 200) -> None:
+        self.args = journal_args(unit, journal_dir, lines, follow=True)
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def batches(self) -> AsyncGenerator[list[LogLine], None]:
+        """Yield lists of new lines as they arrive until stop() (or journalctl ends)."""
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL)
+        except OSError as exc:
+            raise _missing(exc) from None
+        stdout = self._proc.stdout
+        assert stdout is not None
+        pending = b""
+        try:
+            while True:
+                chunk = await stdout.read(_CHUNK)
+                if not chunk:
+                    break
+                pending += chunk
+                complete, _, pending = pending.rpartition(b"\n")
+                if complete:
+                    batch = [line for line in map(parse_entry, complete.split(b"\n"))
+                             if line is not None]
+                    if batch:
+                        yield batch
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        """End journalctl; a reader blocked in batches() then sees the end and returns."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        # Reading to the end closes the pipe, so the process transport can close cleanly.
+        with contextlib.suppress(TimeoutError, RuntimeError):
+            async with asyncio.timeout(2):
+                if proc.stdout is not None:
+                    await proc.stdout.read()
+                await proc.wait()

@@ -1,0 +1,167 @@
+"""One unit up close: its main properties and its journal, followed live.
+
+The journal starts with the last 200 lines and then follows; `/` searches it (matches are
+highlighted, n jumps to the next), p pauses scrolling. R, s, S and l act on the unit.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Static
+
+from backends.systemd import SystemdBackend
+from backends.systemd.dbus_calls import NOT_SET
+from backends.systemd.listing import SystemdSnapshot, UnitState
+from backends.systemd.verdicts import cpu_text, memory_text, since_text
+from console.durations import clock
+from console.loglines import LogLine
+from screens.base import ConsoleScreen
+from widgets.log_view import LogView
+
+PROPERTY_KEYS = ("Id", "Description", "LoadState", "ActiveState", "SubState", "UnitFileState",
+                 "FragmentPath", "Type", "Restart", "MainPID", "NRestarts", "Result",
+                 "ExecMainStatus", "ActiveEnterTimestamp", "StateChangeTimestamp",
+                 "InactiveExitTimestamp", "TriggeredBy", "Triggers", "User",
+                 "WorkingDirectory", "LastTriggerUSec", "NextElapseUSecRealtime")
+_TIME_KEYS = ("Timestamp", "USec", "USecRealtime")
+
+
+def show_value(key: str, value: Any) -> str:
+    """A property as a person reads it: times as clock times, "not set" as n/a."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int) and value == NOT_SET:
+        return "n/a"
+    if isinstance(value, int) and key.endswith(_TIME_KEYS):
+        if value == 0:
+            return "never"
+        seconds = value / 1e6
+        return f"{time.strftime('%Y-%m-%d', time.localtime(seconds))} {clock(seconds)}"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "-"
+    return str(value) if value not in ("", None) else "-"
+
+
+class UnitDetailScreen(ConsoleScreen):
+    VIEW = "units"
+    DEFAULT_CSS = """
+    UnitDetailScreen #unit-summary { height: 1; padding: 0 1; text-style: bold; }
+    UnitDetailScreen #unit-properties { height: auto; max-height: 12; padding: 0 1;
+                                        color: $text-muted; }
+    UnitDetailScreen #journal { height: 1fr; border-top: solid $primary; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "back"),
+        Binding("R", "verb('restart')", "restart", key_display="R"),
+        Binding("s", "verb('start')", "start"),
+        Binding("S", "verb('stop')", "stop", key_display="S"),
+        Binding("l", "verb('reload')", "reload"),
+        Binding("n", "next_match", "next match"),
+        Binding("p", "pause", "pause"),
+    ]
+
+    def __init__(self, backend_id: str, unit: str) -> None:
+        super().__init__()
+        self.backend_id = backend_id
+        self.unit = unit
+        self._seen_state: tuple[str, str, int | None] | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(escape(self.unit), id="unit-summary")
+        yield Static("reading properties...", id="unit-properties")
+        yield LogView(max_lines=5000, id="journal")
+
+    @property
+    def backend(self) -> SystemdBackend | None:
+        view = self.ops.views.get(self.backend_id)
+        backend = view.backend if view else None
+        return backend if isinstance(backend, SystemdBackend) else None
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.run_worker(self._follow_journal(), group="journal", exit_on_error=False)
+        self.query_one(LogView).focus()
+
+    def _state(self) -> UnitState | None:
+        view = self.ops.views.get(self.backend_id)
+        snapshot = view.result.snapshot if view and view.result else None
+        return snapshot.unit(self.unit) if isinstance(snapshot, SystemdSnapshot) else None
+
+    def refresh_view(self) -> None:
+        unit = self._state()
+        summary = self.query_one("#unit-summary", Static)
+        if unit is None:
+            summary.update(f"{escape(self.unit)}  [dim](not in the last poll)[/]")
+            return
+        parts = [f"{unit.active} ({unit.sub})"]
+        since = since_text(unit)
+        if since:
+            parts.append(f"for {since}")
+        if unit.main_pid:
+            parts.append(f"PID {unit.main_pid}")
+        if unit.restarts is not None:
+            parts.append(f"{unit.restarts} restarts")
+        parts += [f"memory {memory_text(unit)}", f"CPU {cpu_text(unit)}"]
+        summary.update(f"{escape(self.unit)}  " + escape(" · ".join(parts)))
+        state = (unit.active, unit.sub, unit.main_pid)
+        if state != self._seen_state:
+            self._seen_state = state
+            self.run_worker(self._load_properties(), group="properties", exclusive=True,
+                            exit_on_error=False)
+
+    async def _load_properties(self) -> None:
+        backend = self.backend
+        box = self.query_one("#unit-properties", Static)
+        if backend is None:
+            return
+        try:
+            props = await backend.properties(self.unit)
+        except Exception as exc:  # shown in place of the properties; the journal still works
+            box.update(f"[red]properties unavailable:[/] {escape(str(exc))}")
+            return
+        cells = [f"{key:<23} {show_value(key, props[key])}"[:76].ljust(77)
+                 for key in PROPERTY_KEYS if key in props]
+        half = (len(cells) + 1) // 2
+        rows = [left + (cells[half + i] if half + i < len(cells) else "")
+                for i, left in enumerate(cells[:half])]
+        box.update(escape("\n".join(row.rstrip() for row in rows)))
+
+    async def _follow_journal(self) -> None:
+        backend = self.backend
+        log = self.query_one(LogView)
+        if backend is None:
+            return
+        follower = backend.journal_follower(self.unit, lines=200)
+        try:
+            async for batch in follower.batches():
+                log.append_lines(batch)
+        except Exception as exc:  # journalctl missing or failing: say so in the log itself
+            log.append_lines([LogLine(time.time(), f"journal unavailable: {exc}", "err")])
+        finally:
+            await follower.stop()
+
+    # -- keys -----------------------------------------------------------------------------
+    def selected_target(self) -> str | None:
+        return f"unit:{self.unit}"
+
+    def apply_filter(self, text: str) -> None:
+        self.query_one(LogView).set_search(text)
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_verb(self, verb: str) -> None:
+        self.ops.run_verb(f"unit:{self.unit}", verb)
+
+    def action_next_match(self) -> None:
+        if not self.query_one(LogView).jump_to_next_match():
+            self.notify("No match: type / and a word to search.", timeout=3)
+
+    def action_pause(self) -> None:
+        paused = self.query_one(LogView).toggle_pause()
+        self.notify("Journal paused (p to resume)." if paused else "Journal resumed.", timeout=2)

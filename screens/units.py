@@ -1,0 +1,156 @@
+"""systemd units: state, since when, restarts, PID, memory and CPU; timers with their runs.
+
+Failed units come first and red. Keys act on the unit under the cursor: enter opens its
+properties and journal, R restarts, s starts, S stops, l reloads (when it can).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Input, Static
+
+from backends.systemd.listing import SystemdSnapshot, UnitState
+from backends.systemd.verdicts import cpu_text, memory_text, since_text, timer_text
+from console.model import CheckResult, Status
+from screens.base import ConsoleScreen
+from widgets.live_table import LiveTable, Row
+from widgets.status_text import STYLE, status_cell, styled
+
+UNIT_COLUMNS = [("Status", 6), ("Unit", 34), ("Description", 28), ("Load", 9), ("Active", 10),
+                ("Sub", 12), ("Since", 9), ("Restarts", 12), ("PID", 8), ("Memory", 8),
+                ("CPU", 8)]
+TIMER_COLUMNS = [("Status", 6), ("Timer", 34), ("State", 10), ("Next · last · runs", None)]
+
+
+def _severity(status: Status) -> int:
+    return -status.severity
+
+
+class UnitsScreen(ConsoleScreen):
+    VIEW = "units"
+    DEFAULT_CSS = """
+    UnitsScreen #units { height: 2fr; }
+    UnitsScreen #timers { height: 1fr; }
+    UnitsScreen .caption { height: 1; padding: 0 1; color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # priority: the table would otherwise take enter and hide it from the footer
+        Binding("enter", "details", "details", priority=True),
+        Binding("R", "verb('restart')", "restart", key_display="R"),
+        Binding("s", "verb('start')", "start"),
+        Binding("S", "verb('stop')", "stop", key_display="S"),
+        Binding("l", "verb('reload')", "reload"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="units-notice", classes="caption")
+        yield LiveTable(UNIT_COLUMNS, id="units")
+        yield Static("Timers", classes="caption")
+        yield LiveTable(TIMER_COLUMNS, id="timers")
+
+    def refresh_view(self) -> None:
+        unit_rows: list[tuple[tuple[int, str], Row]] = []
+        timer_rows: list[tuple[tuple[int, str], Row]] = []
+        problems: list[str] = []
+        for view in self.ops.backend_views("systemd"):
+            result = view.result
+            if result is None:
+                problems.append(f"{view.backend.name}: waiting for the first poll")
+                continue
+            if result.error:
+                problems.append(f"{view.backend.name}: {result.checks[0].summary}"
+                                if result.checks else f"{view.backend.name}: {result.error}")
+            snapshot = result.snapshot
+            if not isinstance(snapshot, SystemdSnapshot):
+                continue
+            checks = {c.target: c for c in result.checks}
+            for unit in snapshot.units:
+                check = checks.get(unit.target)
+                status = check.status if check else Status.UNKNOWN
+                key = f"{view.backend.id}|{unit.name}"
+                order = (_severity(status), unit.name)
+                if unit.kind == "timer":
+                    timer_rows.append((order, (key, self._timer_cells(unit, status))))
+                else:
+                    unit_rows.append((order, (key, self._unit_cells(unit, status, check))))
+        notice = self.query_one("#units-notice", Static)
+        notice.update(Text(" · ".join(problems), style="bold red") if problems else "")
+        self.query_one("#units", LiveTable).set_rows([row for _, row in sorted(unit_rows)])
+        self.query_one("#timers", LiveTable).set_rows([row for _, row in sorted(timer_rows)])
+
+    @staticmethod
+    def _unit_cells(unit: UnitState, status: Status, check: CheckResult | None) -> tuple[Any, ...]:
+        red = status is Status.CRITICAL
+        name_style = STYLE[status] if red else ""
+        restarts = "n/a" if unit.restarts is None else str(unit.restarts)
+        if unit.restarts_in_window:
+            restarts += f" (+{unit.restarts_in_window})"
+        return (status_cell(status), Text(unit.name, style=name_style, overflow="ellipsis"),
+                Text(unit.description, overflow="ellipsis"), Text(unit.load),
+                styled(unit.active, status), Text(unit.sub), Text(since_text(unit) or "-"),
+                styled(restarts, status if unit.restarts_in_window else Status.OK),
+                Text(str(unit.main_pid) if unit.main_pid else "-"),
+                Text(memory_text(unit)), Text(cpu_text(unit)))
+
+    @staticmethod
+    def _timer_cells(unit: UnitState, status: Status) -> tuple[Any, ...]:
+        detail = timer_text(unit)
+        ran = unit.triggered
+        if ran is not None and ran.result not in ("", "success"):
+            detail += f" · last run {ran.result}"
+        return (status_cell(status), Text(unit.name, overflow="ellipsis"),
+                styled(unit.sub or unit.active, status), styled(detail, status))
+
+    # -- selection and keys ---------------------------------------------------------------
+    def _focused_table(self) -> LiveTable:
+        focused = self.focused
+        if isinstance(focused, LiveTable):
+            self._last_table = focused
+            return focused
+        return self._focused_table_or_units()
+
+    def _focused_table_or_units(self) -> LiveTable:
+        last = getattr(self, "_last_table", None)
+        return last if isinstance(last, LiveTable) else self.query_one("#units", LiveTable)
+
+    def _selected(self) -> tuple[str, str] | None:
+        key = self._focused_table().selected_key
+        if not key:
+            return None
+        backend_id, _, unit = key.partition("|")
+        return backend_id, unit
+
+    def selected_target(self) -> str | None:
+        selected = self._selected()
+        return f"unit:{selected[1]}" if selected else None
+
+    def apply_filter(self, text: str) -> None:
+        for table in self.query(LiveTable):
+            table.set_filter(text)
+
+    def action_verb(self, verb: str) -> None:
+        target = self.selected_target()
+        if target is None:
+            self.notify("Select a unit first.", severity="warning")
+            return
+        self.ops.run_verb(target, verb)
+
+    def action_details(self) -> None:
+        if isinstance(self.focused, Input):  # enter in the filter line ends the filter
+            self._focused_table_or_units().focus()
+            return
+        selected = self._selected()
+        if selected is None:
+            self.notify("Select a unit first.", severity="warning")
+            return
+        from screens.unit_detail import UnitDetailScreen
+
+        self.app.push_screen(UnitDetailScreen(*selected))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_details()

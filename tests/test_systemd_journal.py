@@ -1,0 +1,88 @@
+"""A unit's journal read from the test machine's journal directory: tail, then follow."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from backends.systemd.journal import JournalFollower, parse_entry, tail
+from console.loglines import LogLine
+from tests.test_systemd_fixtures import UnitFactory, make_unit, prefix
+from tests.testbed.services import SystemdMachine
+
+__all__ = ["make_unit", "prefix"]  # fixtures used by name
+
+
+async def wait_for_lines(unit: str, journal_dir: Path, marker: str,
+                         timeout: float = 15) -> list[LogLine]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = await tail(unit, journal_dir, 200)
+        if any(marker in line.text for line in lines) or time.monotonic() > deadline:
+            return lines
+        await asyncio.sleep(0.2)
+
+
+async def test_tail_shows_what_the_unit_just_wrote_with_levels(
+        systemd_machine: SystemdMachine, make_unit: UnitFactory, prefix: str) -> None:
+    name = make_unit(f"{prefix}-talker.service", (
+        "[Service]\nExecStart=/bin/sh -c 'echo hello from " + prefix + "; "
+        "echo \"<3>database is gone " + prefix + "\"; "
+        "echo \"<4>disk nearly full " + prefix + "\"; sleep infinity'\n"))
+    systemd_machine.systemctl("start", name)
+    lines = await wait_for_lines(name, systemd_machine.journal_dir, f"disk nearly full {prefix}")
+    mine = {line.text: line for line in lines if prefix in line.text}
+    assert mine[f"hello from {prefix}"].level == "info"
+    assert mine[f"database is gone {prefix}"].is_error
+    assert mine[f"disk nearly full {prefix}"].is_warning
+    stamp = mine[f"hello from {prefix}"].ts
+    assert stamp is not None and abs(stamp - time.time()) < 120
+    assert [line.text for line in lines if line.source == "sh"] == [
+        f"hello from {prefix}", f"database is gone {prefix}", f"disk nearly full {prefix}"]
+
+
+async def test_follow_gives_the_last_lines_then_new_ones(
+        systemd_machine: SystemdMachine, make_unit: UnitFactory, prefix: str) -> None:
+    name = make_unit(f"{prefix}-reloader.service", (
+        "[Service]\nExecStart=/bin/sh -c 'echo first " + prefix + "; sleep infinity'\n"
+        "ExecReload=/bin/sh -c 'echo reloaded " + prefix + "'\n"))
+    systemd_machine.systemctl("start", name)
+    await wait_for_lines(name, systemd_machine.journal_dir, f"first {prefix}")
+    follower = JournalFollower(name, systemd_machine.journal_dir, lines=200)
+    texts: list[str] = []
+    batches = follower.batches()
+
+    async def follow() -> None:
+        async for batch in batches:
+            texts.extend(line.text for line in batch)
+            if f"reloaded {prefix}" in texts:
+                return
+
+    task = asyncio.create_task(follow())
+    try:
+        deadline = time.monotonic() + 15
+        while f"first {prefix}" not in texts and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert f"first {prefix}" in texts  # the tail came first
+        assert f"reloaded {prefix}" not in texts
+        systemd_machine.systemctl("reload", name)
+        await asyncio.wait_for(task, 15)
+    finally:
+        task.cancel()
+        await batches.aclose()
+        await follower.stop()
+    assert texts.index(f"first {prefix}") < texts.index(f"reloaded {prefix}")
+
+
+async def test_tail_of_a_unit_without_lines_is_empty(systemd_machine: SystemdMachine,
+                                                     prefix: str) -> None:
+    assert await tail(f"{prefix}-never.service", systemd_machine.journal_dir) == []
+
+
+def test_entries_with_binary_messages_are_escaped_not_dropped() -> None:
+    line = parse_entry(b'{"MESSAGE": [104, 105, 0, 255], "PRIORITY": "2", '
+                       b'"__REALTIME_TIMESTAMP": "1700000000000000"}')
+    assert line is not None
+    assert (line.text, line.level, line.ts) == ("hi\\x00\\xff", "crit", 1700000000.0)
+    assert parse_entry(b"not json") is None
