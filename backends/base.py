@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,12 +23,19 @@ from console.secrets import Redactor
 
 @dataclass(frozen=True)
 class Runtime:
-    """What every backend may need from the console: defaults, state dir, redaction."""
+    """What every backend may need from the console: defaults, state dir, redaction.
+
+    `sections` holds every parsed section of the config, for backends that refer to another
+    section's entries (a deploy's database and health check); `config_path` is the file the
+    config came from, for work handed to another process.
+    """
 
     redactor: Redactor
     state_dir: Path
     refresh: float = 2.0
     timeout: float = 5.0
+    sections: Mapping[str, list[Any]] = field(default_factory=dict)
+    config_path: Path | None = None
 
 
 class Backend(ABC):

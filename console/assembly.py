@@ -10,7 +10,8 @@ from console.targets import matches
 
 def runtime_for(config: Config) -> Runtime:
     return Runtime(redactor=config.redactor, state_dir=config.console.state_dir,
-                   refresh=config.console.refresh, timeout=config.console.timeout)
+                   refresh=config.console.refresh, timeout=config.console.timeout,
+                   sections=config.sections, config_path=config.path)
 
 
 def build_backends(config: Config, only: list[str] | None = None) -> list[Backend]:

@@ -145,6 +145,17 @@ class Table:
             raise self._wrong(key, 'an argument list such as ["prog", "--flag"]', value)
         return list(value)
 
+    def argv_list(self, key: str, default: Any = _MISSING) -> Any:
+        """Several commands, each an argument list: [["prog", "arg"], ["other"]]."""
+        value = self._get(key, default)
+        if value is default and default is not _MISSING:
+            return value
+        if not isinstance(value, list) or not all(
+                isinstance(c, list) and c and all(isinstance(a, str) for a in c) for c in value):
+            raise self._wrong(key, 'a list of argument lists such as [["venv/bin/pip", '
+                                   '"install", "-r", "requirements.txt"]]', value)
+        return [list(c) for c in value]
+
     def url(self, key: str, schemes: Iterable[str], default: Any = _MISSING) -> Any:
         """A URL with one of the given schemes; `${ENV}` is expanded and its password redacted."""
         allowed = tuple(schemes)

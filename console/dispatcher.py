@@ -140,6 +140,12 @@ class Dispatcher:
             outcome = ActionOutcome(False, "interrupted: the console stopped during the action")
             await asyncio.shield(self._finish(run, outcome, time.monotonic() - clock))
             raise
+        except ActionRefused as exc:  # found out only once started (a run lock, say)
+            outcome = ActionOutcome(False, self.redactor(str(exc)))
+            await self._record(run, "refused", outcome="refused", error=outcome.message,
+                               duration=time.monotonic() - clock)
+            self._end(run, "refused", outcome)
+            return run
         except ActionFailed as exc:
             outcome = ActionOutcome(False, self.redactor(str(exc)))
         except Exception as exc:  # the action failed: report it, keep the console alive

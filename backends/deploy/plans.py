@@ -1,0 +1,150 @@
+"""Rollback plans in the console's state database, written by the runner, read by any console.
+
+A plan outlives the console that started it: the runner process updates its row step by step,
+and a console opened later finds the running or finished plan here and follows it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from console import statedb
+
+MAX_OUTPUT_LINES = 200
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deploy_plans (
+    id TEXT PRIMARY KEY,
+    deploy TEXT NOT NULL,
+    created REAL NOT NULL,
+    who TEXT NOT NULL,
+    from_rev TEXT NOT NULL,
+    to_rev TEXT NOT NULL,
+    state TEXT NOT NULL,
+    steps TEXT NOT NULL,
+    backup TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    pid INTEGER NOT NULL DEFAULT 0,
+    finished REAL
+)
+"""
+
+
+@dataclass
+class Step:
+    name: str
+    title: str
+    state: str = "pending"  # pending, running, ok, failed, skipped
+    started: float | None = None
+    finished: float | None = None
+    output: list[str] = field(default_factory=list)
+
+    def add_output(self, line: str) -> None:
+        self.output.append(line)
+        del self.output[:-MAX_OUTPUT_LINES]
+
+
+@dataclass
+class Plan:
+    id: str
+    deploy: str
+    created: float
+    who: str
+    from_rev: str
+    to_rev: str
+    state: str  # pending, running, ok, failed
+    steps: list[Step]
+    backup: str = ""
+    error: str = ""
+    pid: int = 0
+    finished: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("ok", "failed")
+
+    @property
+    def runner_alive(self) -> bool:
+        if not self.pid:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return _not_zombie(self.pid)
+
+    def describe(self) -> str:
+        lines = [f"Rollback of {self.deploy}: {self.from_rev[:10]} -> {self.to_rev[:10]}"]
+        for number, step in enumerate(self.steps, start=1):
+            lines.append(f"  {number}. {step.title}")
+        return "\n".join(lines)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class PlanStore:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+
+    def _connect(self) -> Any:
+        connection = statedb.connect(self.state_dir)
+        connection.execute(_SCHEMA)
+        return connection
+
+    def create(self, deploy: str, who: str, from_rev: str, to_rev: str,
+               steps: list[Step]) -> Plan:
+        plan = Plan(uuid.uuid4().hex[:12], deploy, time.time(), who, from_rev, to_rev,
+                    "pending", steps)
+        self.save(plan)
+        return plan
+
+    def save(self, plan: Plan) -> None:
+        steps = json.dumps([asdict(s) for s in plan.steps])
+        connection = self._connect()
+        try:
+            connection.execute(
+                "INSERT INTO deploy_plans (id, deploy, created, who, from_rev, to_rev, state, "
+                "steps, backup, error, pid, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET state=excluded.state, steps=excluded.steps, "
+                "backup=excluded.backup, error=excluded.error, pid=excluded.pid, "
+                "finished=excluded.finished",
+                (plan.id, plan.deploy, plan.created, plan.who, plan.from_rev, plan.to_rev,
+                 plan.state, steps, plan.backup, plan.error, plan.pid, plan.finished))
+        finally:
+            connection.close()
+
+    def get(self, plan_id: str) -> Plan | None:
+        rows = self._select("WHERE id = ?", (plan_id,))
+        return rows[0] if rows else None
+
+    def recent(self, deploy: str, limit: int = 20) -> list[Plan]:
+        return self._select("WHERE deploy = ? ORDER BY created DESC LIMIT ?", (deploy, limit))
+
+    def _select(self, where: str, args: tuple[Any, ...]) -> list[Plan]:
+        connection = self._connect()
+        try:
+            rows = connection.execute(
+                "SELECT id, deploy, created, who, from_rev, to_rev, state, steps, backup, "
+                f"error, pid, finished FROM deploy_plans {where}", args).fetchall()
+        finally:
+            connection.close()
+        plans = []
+        for (plan_id, deploy, created, who, from_rev, to_rev, state, steps, backup, error, pid,
+             finished) in rows:
+            plans.append(Plan(plan_id, deploy, created, who, from_rev, to_rev, state,
+                              [Step(**s) for s in json.loads(steps)], backup, error, pid,
+                              finished))
+        return plans

@@ -1,0 +1,189 @@
+"""The steps of a rollback, each calling the backend that owns the work.
+
+Units are stopped and started with the systemd backend's unit actions, the database is backed
+up and restored with the PostgreSQL backend's backup and restore, and health is the HTTP
+backend's own check: this module only orders them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backends.deploy import git
+from backends.deploy.config import DeployConfig
+from backends.deploy.plans import Step
+from console.actions import ActionOutcome
+from console.errors import ActionFailed
+
+_HEALTH_EVERY = 1.0
+
+
+class StepOutput:
+    """The Progress a step's callee reports to: lines go into the plan's step output."""
+
+    def __init__(self, step: Step, changed: Callable[[], None]) -> None:
+        self.step = step
+        self._changed = changed
+
+    def progress(self, done: float | None, total: float | None = None, message: str = "") -> None:
+        if message:
+            self.log(message)
+
+    def log(self, line: str) -> None:
+        self.step.add_output(line)
+        self._changed()
+
+
+@dataclass
+class RollbackContext:
+    deploy: DeployConfig
+    sections: Mapping[str, list[Any]]
+    state_dir: Path
+    to_rev: str
+    backup_path: str = ""
+
+
+StepRunner = Callable[[RollbackContext, StepOutput], Awaitable[None]]
+
+
+def plan_steps(deploy: DeployConfig, to_rev: str) -> list[Step]:
+    """The rollback's steps, in order, as the user sees them before confirming."""
+    steps = []
+    if deploy.database:
+        steps.append(Step("backup", f"back up and verify database {deploy.database}"))
+    if deploy.units:
+        steps.append(Step("stop", "stop " + ", ".join(deploy.units)))
+    steps.append(Step("checkout", f"check out {to_rev[:10]} in {deploy.repo}"))
+    for command in deploy.after_checkout:
+        steps.append(Step("command", "run " + " ".join(command)))
+    if deploy.units:
+        steps.append(Step("start", "start " + ", ".join(deploy.units)))
+    if deploy.health:
+        steps.append(Step("health", f"wait until {deploy.health} is healthy "
+                                    f"(up to {deploy.health_timeout:g}s)"))
+    return steps
+
+
+def _entry(sections: Mapping[str, list[Any]], section: str, name: str | None) -> Any:
+    for entry in sections.get(section, []):
+        if getattr(entry, "name", None) == name:
+            return entry
+    raise ActionFailed(f"no [[{section}]] entry named {name!r}")
+
+
+async def backup(ctx: RollbackContext, out: StepOutput) -> None:
+    from backends.postgres.backup import run_backup
+
+    result = await run_backup(_entry(ctx.sections, "postgres", ctx.deploy.database), out)
+    ctx.backup_path = str(result.path)
+    out.log(f"verified backup {result.path} ({result.size} bytes, sha256 {result.sha256[:12]})")
+
+
+async def _units(ctx: RollbackContext, out: StepOutput, verb: str) -> None:
+    from backends.systemd.actions import UnitAction
+    from backends.systemd.bus import BusClient
+
+    systemd = _systemd_config(ctx)
+    client = BusClient(ctx.deploy.bus or systemd.bus)
+    units = ctx.deploy.units
+    try:
+        for unit in units:
+            outcome: ActionOutcome = await UnitAction(client, systemd, verb, unit).run(out)
+            out.log(outcome.message)
+            if not outcome.ok:
+                raise ActionFailed(outcome.message)
+    finally:
+        await client.close()
+
+
+def _systemd_config(ctx: RollbackContext) -> Any:
+    from backends.systemd.config import parse
+    from console.configtable import Table
+    from console.secrets import Redactor
+
+    configured = ctx.sections.get("systemd", [])
+    if configured:
+        return configured[0]
+    return parse(Table({"units": list(ctx.deploy.units)}, "[[deploy]]", "config", Redactor()))
+
+
+async def stop(ctx: RollbackContext, out: StepOutput) -> None:
+    await _units(ctx, out, "stop")
+
+
+async def start(ctx: RollbackContext, out: StepOutput) -> None:
+    await _units(ctx, out, "start")
+
+
+async def checkout(ctx: RollbackContext, out: StepOutput) -> None:
+    repo = Path(ctx.deploy.repo)
+    sha = await asyncio.to_thread(git.checkout, repo, ctx.to_rev)
+    commit = await asyncio.to_thread(git.resolve, repo, sha)
+    out.log(f"HEAD is now {commit.short} {commit.subject}")
+
+
+async def run_command(ctx: RollbackContext, out: StepOutput, argv: tuple[str, ...]) -> None:
+    """One after_checkout command in the repo, output captured, killed at its timeout."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv, cwd=ctx.deploy.repo, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    except OSError as exc:
+        raise ActionFailed(f"cannot run {argv[0]}: {exc.strerror}") from None
+    assert process.stdout is not None
+
+    async def pump() -> None:
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            out.log(raw.decode("utf-8", "replace").rstrip())
+
+    try:
+        async with asyncio.timeout(ctx.deploy.command_timeout):
+            await pump()
+            code = await process.wait()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise ActionFailed(f"{' '.join(argv)} did not finish within "
+                           f"{ctx.deploy.command_timeout:g}s and was killed") from None
+    if code != 0:
+        raise ActionFailed(f"{' '.join(argv)} exited with status {code}")
+
+
+async def health(ctx: RollbackContext, out: StepOutput) -> None:
+    from backends.http import ClientPool, HttpBackend
+    from console.model import Status
+
+    backend = HttpBackend(_entry(ctx.sections, "http", ctx.deploy.health), ClientPool())
+    deadline = time.monotonic() + ctx.deploy.health_timeout
+    last = ""
+    try:
+        while True:
+            result = backend.evaluate(await backend.collect())[0]
+            if result.summary != last:
+                out.log(f"{result.status.name}: {result.summary}")
+                last = result.summary
+            if result.status is Status.OK:
+                return
+            if time.monotonic() >= deadline:
+                raise ActionFailed(f"{ctx.deploy.health} still not healthy after "
+                                   f"{ctx.deploy.health_timeout:g}s: {result.summary}")
+            await asyncio.sleep(_HEALTH_EVERY)
+    finally:
+        await backend.close()
+
+
+def runner_for(step: Step, ctx: RollbackContext, command_index: int) -> Callable[
+        [StepOutput], Awaitable[None]]:
+    if step.name == "command":
+        argv = ctx.deploy.after_checkout[command_index]
+        return lambda out: run_command(ctx, out, argv)
+    functions: dict[str, StepRunner] = {"backup": backup, "stop": stop, "checkout": checkout,
+                                        "start": start, "health": health}
+    function = functions[step.name]
+    return lambda out: function(ctx, out)
