@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     for verb, what in (("restart", "unit:NAME | container:NAME"),
                        ("retry", "queue:REDIS/QUEUE | celery:APP"),
                        ("backup", "postgres:NAME | volume:NAME"),
-                       ("restore", "postgres:NAME"),
+                       ("restore", "postgres:NAME | volume:NAME | deploy:NAME"),
                        ("rollback", "deploy:NAME")):
         action = commands.add_parser(verb, parents=[common], help=f"{verb} {what}")
         action.add_argument("target", metavar="TARGET", help=what)
@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         if verb in ("retry", "rollback"):
             action.add_argument("--dry-run", action="store_true", help="say what would happen")
         if verb == "restore":
-            action.add_argument("--from", dest="source", required=True, metavar="FILE")
+            action.add_argument("--from", dest="source", metavar="FILE",
+                                help="the backup to restore (a deploy's default: the newest "
+                                     "verified backup taken before the release was deployed)")
         if verb == "rollback":
             action.add_argument("--to", metavar="REV", help="revision to go back to")
 

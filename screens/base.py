@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 class FilterInput(Input):
     DEFAULT_CSS = """
-    FilterInput { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
+    FilterInput { display: none; }
+    FilterInput, FilterInput:focus { height: 1; border: none; padding: 0 1;
+                                     background: $boost; }
     FilterInput.-shown { display: block; }
     """
     BINDINGS = [Binding("escape", "close", "close filter", show=True)]

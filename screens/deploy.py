@@ -32,7 +32,7 @@ class DeployScreen(ConsoleScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("R", "verb('rollback')", "roll back"),
         Binding("F", "verb('roll-forward')", "roll forward"),
-        Binding("D", "verb('restore-db')", "restore db"),
+        Binding("D", "verb('restore')", "restore db"),
     ]
 
     def compose_body(self) -> ComposeResult:

@@ -3,16 +3,18 @@
 Lines arrive as `LogLine`s from any backend, are buffered and written in batches (at most
 every 50 ms) into a capped buffer, so a source writing thousands of lines a second does not
 slow the UI. Errors are red, warnings yellow; a search term is highlighted, and can also hide
-the lines that do not match. Pausing keeps collecting without scrolling.
+the lines that do not match. Pausing keeps collecting without scrolling. Long lines scroll
+sideways, or wrap at the widget's width with `set_wrap(True)`.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from rich.highlighter import Highlighter
 from rich.text import Text
+from textual import events
 from textual.widgets import Log
 
 from console.durations import clock
@@ -61,9 +63,11 @@ class LogView(Log):
         self.with_source = with_source
         self.entries: collections.deque[LogLine] = collections.deque(maxlen=max_lines)
         self._pending: list[LogLine] = []
+        self._held: list[LogLine] = []
         self._flush_scheduled = False
         self.paused = False
         self.hide_unmatched = False
+        self.wrap = False
         self.received = 0
 
     @property
@@ -91,9 +95,14 @@ class LogView(Log):
             batch = batch[-self.max_lines:]
         self.entries.extend(batch)
         self.received += len(batch)
-        if not self.paused:
-            self.write_lines(format_line(line, self.with_source) for line in batch
-                             if self._shown(line))
+        if self.paused:
+            self._held.extend(batch)
+            del self._held[:-len(self.entries) or None]
+        else:
+            self._write(batch)
+
+    def _write(self, lines: Iterable[LogLine]) -> None:
+        self.write_lines(self._rows(lines))
 
     def _shown(self, line: LogLine) -> bool:
         return not (self.hide_unmatched and self.term) or self.term in line.text.lower()
@@ -101,6 +110,7 @@ class LogView(Log):
     def clear_lines(self) -> None:
         self.entries.clear()
         self._pending.clear()
+        self._held.clear()
         self.clear()
 
     # -- reading --------------------------------------------------------------------------
@@ -112,15 +122,41 @@ class LogView(Log):
         self._redraw()
 
     def toggle_pause(self) -> bool:
+        """Pause (keep collecting, stop scrolling) or resume (show what came meanwhile)."""
         self.paused = not self.paused
         if not self.paused:
-            self._redraw()
+            held, self._held = self._held, []
+            self._write(held)
         return self.paused
 
+    def _rows(self, lines: Iterable[LogLine]) -> Iterator[str]:
+        """The display rows of log lines: one each, or several when wrapping."""
+        formatted = (format_line(line, self.with_source) for line in lines if self._shown(line))
+        if not self.wrap:
+            yield from formatted
+            return
+        width = max(30, self.scrollable_content_region.width - 1)
+        for text in formatted:
+            yield text[:width]
+            # continuation rows repeat the tag column, so they keep the line's colour
+            indent = " " * _TAG_AT + text[_TAG_AT:_TAG_AT + 4] + " "
+            step = width - len(indent)
+            for start in range(width, len(text), step):
+                yield indent + text[start:start + step]
+
+    def set_wrap(self, wrap: bool) -> None:
+        """Wrap long lines at the widget's width (True) or scroll them sideways (False)."""
+        self.wrap = wrap
+        self._redraw()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.wrap:
+            self._redraw()
+
     def _redraw(self) -> None:
+        self._held.clear()
         self.clear()
-        self.write_lines(format_line(line, self.with_source) for line in self.entries
-                         if self._shown(line))
+        self._write(self.entries)
         self._render_line_cache.clear()
         self.refresh()
 

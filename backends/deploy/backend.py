@@ -34,13 +34,48 @@ class DeploySnapshot:
     dirty: bool
     history: tuple[git.ReflogEntry, ...]
     plans: tuple[Plan, ...]
+    pre_deploy_backup: str | None = None
 
     @property
     def last_plan(self) -> Plan | None:
         return self.plans[0] if self.plans else None
 
 
-def read_snapshot(config: DeployConfig, store: PlanStore) -> DeploySnapshot:
+def deployed_at(entries: list[git.ReflogEntry], sha: str, before: float | None = None) -> float | None:
+    """When HEAD last moved to `sha` (optionally: before a given time)."""
+    for entry in entries:  # newest first
+        if entry.sha == sha and (before is None or entry.when <= before):
+            return entry.when
+    return None
+
+
+def pre_deploy_backup(config: DeployConfig, sections: Mapping[str, list[Any]],
+                      reflog: list[git.ReflogEntry], head: str,
+                      plans: list[Plan]) -> str | None:
+    """The newest verified backup of the deploy's database taken before the bad release.
+
+    The bad release is the one a finished rollback left, or else the one deployed now.
+    """
+    if not config.database:
+        return None
+    from backends.postgres.retention import list_backups
+
+    database = next((e for e in sections.get("postgres", []) if e.name == config.database), None)
+    if database is None or database.backup is None:
+        return None
+    last = plans[0] if plans else None
+    if last is not None and last.state == "ok" and last.to_rev == head:
+        since = deployed_at(reflog, last.from_rev, before=last.created)
+    else:
+        since = deployed_at(reflog, head)
+    for backup in list_backups(database.backup.dir, database.name):
+        if backup.verified and (since is None or backup.started < since):
+            return backup.path
+    return None
+
+
+def read_snapshot(config: DeployConfig, store: PlanStore,
+                  sections: Mapping[str, list[Any]] | None = None) -> DeploySnapshot:
     repo = Path(config.repo)
     if not (repo / ".git").exists():
         raise ActionFailed(f"{repo} is not a git working tree (check 'repo' of [[deploy]] "
@@ -52,10 +87,13 @@ def read_snapshot(config: DeployConfig, store: PlanStore) -> DeploySnapshot:
     if previous is not None and previous.sha != head.sha:
         changes = git.commits_between(repo, previous.sha, head.sha)
         migrations = git.migration_files(git.changed_files(repo, previous.sha, head.sha))
-    history = tuple(e for e in git.reflog(repo, 30) if e.action.startswith(
+    reflog = git.reflog(repo, 100)
+    history = tuple(e for e in reflog if e.action.startswith(
         ("checkout", "pull", "merge", "reset", "commit", "clone")))[:10]
+    plans = store.recent(config.name, 5)
+    backup = pre_deploy_backup(config, sections or {}, reflog, head.sha, plans)
     return DeploySnapshot(head, previous, tuple(changes), tuple(migrations),
-                          git.is_dirty(repo), history, tuple(store.recent(config.name, 5)))
+                          git.is_dirty(repo), history, tuple(plans), backup)
 
 
 class DeployBackend(Backend):
@@ -72,7 +110,8 @@ class DeployBackend(Backend):
         return [f"deploy:{self.name}"]
 
     async def collect(self) -> DeploySnapshot:
-        return await asyncio.to_thread(read_snapshot, self.config, self.store)
+        return await asyncio.to_thread(read_snapshot, self.config, self.store,
+                                       self.runtime.sections)
 
     def evaluate(self, snapshot: Any) -> list[CheckResult]:
         snap: DeploySnapshot = snapshot
@@ -106,8 +145,9 @@ class DeployBackend(Backend):
         if plan is not None and plan.state == "failed":
             specs.append(self._rollback_spec(target, plan.from_rev, False, snap,
                                              verb="roll-forward"))
-        if plan is not None and plan.backup and self.config.database:
-            specs.append(self._restore_spec(target, plan))
+        backup = options.get("from") or (snap.pre_deploy_backup if snap else None)
+        if backup and self.config.database:
+            specs.append(self._restore_spec(target, str(backup)))
         return specs
 
     def _rollback_spec(self, target: str, to_rev: str, dry_run: bool,
@@ -152,25 +192,26 @@ class DeployBackend(Backend):
         await asyncio.to_thread(spawn, self.runtime.config_path, self.runtime.state_dir, plan.id)
         return await follow(self.store, plan.id, progress)
 
-    def _restore_spec(self, target: str, plan: Plan) -> ActionSpec:
+    def _restore_spec(self, target: str, backup: str) -> ActionSpec:
         database = self.config.database or ""
 
         async def run(progress: Progress) -> ActionOutcome:
-            from backends.deploy.steps import _entry
+            from backends.deploy.steps import configured_entry
             from backends.postgres.restore import run_restore
 
-            pg = _entry(self.runtime.sections, "postgres", database)
-            result = await run_restore(pg, Path(plan.backup), swap=True,
+            pg = configured_entry(self.runtime.sections, "postgres", database)
+            result = await run_restore(pg, Path(backup), swap=True,
                                        timeout=pg.maintenance_timeout, progress=progress)
-            return ActionOutcome(True, f"restored {database} from {plan.backup}: {result}")
+            return ActionOutcome(True, f"restored {database} from {Path(backup).name}: "
+                                       f"{getattr(result, 'message', result)}")
 
-        return ActionSpec(verb="restore-db", target=target,
-                          title=f"Restore database {database} from before the rollback",
+        return ActionSpec(verb="restore", target=target,
+                          title=f"Restore database {database} from before the deploy",
                           effect=f"replace database {database} with the verified backup "
-                                 f"{plan.backup} taken before rollback {plan.id} (the current "
-                                 "database is kept renamed)",
+                                 f"{backup} taken before the release was deployed (the "
+                                 "current database is kept renamed)",
                           run=run, backend_id=self.id, type_to_confirm=database,
-                          params={"backup": plan.backup})
+                          params={"backup": backup})
 
 
 async def follow(store: PlanStore, plan_id: str, progress: Progress) -> ActionOutcome:

@@ -69,7 +69,7 @@ def plan_steps(deploy: DeployConfig, to_rev: str) -> list[Step]:
     return steps
 
 
-def _entry(sections: Mapping[str, list[Any]], section: str, name: str | None) -> Any:
+def configured_entry(sections: Mapping[str, list[Any]], section: str, name: str | None) -> Any:
     for entry in sections.get(section, []):
         if getattr(entry, "name", None) == name:
             return entry
@@ -79,7 +79,7 @@ def _entry(sections: Mapping[str, list[Any]], section: str, name: str | None) ->
 async def backup(ctx: RollbackContext, out: StepOutput) -> None:
     from backends.postgres.backup import run_backup
 
-    result = await run_backup(_entry(ctx.sections, "postgres", ctx.deploy.database), out)
+    result = await run_backup(configured_entry(ctx.sections, "postgres", ctx.deploy.database), out)
     ctx.backup_path = str(result.path)
     out.log(f"verified backup {result.path} ({result.size} bytes, sha256 {result.sha256[:12]})")
 
@@ -159,7 +159,7 @@ async def health(ctx: RollbackContext, out: StepOutput) -> None:
     from backends.http import ClientPool, HttpBackend
     from console.model import Status
 
-    backend = HttpBackend(_entry(ctx.sections, "http", ctx.deploy.health), ClientPool())
+    backend = HttpBackend(configured_entry(ctx.sections, "http", ctx.deploy.health), ClientPool())
     deadline = time.monotonic() + ctx.deploy.health_timeout
     last = ""
     try:
