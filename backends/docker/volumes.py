@@ -1,0 +1,333 @@
+"""Volume backups and restores through a helper container, with checksums and retention.
+
+A backup is `VOLUME-YYYYmmddTHHMMSSZ.tar.gz` with a `.sha256` beside it (sha256sum format).
+The helper writes `.NAME.part`; only after fsync and the checksum file is it renamed, so an
+interrupted backup never leaves a file that looks complete. Restore verifies the checksum,
+stops the containers using the volume, unpacks into a side directory, swaps the old content
+aside, and deletes the old content only once the new one is in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backends.docker.engine import EngineError
+from backends.docker.inspect import HELPER_LABEL
+from console.loglines import printable
+
+SUFFIX = ".tar.gz"
+CHECKSUM = ".sha256"
+_STAMP = re.compile(r"^(?P<volume>.+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?\.tar\.gz$")
+_CHUNK = 1 << 20
+PAST = {"pause": "paused", "stop": "stopped"}
+RESTORE_NEW = ".opsconsole-restore-new"
+RESTORE_OLD = ".opsconsole-restore-old"
+
+# Runs inside the helper (busybox sh); the backup's file name arrives as $1, never spliced in.
+_RESTORE_SCRIPT = f"""
+set -e
+cd /volume
+new={RESTORE_NEW}
+old={RESTORE_OLD}
+if [ -e "$old" ]; then
+  echo "an earlier restore was interrupted: the volume's previous content is in $old;" \\
+       "move it back or delete it, then retry" >&2
+  exit 3
+fi
+rm -rf "$new"
+mkdir "$new"
+if ! tar -xzf "/backup/$1" -C "$new"; then
+  rm -rf "$new"
+  echo "cannot unpack $1: the volume was not changed" >&2
+  exit 4
+fi
+mkdir "$old"
+for f in * .[!.]* ..?*; do
+  [ -e "$f" ] || [ -L "$f" ] || continue
+  case "$f" in "$new"|"$old") continue;; esac
+  mv "$f" "$old/"
+done
+for f in "$new"/* "$new"/.[!.]* "$new"/..?*; do
+  [ -e "$f" ] || [ -L "$f" ] || continue
+  mv "$f" ./
+done
+rmdir "$new"
+rm -rf "$old"
+sync
+"""
+
+
+class VolumeError(EngineError):
+    """A backup or restore failed; the text says why and what state things are in."""
+
+
+@dataclass(frozen=True)
+class BackupFile:
+    name: str
+    path: str
+    size: int
+    created: float
+    checksum: str | None  # the recorded sha256, None when the .sha256 file is missing
+
+    @property
+    def good(self) -> bool:
+        return self.checksum is not None
+
+
+def backup_name(volume: str, now: float, directory: Path) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    name = f"{volume}-{stamp}{SUFFIX}"
+    n = 1
+    while (directory / name).exists() or (directory / f".{name}.part").exists():
+        n += 1
+        name = f"{volume}-{stamp}-{n}{SUFFIX}"
+    return name
+
+
+def _recorded_checksum(path: Path) -> str | None:
+    try:
+        text = Path(str(path) + CHECKSUM).read_text(errors="replace")
+    except OSError:
+        return None
+    digest = text.split(maxsplit=1)[0] if text.strip() else ""
+    return digest if re.fullmatch(r"[0-9a-f]{64}", digest) else None
+
+
+def list_backups(directory: str, volume: str) -> list[BackupFile]:
+    """This volume's finished backups, newest first (thread side)."""
+    found: list[BackupFile] = []
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        match = _STAMP.match(entry.name)
+        if not match or match.group("volume") != volume or not entry.is_file():
+            continue
+        stat = entry.stat()
+        found.append(BackupFile(entry.name, entry.path, stat.st_size, stat.st_mtime,
+                                _recorded_checksum(Path(entry.path))))
+    found.sort(key=lambda b: (b.created, b.name), reverse=True)
+    return found
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(backup: BackupFile) -> bool:
+    return backup.checksum is not None and sha256_of(Path(backup.path)) == backup.checksum
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def apply_retention(directory: str, volume: str, keep: int) -> list[str]:
+    """Delete all but the newest `keep` backups, never the newest good one; names removed."""
+    backups = list_backups(directory, volume)
+    kept = backups[:keep]
+    newest_good = next((b for b in backups if b.good), None)
+    if newest_good is not None and newest_good not in kept:
+        kept.append(newest_good)
+    removed: list[str] = []
+    for backup in backups:
+        if backup in kept:
+            continue
+        for path in (backup.path + CHECKSUM, backup.path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        removed.append(backup.name)
+    return removed
+
+
+def _helper_output(container: Any) -> str:
+    try:
+        raw = container.logs(stdout=True, stderr=True, tail=5)
+    except Exception:
+        return ""
+    lines = [line for line in raw.decode("utf-8", "replace").splitlines() if line.strip()]
+    return printable(lines[-1], 300) if lines else ""
+
+
+def _run_helper(client: Any, image: str, command: list[str], binds: dict[str, dict[str, str]],
+                purpose: str, volume: str, timeout: float) -> None:
+    """Run a helper container to its end; raise VolumeError with its last line if it fails."""
+    import docker.errors  # type: ignore[import-untyped]
+
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        raise VolumeError(f"helper image {image} is not on this engine: load it (docker pull "
+                          f"{image}) or set helper_image in [[docker]]") from None
+    name = f"opsconsole-{purpose}-{volume}-{os.getpid()}-{int(time.time() * 1000) % 10**8}"
+    helper = client.containers.create(
+        image, command, name=name, volumes=binds, network_mode="none",
+        labels={HELPER_LABEL: purpose}, detach=True)
+    try:
+        helper.start()
+        try:
+            result = helper.wait(timeout=timeout)
+        except Exception as exc:
+            raise VolumeError(f"the {purpose} helper did not finish within {timeout:g}s") \
+                from exc
+        code = int(result.get("StatusCode", -1))
+        if code != 0:
+            reason = _helper_output(helper) or (
+                "the helper was killed" if code in (137, 143) else f"exit code {code}")
+            raise VolumeError(reason)
+    finally:
+        with contextlib.suppress(Exception):
+            helper.remove(force=True)
+
+
+def users_of(client: Any, volume: str) -> list[Any]:
+    """Containers (any state) that mount the volume."""
+    return list(client.containers.list(all=True, filters={"volume": volume}))
+
+
+def backup_volume(client: Any, volume: str, directory: str, *, keep: int, image: str,
+                  quiesce: str, timeout: float, log: Callable[[str], None]) -> BackupFile:
+    """Write one backup of `volume` into `directory`, then apply retention (thread side)."""
+    import docker.errors  # type: ignore[import-untyped]
+
+    try:
+        client.volumes.get(volume)
+    except docker.errors.NotFound:
+        raise VolumeError(f"volume {volume} does not exist on this engine") from None
+    target = Path(directory)
+    try:
+        target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise VolumeError(f"cannot create backup dir {directory}: {exc.strerror}") from None
+    for stale in target.glob(f".{volume}-*{SUFFIX}.part"):
+        with contextlib.suppress(OSError):
+            stale.unlink()  # left by an interrupted run; the target lock says none is running
+    name = backup_name(volume, time.time(), target)
+    part = target / f".{name}.part"
+    paused: list[Any] = []
+    stopped: list[Any] = []
+    if quiesce != "none":
+        for container in users_of(client, volume):
+            if container.status != "running":
+                continue
+            if quiesce == "pause":
+                container.pause()
+                paused.append(container)
+            else:
+                container.stop()
+                stopped.append(container)
+            log(f"{PAST[quiesce]} {container.name} for the copy")
+    try:
+        log(f"writing {part.name} with {image}")
+        _run_helper(client, image, ["tar", "-czf", f"/backup/{part.name}", "-C", "/volume", "."],
+                    {volume: {"bind": "/volume", "mode": "ro"},
+                     str(target): {"bind": "/backup", "mode": "rw"}},
+                    "backup", volume, timeout)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            part.unlink()
+        raise
+    finally:
+        for container in paused:
+            with contextlib.suppress(Exception):
+                container.unpause()
+                log(f"unpaused {container.name}")
+        for container in stopped:
+            with contextlib.suppress(Exception):
+                container.start()
+                log(f"started {container.name} again")
+    final = target / name
+    try:
+        _fsync_file(part)
+        digest = sha256_of(part)
+        checksum_part = target / f".{name}{CHECKSUM}.part"
+        with open(checksum_part, "w") as handle:
+            handle.write(f"{digest}  {name}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(checksum_part, target / f"{name}{CHECKSUM}")
+        os.replace(part, final)
+        _fsync_dir(target)
+    except OSError as exc:
+        for leftover in (part, target / f".{name}{CHECKSUM}.part",
+                         target / f"{name}{CHECKSUM}"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        raise VolumeError(f"not finished: {exc.strerror or exc}") from None
+    size = final.stat().st_size
+    log(f"wrote {name} ({size} bytes, sha256 {digest[:12]}…)")
+    removed = apply_retention(directory, volume, keep)
+    if removed:
+        log(f"retention (keep {keep}) removed {', '.join(removed)}")
+    return BackupFile(name, str(final), size, final.stat().st_mtime, digest)
+
+
+def find_backup(directory: str, volume: str, choice: str) -> BackupFile:
+    """The backup a user named (its file name or path inside the backup dir)."""
+    wanted = os.path.basename(choice)
+    if os.path.dirname(choice) and os.path.realpath(os.path.dirname(choice)) != \
+            os.path.realpath(directory):
+        raise VolumeError(f"{choice} is not in the backup dir {directory} of volume {volume}")
+    for backup in list_backups(directory, volume):
+        if backup.name == wanted:
+            return backup
+    raise VolumeError(f"no backup {wanted} of volume {volume} in {directory} (the backups "
+                      "list shows the names)")
+
+
+def restore_volume(client: Any, volume: str, backup: BackupFile, *, image: str,
+                   stop_timeout: int, timeout: float, log: Callable[[str], None]) -> list[str]:
+    """Replace the volume's content with a verified backup; names of containers restarted."""
+    if backup.checksum is None:
+        raise VolumeError(f"{backup.name} has no {CHECKSUM} file: it cannot be verified, "
+                          "so it is not restored")
+    log(f"verifying the sha256 of {backup.name}")
+    if sha256_of(Path(backup.path)) != backup.checksum:
+        raise VolumeError(f"{backup.name} does not match its sha256: the file is damaged; "
+                          "pick another backup")
+    running = [c for c in users_of(client, volume) if c.status in ("running", "restarting",
+                                                                     "paused")]
+    for container in running:
+        log(f"stopping {container.name}")
+        if container.status == "paused":
+            container.unpause()
+        container.stop(timeout=stop_timeout)
+    restarted: list[str] = []
+    try:
+        log(f"unpacking {backup.name} into {volume}")
+        _run_helper(client, image, ["sh", "-c", _RESTORE_SCRIPT, "restore", backup.name],
+                    {volume: {"bind": "/volume", "mode": "rw"},
+                     os.path.dirname(backup.path): {"bind": "/backup", "mode": "ro"}},
+                    "restore", volume, timeout)
+        log(f"{volume} now holds the content of {backup.name}")
+    finally:
+        for container in running:
+            try:
+                container.start()
+                restarted.append(container.name)
+                log(f"started {container.name}")
+            except Exception as exc:
+                log(f"could not start {container.name}: {printable(str(exc), 200)}")
+    return restarted

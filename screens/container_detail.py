@@ -1,0 +1,177 @@
+"""One container up close: `docker inspect` highlights, its backups, and live logs.
+
+The logs start with the last 200 lines of stdout and stderr and then follow; `/` searches
+them (matches highlighted, n jumps to the next), p pauses scrolling. R, s, S act on the
+container and b backs up its first volume.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import Static
+
+from backends.docker import DockerBackend, DockerSnapshot
+from backends.docker.inspect import ContainerInfo
+from backends.docker.logs import LogFollower
+from console.durations import clock, format_age, format_span
+from screens.base import ConsoleScreen
+from screens.containers import human_size
+from widgets.log_view import LogView
+
+
+class LogsArrived(Message):
+    """Posted from a log follower thread: lines are waiting to be drained."""
+
+
+def highlights(info: ContainerInfo, snapshot: DockerSnapshot, now: float) -> list[str]:
+    """The lines of `docker inspect` a person looks for first (markup-escaped)."""
+    lines = [f"image {info.image} · command {info.command or '-'}",
+             f"restart policy {info.restart_policy} · RestartCount {info.restart_count} · "
+             f"network {info.network_mode or '-'}"]
+    if info.started_at:
+        lines.append(f"started {clock(info.started_at)} ({format_age(info.started_at, now)})"
+                     + (f" · last exit {info.exit_code} at {clock(info.finished_at)}"
+                        if info.finished_at else ""))
+    if info.error or info.oom_killed:
+        lines.append(f"error: {info.error or 'killed: out of memory'}")
+    for mount in info.mounts:
+        source = mount.name or mount.source
+        lines.append(f"mount {mount.kind} {source} -> {mount.destination}"
+                     f" ({'rw' if mount.writable else 'ro'})")
+    if info.ports:
+        lines.append("ports " + ", ".join(info.ports))
+    for probe in info.health_log[-3:]:
+        lines.append(f"health {clock(probe.ended)} exit {probe.exit_code}: "
+                     f"{probe.output or '-'}")
+    for name in info.volumes:
+        volume = snapshot.volume(name)
+        if volume is None:
+            continue
+        if not volume.backups:
+            lines.append(f"backups of {name}: none yet in {volume.backup_dir}")
+        for backup in volume.backups[:3]:
+            state = "sha256" if backup.good else "NO CHECKSUM"
+            lines.append(f"backup {backup.name} {human_size(backup.size)} "
+                         f"{format_age(backup.created, now)} {state}")
+    return [escape(line) for line in lines]
+
+
+class ContainerDetailScreen(ConsoleScreen):
+    VIEW = "containers"
+    DEFAULT_CSS = """
+    ContainerDetailScreen #container-summary { height: auto; padding: 0 1; text-style: bold; }
+    ContainerDetailScreen #container-inspect { height: auto; max-height: 14; padding: 0 1;
+                                               color: $text-muted; }
+    ContainerDetailScreen #container-logs { height: 1fr; border-top: solid $primary; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "back"),
+        Binding("R", "verb('restart')", "restart", key_display="R"),
+        Binding("s", "verb('start')", "start"),
+        Binding("S", "verb('stop')", "stop", key_display="S"),
+        Binding("b", "backup", "backup volume"),
+        Binding("n", "next_match", "next match"),
+        Binding("p", "pause", "pause"),
+    ]
+
+    def __init__(self, backend_id: str, container: str) -> None:
+        super().__init__()
+        self.backend_id = backend_id
+        self.container = container
+        self.follower: LogFollower | None = None
+        self._shown: tuple[object, ...] | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(escape(self.container), id="container-summary")
+        yield Static("", id="container-inspect")
+        yield LogView(max_lines=5000, with_source=True, id="container-logs")
+
+    @property
+    def backend(self) -> DockerBackend | None:
+        view = self.ops.views.get(self.backend_id)
+        backend = view.backend if view else None
+        return backend if isinstance(backend, DockerBackend) else None
+
+    def _snapshot(self) -> DockerSnapshot | None:
+        view = self.ops.views.get(self.backend_id)
+        snap = view.result.snapshot if view and view.result else None
+        return snap if isinstance(snap, DockerSnapshot) else None
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        backend = self.backend
+        if backend is not None:
+            self.follower = LogFollower(backend.engine, self.container, self._wake)
+            self.follower.start()
+        self.query_one(LogView).focus()
+
+    def _wake(self) -> None:
+        """Called from a follower thread; post_message is thread-safe."""
+        self.post_message(LogsArrived())
+
+    def on_unmount(self) -> None:
+        if self.follower is not None:
+            self.follower.close()
+
+    def on_logs_arrived(self, message: LogsArrived) -> None:
+        if self.follower is None:
+            return
+        self.query_one(LogView).append_lines(self.follower.drain())
+
+    def refresh_view(self) -> None:
+        snap = self._snapshot()
+        summary = self.query_one("#container-summary", Static)
+        info = snap.container(self.container) if snap else None
+        if snap is None or info is None:
+            summary.update(f"{escape(self.container)}  [dim](not in the last poll)[/]")
+            return
+        view = self.ops.views.get(self.backend_id)
+        check = next((c for c in (view.result.checks if view and view.result else ())
+                      if c.target == info.target), None)
+        now = time.time()
+        up = f"up {format_span(now - info.started_at)}" if info.state == "running" \
+            and info.started_at else info.state
+        text = f"{self.container}  {check.status.name if check else ''}  " \
+               f"{check.summary if check else up}"
+        summary.update(escape(text))
+        key = (info, snap.volumes, int(now) // 30)
+        if key != self._shown:
+            self._shown = key
+            self.query_one("#container-inspect", Static).update(
+                "\n".join(highlights(info, snap, now)))
+
+    # -- keys -----------------------------------------------------------------------------
+    def selected_target(self) -> str | None:
+        return f"container:{self.container}"
+
+    def apply_filter(self, text: str) -> None:
+        self.query_one(LogView).set_search(text)
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_verb(self, verb: str) -> None:
+        self.ops.run_verb(f"container:{self.container}", verb)
+
+    def action_backup(self) -> None:
+        snap = self._snapshot()
+        info = snap.container(self.container) if snap else None
+        if info is None or not info.volumes:
+            self.notify(f"container:{self.container} has no named volume to back up.",
+                        severity="warning")
+            return
+        self.ops.run_verb(f"volume:{info.volumes[0]}", "backup")
+
+    def action_next_match(self) -> None:
+        if not self.query_one(LogView).jump_to_next_match():
+            self.notify("No match: type / and a word to search.", timeout=3)
+
+    def action_pause(self) -> None:
+        paused = self.query_one(LogView).toggle_pause()
+        self.notify("Logs paused (p to resume)." if paused else "Logs resumed.", timeout=2)

@@ -1,0 +1,215 @@
+"""Containers: state, health, uptime, exit code, restarts, CPU/memory; volumes and backups.
+
+Crash loops come first and red, with the line that explains them. Keys act on the row under
+the cursor: enter opens details and live logs, R restarts, s starts, S stops, b backs up the
+selected volume (or the first volume of the selected container).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Input, Static
+
+from backends.docker import DockerSnapshot, VolumeState
+from backends.docker.inspect import ContainerInfo
+from console.durations import format_age, format_span
+from console.model import CheckResult, Status
+from screens.base import ConsoleScreen
+from widgets.live_table import LiveTable, Row
+from widgets.status_text import status_cell, styled
+
+CONTAINER_COLUMNS = [("Status", 6), ("Name", 22), ("Image", 16), ("State", 10), ("Health", 9),
+                     ("Uptime", 9), ("Exit", 4), ("Restarts", 8), ("CPU", 6), ("Memory", 9),
+                     ("Note", None)]
+VOLUME_COLUMNS = [("Status", 6), ("Volume", 24), ("Used by", 20), ("Last backup", 12),
+                  ("Kept", 6), ("Size", 9), ("Checksum", 9), ("Backup dir", None)]
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def container_row(info: ContainerInfo, check: CheckResult | None, now: float) -> tuple:  # type: ignore[type-arg]
+    status = check.status if check else Status.UNKNOWN
+    uptime = format_span(now - info.started_at) if info.state == "running" and info.started_at \
+        else "-"
+    usage = info.usage
+    cpu = f"{usage.cpu_percent:.1f}%" if usage and usage.cpu_percent is not None else "-"
+    memory = human_size(usage.memory) if usage and usage.memory is not None else "-"
+    note = check.summary if check and status is not Status.OK else ""
+    if info.crash is not None and info.crash.headline:
+        # The line that explains the failure first: the column is narrow.
+        verdict = note.split(' · "', 1)[0]
+        note = f"{info.crash.headline} · {verdict}"
+    state_style = "bold red" if info.state in ("restarting", "exited", "dead") else ""
+    health_style = {"unhealthy": "bold red", "starting": "yellow"}.get(info.health or "", "")
+    return (status_cell(status), Text(info.name, overflow="ellipsis"),
+            Text(info.image, overflow="ellipsis", style="dim"),
+            Text(info.state, style=state_style), Text(info.health or "-", style=health_style),
+            Text(uptime), Text(str(info.exit_code) if info.exit_code or not info.running
+                               else "-"),
+            Text(str(info.restart_count), style="bold red" if info.crash else ""),
+            Text(cpu), Text(memory), styled(note, status))
+
+
+def volume_row(volume: VolumeState, check: CheckResult | None, now: float) -> tuple:  # type: ignore[type-arg]
+    status = check.status if check else Status.UNKNOWN
+    newest = volume.backups[0] if volume.backups else None
+    checksum = "-" if newest is None else ("sha256" if newest.good else "missing")
+    return (status_cell(status), Text(volume.name), Text(", ".join(volume.used_by) or "-",
+                                                         overflow="ellipsis"),
+            Text(format_age(newest.created, now) if newest else "never"),
+            Text(str(len(volume.backups))), Text(human_size(newest.size) if newest else "-"),
+            Text(checksum, style="" if checksum != "missing" else "yellow"),
+            Text(volume.backup_dir, style="dim"))
+
+
+class ContainersScreen(ConsoleScreen):
+    VIEW = "containers"
+    DEFAULT_CSS = """
+    ContainersScreen #containers { height: 2fr; }
+    ContainersScreen #volumes { height: 1fr; }
+    ContainersScreen .caption { height: auto; padding: 0 1; color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "details", "details/logs", priority=True),
+        Binding("R", "verb('restart')", "restart", key_display="R"),
+        Binding("s", "verb('start')", "start"),
+        Binding("S", "verb('stop')", "stop", key_display="S"),
+        Binding("b", "backup", "backup volume"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="containers-notice", classes="caption")
+        yield LiveTable(CONTAINER_COLUMNS, id="containers",
+                        empty="No container matches the config yet.")
+        yield Static("Volumes", classes="caption", id="volumes-caption")
+        yield LiveTable(VOLUME_COLUMNS, id="volumes")
+
+    def refresh_view(self) -> None:
+        now = time.time()
+        container_rows: list[tuple[tuple[int, str], Row]] = []
+        volume_rows: list[tuple[tuple[int, str], Row]] = []
+        notes: list[str] = []
+        for view in self.ops.backend_views("docker"):
+            result = view.result
+            if result is None:
+                notes.append(f"{view.backend.name}: waiting for the first poll…")
+                continue
+            by_target = {c.target: c for c in result.checks}
+            if result.error:
+                notes.append(f"{view.backend.name}: {result.checks[0].summary}"
+                             if result.checks else f"{view.backend.name}: {result.error}")
+            snap = result.snapshot
+            if not isinstance(snap, DockerSnapshot):
+                continue
+            if snap.events_connected is False:
+                notes.append(f"{view.backend.name}: events stream reconnecting; polling every "
+                             f"{view.backend.interval:g}s")
+            for info in snap.containers:
+                check = by_target.get(info.target)
+                key = f"{view.backend.id}|{info.target}"
+                status = check.status if check else Status.UNKNOWN
+                container_rows.append(((-status.severity, info.name),
+                                       (key, container_row(info, check, now))))
+            for missing in (*snap.missing, *snap.unmatched):
+                check = by_target.get(f"container:{missing}")
+                if check is None:
+                    continue
+                cells = [status_cell(check.status), Text(missing)] + [Text("-")] * 8 + [
+                    styled(check.summary, check.status)]
+                container_rows.append(((-check.status.severity, missing),
+                                       (f"{view.backend.id}|container:{missing}", tuple(cells))))
+            for volume in snap.volumes:
+                check = by_target.get(f"volume:{volume.name}")
+                status = check.status if check else Status.UNKNOWN
+                volume_rows.append(((-status.severity, volume.name),
+                                    (f"{view.backend.id}|volume:{volume.name}",
+                                     volume_row(volume, check, now))))
+        container_rows.sort(key=lambda r: r[0])
+        volume_rows.sort(key=lambda r: r[0])
+        self.query_one("#containers", LiveTable).set_rows([row for _, row in container_rows])
+        volumes = self.query_one("#volumes", LiveTable)
+        volumes.set_rows([row for _, row in volume_rows])
+        volumes.display = bool(volume_rows)
+        self.query_one("#volumes-caption", Static).display = bool(volume_rows)
+        self.query_one("#containers-notice", Static).update(Text("\n".join(notes)))
+
+    def apply_filter(self, text: str) -> None:
+        for table in self.query(LiveTable):
+            table.set_filter(text)
+
+    # -- selection ------------------------------------------------------------------------
+    def _table(self) -> LiveTable:
+        focused = self.focused
+        if isinstance(focused, LiveTable):
+            return focused
+        return self.query_one("#containers", LiveTable)
+
+    def _selected(self) -> tuple[str, str] | None:
+        key = self._table().selected_key
+        if not key:
+            return None
+        backend_id, _, target = key.partition("|")
+        return backend_id, target
+
+    def selected_target(self) -> str | None:
+        selected = self._selected()
+        return selected[1] if selected else None
+
+    def _container(self, backend_id: str, target: str) -> ContainerInfo | None:
+        view = self.ops.views.get(backend_id)
+        snap = view.result.snapshot if view and view.result else None
+        if not isinstance(snap, DockerSnapshot):
+            return None
+        return snap.container(target.partition(":")[2])
+
+    # -- keys -----------------------------------------------------------------------------
+    def action_verb(self, verb: str) -> None:
+        target = self.selected_target()
+        if target is None or not target.startswith("container:"):
+            self.notify("Select a container first.", severity="warning")
+            return
+        self.ops.run_verb(target, verb)
+
+    def action_backup(self) -> None:
+        selected = self._selected()
+        if selected is None:
+            self.notify("Select a volume or a container first.", severity="warning")
+            return
+        backend_id, target = selected
+        if target.startswith("container:"):
+            info = self._container(backend_id, target)
+            if info is None or not info.volumes:
+                self.notify(f"{target} has no named volume to back up.", severity="warning")
+                return
+            target = f"volume:{info.volumes[0]}"
+        self.ops.run_verb(target, "backup")
+
+    def action_details(self) -> None:
+        if isinstance(self.focused, Input):  # enter in the filter line ends the filter
+            self._table().focus()
+            return
+        selected = self._selected()
+        if selected is None or not selected[1].startswith("container:"):
+            self.notify("Select a container first.", severity="warning")
+            return
+        from screens.container_detail import ContainerDetailScreen
+
+        self.app.push_screen(ContainerDetailScreen(selected[0], selected[1].partition(":")[2]))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_details()
