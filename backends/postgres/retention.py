@@ -1,0 +1,111 @@
+"""The backup catalogue of a directory and the retention rule that prunes it.
+
+A backup is `NAME-YYYYmmddTHHMMSSZ.dump` with its `.sha256` sidecar and `.json` manifest.
+Retention deletes backups older than `keep_days`, but never the newest verified one and
+never so many that fewer than `keep_min` remain.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import json
+import os
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from backends.postgres.snapshot import BackupInfo
+
+SUFFIX = ".dump"
+PART = ".part"
+_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+def backup_name(name: str, started: float) -> str:
+    return f"{name}-{time.strftime(_STAMP, time.gmtime(started))}{SUFFIX}"
+
+
+def sidecars(path: Path) -> tuple[Path, Path]:
+    """The sha256 sidecar and the JSON manifest of a backup file."""
+    return path.with_name(path.name + ".sha256"), path.with_name(path.name + ".json")
+
+
+def read_manifest(path: Path) -> dict[str, object] | None:
+    try:
+        document = json.loads(sidecars(path)[1].read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def list_backups(directory: Path, name: str) -> tuple[BackupInfo, ...]:
+    """Every finished backup of `name` in `directory`, newest first."""
+    pattern = re.compile(re.escape(name) + r"-(\d{8}T\d{6}Z)" + re.escape(SUFFIX) + "$")
+    found: list[BackupInfo] = []
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return ()
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if not match or not entry.is_file():
+            continue
+        path = Path(entry.path)
+        started = float(calendar.timegm(time.strptime(match.group(1), _STAMP)))
+        manifest = read_manifest(path)
+        verified = bool(manifest and manifest.get("verified") is True)
+        note = "" if manifest else "no manifest"
+        found.append(BackupInfo(str(path), started, entry.stat().st_size, verified,
+                                str(manifest.get("sha256", "")) if manifest else "", note))
+    found.sort(key=lambda b: b.started, reverse=True)
+    return tuple(found)
+
+
+def newest_verified(backups: Sequence[BackupInfo]) -> BackupInfo | None:
+    return next((b for b in backups if b.verified), None)
+
+
+def expired(backups: Sequence[BackupInfo], keep_days: float, keep_min: int,
+            now: float | None = None) -> list[BackupInfo]:
+    """The backups retention would delete (newest-first input)."""
+    now = time.time() if now is None else now
+    ordered = sorted(backups, key=lambda b: b.started, reverse=True)
+    protected = newest_verified(ordered)
+    doomed: list[BackupInfo] = []
+    remaining = len(ordered)
+    for backup in reversed(ordered):  # oldest first
+        if remaining <= keep_min:
+            break
+        if backup is protected or now - backup.started <= keep_days:
+            continue
+        doomed.append(backup)
+        remaining -= 1
+    return doomed
+
+
+def delete_backup(path: Path) -> None:
+    for file in (*sidecars(path), path):
+        with contextlib.suppress(FileNotFoundError):
+            file.unlink()
+
+
+def apply_retention(directory: Path, name: str, keep_days: float, keep_min: int) -> list[str]:
+    """Delete what `expired` picks; returns the deleted file names."""
+    doomed = expired(list_backups(directory, name), keep_days, keep_min)
+    for backup in doomed:
+        delete_backup(Path(backup.path))
+    return [Path(b.path).name for b in doomed]
+
+
+def remove_stale_parts(directory: Path, name: str) -> list[str]:
+    """Partial files left by a backup that was killed (the target lock rules out a live one)."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            if entry.name.startswith(name + "-") and entry.name.endswith(SUFFIX + PART):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                removed.append(entry.name)
+    return removed
