@@ -259,3 +259,62 @@ def test_deploy_view_shows_release_changes_and_migrations(
 
 
 del sys
+
+
+def test_restore_path_brings_back_a_dropped_column(
+        tmp_path: Path, write_config: Callable[[str], Path], cli_env: dict[str, str],
+        shared_pg_dsn: str) -> None:
+    import psycopg
+
+    from tests.test_postgres_support import admin_dsn, create_database, drop_databases
+
+    name = create_database(shared_pg_dsn, prefix="opsc_deploy")
+    dsn = admin_dsn(shared_pg_dsn, name)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as db:
+            db.execute("CREATE TABLE items (id int PRIMARY KEY, name text, price int)")
+            db.execute("INSERT INTO items SELECT g, 'item ' || g, g * 10 "
+                       "FROM generate_series(1, 500) g")
+        repo = tmp_path / "app"
+        repo.mkdir()
+        git(repo, "init", "-q", "-b", "main")
+        git(repo, "config", "user.email", "deploy@example.com")
+        git(repo, "config", "user.name", "Deployer")
+        commit(repo, "ok", "first release")
+        previous = commit(repo, "ok", "second release")
+        config = write_config(f"""
+[[postgres]]
+name = "db"
+dsn = "{dsn}"
+backup = {{ dir = "{tmp_path / 'backups'}", keep_days = 30 }}
+
+[[deploy]]
+name = "app"
+repo = "{repo}"
+database = "db"
+""")
+        env = cli_env
+        taken = subprocess.run([*OPSCONSOLE, "--headless", "backup", "postgres:db", "--yes",
+                                "--config", str(config)], capture_output=True, text=True,
+                               env=env, timeout=120, check=False)
+        assert taken.returncode == 0, taken.stderr
+        time.sleep(1.2)  # the deploy happens strictly after the nightly backup
+        commit(repo, "ok", "third release: drops items.price",
+               {"app/migrations/0003_drop_price.py": "# ALTER TABLE items DROP COLUMN price\n"})
+        with psycopg.connect(dsn, autocommit=True) as db:
+            db.execute("ALTER TABLE items DROP COLUMN price")
+        time.sleep(1.2)
+        back = rollback(config, env, "--yes")
+        assert back.returncode == 0, back.stdout + back.stderr
+        assert git(repo, "rev-parse", "HEAD") == previous
+        # The code is back; the column is still gone until the database is restored.
+        restored = subprocess.run([*OPSCONSOLE, "--headless", "restore", "deploy:app", "--yes",
+                                   "--config", str(config)], capture_output=True, text=True,
+                                  env=env, timeout=180, check=False)
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert "rows proven against the manifest" in restored.stdout
+        with psycopg.connect(dsn) as db:
+            total = db.execute("SELECT count(*), sum(price) FROM items").fetchone()
+        assert total == (500, sum(g * 10 for g in range(1, 501)))
+    finally:
+        drop_databases(shared_pg_dsn, name)

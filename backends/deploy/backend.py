@@ -202,8 +202,11 @@ class DeployBackend(Backend):
             pg = configured_entry(self.runtime.sections, "postgres", database)
             result = await run_restore(pg, Path(backup), swap=True,
                                        timeout=pg.maintenance_timeout, progress=progress)
+            kept = f"; the database it replaced is kept as {result.kept_as}" if result.kept_as \
+                else ""
             return ActionOutcome(True, f"restored {database} from {Path(backup).name}: "
-                                       f"{getattr(result, 'message', result)}")
+                                       f"{result.tables} tables, {result.rows} rows proven "
+                                       f"against the {result.proven_against}{kept}")
 
         return ActionSpec(verb="restore", target=target,
                           title=f"Restore database {database} from before the deploy",
