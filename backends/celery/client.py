@@ -1,0 +1,99 @@
+"""The console's own Celery app (built from the config, never the user's project) and inspect.
+
+Every inspect method runs at the same time in its own thread (each thread has its own reply
+queue), with `limit` when the number of workers is known so a call returns as soon as they
+all answered instead of waiting its whole timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Celery  # type: ignore[import-untyped]
+
+from backends.celery.config import CeleryConfig
+
+INSPECT_METHODS = ("stats", "active", "reserved", "scheduled", "active_queues", "conf")
+
+
+@dataclass(frozen=True)
+class InspectReplies:
+    """Each method's replies by worker name; `errors` names methods that failed."""
+
+    replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def of(self, method: str) -> dict[str, Any]:
+        return self.replies.get(method, {})
+
+    @property
+    def workers(self) -> set[str]:
+        return {name for answers in self.replies.values() for name in answers}
+
+
+def make_app(config: CeleryConfig) -> Any:
+    """A Celery app that only talks to the broker and result backend of the config."""
+    app = Celery(f"opsconsole-{config.name}", broker=config.broker, backend=config.backend,
+                 set_as_current=False)
+    timeout = max(1.0, config.inspect_timeout)
+    app.conf.update(
+        # Short inspect timeouts lose replies with kombu's default 1 s polling interval.
+        broker_transport_options={"polling_interval": 0.02, "socket_timeout": 5,
+                                  "socket_connect_timeout": timeout},
+        result_backend_transport_options={"socket_timeout": 5,
+                                          "socket_connect_timeout": timeout},
+        broker_connection_timeout=timeout,
+        broker_connection_retry=False,
+        broker_connection_max_retries=1,
+        broker_connection_retry_on_startup=False,
+        worker_hijack_root_logger=False,
+        task_send_sent_event=True,
+    )
+    return app
+
+
+class CeleryClient:
+    """Inspect and control calls for one configured app; blocking, so run it in a thread."""
+
+    def __init__(self, config: CeleryConfig) -> None:
+        self.config = config
+        self.app = make_app(config)
+        self._pool = ThreadPoolExecutor(max_workers=len(INSPECT_METHODS),
+                                        thread_name_prefix=f"celery-inspect-{config.name}")
+        self._lock = threading.Lock()
+
+    def inspect_all(self, limit: int | None, timeout: float | None = None,
+                    methods: tuple[str, ...] = INSPECT_METHODS) -> InspectReplies:
+        """Every inspect method at once; returns when all have answered or timed out."""
+        wait = self.config.inspect_timeout if timeout is None else timeout
+        futures = {m: self._pool.submit(self._inspect, m, limit, wait) for m in methods}
+        replies: dict[str, dict[str, Any]] = {}
+        errors: dict[str, str] = {}
+        for method, future in futures.items():
+            try:
+                replies[method] = future.result(timeout=wait + 10)
+            except Exception as exc:  # one failed method must not hide the others
+                errors[method] = _one_line(exc)
+        return InspectReplies(replies, errors)
+
+    def _inspect(self, method: str, limit: int | None, timeout: float) -> dict[str, Any]:
+        inspector = self.app.control.inspect(timeout=timeout, limit=limit)
+        answer = getattr(inspector, method)()
+        return dict(answer or {})
+
+    def ping(self, destination: list[str] | None = None, timeout: float = 1.0) -> set[str]:
+        replies = self.app.control.ping(destination=destination, timeout=timeout,
+                                        limit=len(destination) if destination else None)
+        return {name for reply in replies or [] for name in reply}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.app.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
