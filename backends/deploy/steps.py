@@ -156,10 +156,10 @@ async def run_command(ctx: RollbackContext, out: StepOutput, argv: tuple[str, ..
 
 
 async def health(ctx: RollbackContext, out: StepOutput) -> None:
-    from backends.http import ClientPool, HttpBackend
+    from backends.http import HttpBackend
     from console.model import Status
 
-    backend = HttpBackend(configured_entry(ctx.sections, "http", ctx.deploy.health), ClientPool())
+    backend = HttpBackend(configured_entry(ctx.sections, "http", ctx.deploy.health))
     deadline = time.monotonic() + ctx.deploy.health_timeout
     last = ""
     try:

@@ -23,13 +23,14 @@ from backends.docker.config import (
     parse,
     validate,
 )
-from backends.docker.crashloop import FailedRunLogs, RestartHistory, crash_loop, with_crash
+from backends.docker.crashloop import FailedRunLogs, crash_loop, restart_samples, with_crash
 from backends.docker.engine import Engine
 from backends.docker.events import EventWatcher
 from backends.docker.inspect import ContainerInfo, Inspector, selected
 from backends.docker.stats import StatsCollector
 from backends.docker.volumes import BackupFile, list_backups
 from console.actions import ActionSpec
+from console.counters import CounterHistory
 from console.durations import format_age, format_span
 from console.model import CheckResult, Perf, Status
 
@@ -78,7 +79,7 @@ class DockerBackend(Backend):
         self.config = config
         self.engine = Engine(config.host, config.timeout)
         self.inspector = Inspector(config)
-        self.history = RestartHistory(runtime.state_dir, self.id, config.crash_window)
+        self.history = CounterHistory(runtime.state_dir, self.id, config.crash_window)
         self.failed_logs = FailedRunLogs(config.log_lines)
         self.stats: StatsCollector | None = None
         self.events: EventWatcher | None = None
@@ -115,7 +116,7 @@ class DockerBackend(Backend):
     def _read(self, client: Any) -> DockerSnapshot:
         infos, missing = self.inspector.read(client)
         now = time.time()
-        restarts = self.history.observe(infos, now)
+        restarts = self.history.record(restart_samples(infos), now)
         cfg = self.config
         shown: list[ContainerInfo] = []
         for info in infos:

@@ -21,6 +21,7 @@ from typing import Any
 
 from backends.docker.engine import EngineError
 from backends.docker.inspect import HELPER_LABEL
+from console.files import PART, checksum_line, publish, write_durably
 from console.loglines import printable
 
 SUFFIX = ".tar.gz"
@@ -86,7 +87,7 @@ def backup_name(volume: str, now: float, directory: Path) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
     name = f"{volume}-{stamp}{SUFFIX}"
     n = 1
-    while (directory / name).exists() or (directory / f".{name}.part").exists():
+    while (directory / name).exists() or (directory / f".{name}{PART}").exists():
         n += 1
         name = f"{volume}-{stamp}-{n}{SUFFIX}"
     return name
@@ -134,14 +135,6 @@ def verify(backup: BackupFile) -> bool:
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def apply_retention(directory: str, volume: str, keep: int) -> list[str]:
@@ -221,11 +214,11 @@ def backup_volume(client: Any, volume: str, directory: str, *, keep: int, image:
         target.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise VolumeError(f"cannot create backup dir {directory}: {exc.strerror}") from None
-    for stale in target.glob(f".{volume}-*{SUFFIX}.part"):
+    for stale in target.glob(f".{volume}-*{SUFFIX}{PART}"):
         with contextlib.suppress(OSError):
             stale.unlink()  # left by an interrupted run; the target lock says none is running
     name = backup_name(volume, time.time(), target)
-    part = target / f".{name}.part"
+    part = target / f".{name}{PART}"
     paused: list[Any] = []
     stopped: list[Any] = []
     if quiesce != "none":
@@ -260,18 +253,13 @@ def backup_volume(client: Any, volume: str, directory: str, *, keep: int, image:
                 log(f"started {container.name} again")
     final = target / name
     try:
-        _fsync_file(part)
+        _fsync_file(part)  # the helper container wrote it
         digest = sha256_of(part)
-        checksum_part = target / f".{name}{CHECKSUM}.part"
-        with open(checksum_part, "w") as handle:
-            handle.write(f"{digest}  {name}\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(checksum_part, target / f"{name}{CHECKSUM}")
-        os.replace(part, final)
-        _fsync_dir(target)
+        write_durably(target / f"{name}{CHECKSUM}", checksum_line(digest, name),
+                      target / f".{name}{CHECKSUM}{PART}")
+        publish(part, final)
     except OSError as exc:
-        for leftover in (part, target / f".{name}{CHECKSUM}.part",
+        for leftover in (part, target / f".{name}{CHECKSUM}{PART}",
                          target / f"{name}{CHECKSUM}"):
             with contextlib.suppress(OSError):
                 leftover.unlink()

@@ -37,6 +37,7 @@ from backends.postgres.retention import (
 from backends.postgres.tools import child_env, exit_reason, stop, tool, verify_archive
 from console.actions import Progress
 from console.errors import ActionFailed
+from console.files import checksum_line, publish, write_durably
 
 CHUNK = 1 << 20
 MANIFEST_FORMAT = "opsconsole-postgres-backup/1"
@@ -88,24 +89,6 @@ def disk_error(exc: OSError, directory: Path, written: int) -> str:
     if exc.errno == errno.EFBIG:
         return f"file size limit reached after {mb:.1f} MB writing in {directory} (nothing was kept)"
     return f"cannot write in {directory}: {exc.strerror or exc} (nothing was kept)"
-
-
-def _write_small(path: Path, text: str) -> None:
-    """Write a sidecar atomically and durably."""
-    tmp = path.with_name(path.name + PART)
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _stamp(ts: float) -> str:
@@ -285,11 +268,10 @@ async def _backup_in_snapshot(config: PostgresConfig, backup: BackupConfig, sess
         }
         sha_path, manifest_path = sidecars(final)
         try:
-            await asyncio.to_thread(_write_small, sha_path, f"{digest}  {final.name}\n")
-            await asyncio.to_thread(_write_small, manifest_path,
+            await asyncio.to_thread(write_durably, sha_path, checksum_line(digest, final.name))
+            await asyncio.to_thread(write_durably, manifest_path,
                                     json.dumps(manifest, indent=2) + "\n")
-            os.replace(part, final)
-            await asyncio.to_thread(_fsync_dir, backup.dir)
+            await asyncio.to_thread(publish, part, final)
         except OSError as exc:
             for path in (sha_path, manifest_path):
                 with contextlib.suppress(FileNotFoundError):

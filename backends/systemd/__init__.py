@@ -18,11 +18,11 @@ from backends.base import Backend, BackendKind, Runtime
 from backends.systemd.actions import UnitAction
 from backends.systemd.bus import BusClient
 from backends.systemd.config import UNIT_NAME, SystemdConfig, parse, validate
-from backends.systemd.flapping import RestartHistory
 from backends.systemd.journal import JournalFollower, tail
 from backends.systemd.listing import SystemdSnapshot, UnitState, parse_unit, unmatched_names
 from backends.systemd.verdicts import unit_checks
 from console.actions import ActionSpec, Progress
+from console.counters import CounterHistory, Sample
 from console.loglines import LogLine
 from console.model import CheckResult, Status
 from console.targets import split_target
@@ -45,7 +45,7 @@ class SystemdBackend(Backend):
                          timeout=config.timeout + 1.0)
         self.config = config
         self.client = BusClient(config.bus)
-        self.history = RestartHistory(runtime.state_dir, self.id, config.restarts_window)
+        self.history = CounterHistory(runtime.state_dir, self.id, config.restarts_window)
         self.known: tuple[str, ...] = ()
 
     # -- reading --------------------------------------------------------------------------
@@ -53,7 +53,7 @@ class SystemdBackend(Backend):
         reply = await self.client.request("units", self.config.timeout,
                                           patterns=list(self.config.units))
         units = tuple(parse_unit(row) for row in reply["units"])
-        counts = {u.name: u.restarts for u in units if u.restarts is not None}
+        counts = [Sample(u.name, u.restarts) for u in units if u.restarts is not None]
         growth = await asyncio.to_thread(self.history.record, counts, time.time())
         units = tuple(dataclasses.replace(u, restarts_in_window=growth.get(u.name, 0))
                       for u in units)

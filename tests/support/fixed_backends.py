@@ -40,9 +40,7 @@ class FixedEndpoint(HttpBackend):
         config = HttpConfig(name=name, url=url, method="GET", expect_status=(200,),
                             expect_json=(), expect_body=None, latency_warn=1.0,
                             latency_crit=3.0, verify=True, timeout=5, interval=3600, headers=())
-        from backends.http import ClientPool
-
-        super().__init__(config, ClientPool())
+        super().__init__(config)
         self._fixed = snapshot
 
     async def collect(self) -> EndpointSnapshot:
