@@ -140,7 +140,9 @@ class HttpBackend(Backend):
             https = self.config.url.startswith("https:")
             self._client = httpx.AsyncClient(
                 verify=self.contexts.get(self.config.verify) if https else False,
-                follow_redirects=False, headers={"User-Agent": "opsconsole"})
+                follow_redirects=False, headers={"User-Agent": "opsconsole"},
+                # keep the connection across polls when the server allows it
+                limits=httpx.Limits(max_connections=2, keepalive_expiry=self.interval + 5))
         return self._client
 
     def targets(self) -> list[str]:
