@@ -154,7 +154,7 @@ class FileBackend(Backend):
         parts = []
         status = Status.OK
         if snap.age is not None:
-            perf = (Perf("age", round(snap.age), "s", cfg.warn_age, cfg.max_age, 0),)
+            perf = (Perf(f"{self.name}_age", round(snap.age), "s", cfg.warn_age, cfg.max_age, 0),)
             parts.append(f"modified {format_span(snap.age)} ago")
             if cfg.max_age is not None and snap.age > cfg.max_age:
                 status = Status.CRITICAL

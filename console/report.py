@@ -31,7 +31,7 @@ def check_text(checks: list[CheckResult]) -> str:
     tally = counts(checks)
     summary = (f"{tally['ok']} ok, {tally['warning']} warning, {tally['critical']} critical, "
                f"{tally['unknown']} unknown")
-    perf = " ".join(p.render() for c in sorted(checks, key=lambda c: c.key) for p in c.perfdata)
+    perf = " ".join(_unique_labels(checks))
     lines = [f"OPSCONSOLE {status.name} - {summary}" + (f" | {perf}" if perf else "")]
     for check in sort_worst_first(checks):
         lines.append(f"{check.status.name} {check.label} - {check.summary}")
@@ -76,3 +76,18 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def _unique_labels(checks: list[CheckResult]) -> list[str]:
+    """Every perfdata item once on the summary line; a label two checks share (a plugin's
+    `'/'`, say) is prefixed with its target's name so graphs do not mix them up."""
+    ordered = sorted(checks, key=lambda c: c.key)
+    counts = Counter(p.label for c in ordered for p in c.perfdata)
+    rendered = []
+    for check in ordered:
+        for perf in check.perfdata:
+            if counts[perf.label] > 1:
+                name = check.target.split(":", 1)[-1]
+                perf = dataclasses.replace(perf, label=f"{name}_{perf.label}")
+            rendered.append(perf.render())
+    return rendered

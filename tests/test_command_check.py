@@ -35,7 +35,8 @@ def test_check_disk_status_text_and_perfdata(write_config: Callable[..., Path],
     lines = result.stdout.splitlines()
     assert "OK command:root_disk - DISK OK - free space: /" in result.stdout
     assert "CRITICAL command:root_full - DISK CRITICAL - free space: /" in result.stdout
-    assert "'/'=" in lines[0]  # the plugin's perfdata is passed on
+    # the plugin's perfdata is passed on; two checks share the label '/', so each is prefixed
+    assert "'root_disk_/'=" in lines[0] and "'root_full_/'=" in lines[0]
 
 
 def test_hang_is_killed_and_missing_program_is_unknown(tmp_path: Path,

@@ -56,7 +56,7 @@ def test_5xx_share_and_p95_over_the_window(tmp_path: Path, write_config: Callabl
     assert result.returncode == 2, result.stdout
     assert "CRITICAL log:failing 5xx - 8.0% 5xx (80 of 1000 requests" in result.stdout
     assert "WARNING log:failing p95 - p95 response time 2.500s" in result.stdout
-    assert "'5xx_share'=8%;1;5;0;100" in result.stdout.splitlines()[0]
+    assert "'failing_5xx_share'=8%;1;5;0;100" in result.stdout.splitlines()[0]
 
 
 def test_error_pattern_rate_and_bad_regex(tmp_path: Path, write_config: Callable[..., Path],

@@ -127,13 +127,13 @@ class LogsBackend(Backend):
                 target, by_thresholds(rate, warn, crit),
                 f"{totals.matches} lines match {cfg.error_pattern.pattern!r} in the last {span}"
                 f" ({rate:.2f}/min)", "errors",
-                (Perf("errors_per_min", round(rate, 4), "", warn, crit, 0),), details))
+                (Perf(f"{self.name}_errors_per_min", round(rate, 4), "", warn, crit, 0),), details))
         if cfg.format == "nginx":
             results.extend(self._access_checks(target, totals, span, details))
         if not results:
             results.append(CheckResult(target, Status.OK,
                                        f"{totals.lines} lines in the last {span}",
-                                       perfdata=(Perf("lines", totals.lines),), details=details))
+                                       perfdata=(Perf(f"{self.name}_lines", totals.lines),), details=details))
         if problems:
             results.append(CheckResult(target, Status.UNKNOWN, problems[0], "files", (), details))
         return results
@@ -148,21 +148,21 @@ class LogsBackend(Backend):
             results.append(CheckResult(
                 target, Status.OK, f"{totals.requests} requests in the last {span}: too few "
                 f"to judge the 5xx share (min_requests = {cfg.min_requests})", "5xx",
-                (Perf("requests", totals.requests),), details))
+                (Perf(f"{self.name}_requests", totals.requests),), details))
         else:
             results.append(CheckResult(
                 target, by_thresholds(share, warn, crit),
                 f"{share:.1f}% 5xx ({totals.server_errors} of {totals.requests} requests "
                 f"in the last {span})", "5xx",
-                (Perf("5xx_share", round(share, 3), "%", warn, crit, 0, 100),
-                 Perf("requests", totals.requests)), details))
+                (Perf(f"{self.name}_5xx_share", round(share, 3), "%", warn, crit, 0, 100),
+                 Perf(f"{self.name}_requests", totals.requests)), details))
         if totals.p95 is not None:
             warn, crit = cfg.response_time
             results.append(CheckResult(
                 target, by_thresholds(totals.p95, warn, crit),
                 f"p95 response time {totals.p95:.3f}s over {totals.timed} requests "
                 f"in the last {span}", "p95",
-                (Perf("p95_time", round(totals.p95, 4), "s", warn, crit, 0),), details))
+                (Perf(f"{self.name}_p95_time", round(totals.p95, 4), "s", warn, crit, 0),), details))
         return results
 
     async def close(self) -> None:
