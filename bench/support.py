@@ -2,52 +2,63 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
-class _Delayed(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as a real application server
-    delay = 0.05
-
-    def do_GET(self) -> None:
-        time.sleep(self.delay)
-        body = b'{"status": "ok"}'
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
+async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                  delay: float) -> None:
+    body = b'{"status": "ok"}'
+    try:
+        while True:  # keep-alive: one answer per request head
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head:
+                break
+            await asyncio.sleep(delay)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
         pass
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 512
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # a client that went away mid-answer is not news here
+    finally:
+        writer.close()
 
 
 @contextmanager
 def delayed_server(delay: float = 0.05) -> Iterator[str]:
-    """A threaded loopback server answering every path after `delay` seconds."""
-    handler = type("Handler", (_Delayed,), {"delay": delay})
-    server = _QuietServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    """An asyncio loopback server (in a thread) answering every GET after `delay` seconds.
+
+    Event-driven, so that a few hundred concurrent requests measure the client, not the
+    server's threads.
+    """
+    loop = asyncio.new_event_loop()
+    ready: list[int] = []
+    started = threading.Event()
+
+    async def serve() -> asyncio.Server:
+        server = await asyncio.start_server(lambda r, w: _answer(r, w, delay), "127.0.0.1", 0,
+                                            backlog=1024)
+        ready.append(server.sockets[0].getsockname()[1])
+        started.set()
+        return server
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
+    future = asyncio.run_coroutine_threadsafe(serve(), loop)
+    server = future.result(10)
+    started.wait(10)
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{ready[0]}"
     finally:
-        server.shutdown()
-        server.server_close()
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
 
 
 def endpoints_config(path: Path, base_url: str, count: int, interval: str = "10s") -> Path:
