@@ -82,6 +82,8 @@ class OpsConsoleApp(App[int]):
         self._owners: dict[str, str] = {}
         for view in VIEWS:
             self.add_mode(view.name, functools.partial(self._make_screen, view.name))
+        if config.discovery is not None:
+            self.bind("D", "discovery", description="discovery")
 
     def _action_changed(self, run: ActionRun) -> None:
         self.post_message(ActionChanged(run))
@@ -255,7 +257,24 @@ class OpsConsoleApp(App[int]):
                  counts=self.status_counts(), polled=clock(self._last_poll),
                  title=self.config.console.title)
 
+    def action_discovery(self) -> None:
+        from screens.discovery import DiscoveryScreen
+
+        if self.config.discovery is not None:
+            self.push_screen(DiscoveryScreen(self.config.discovery))
+
     def notice_text(self) -> str:
+        report = self.config.discovery
+        if report is not None:
+            looked = ", ".join(str(p) for p in self.config.searched)
+            missing = "; ".join(f"{r.probe}: {r.missing}" for r in report.missing)
+            head = ("No config file found (looked in " + looked + "): " if self.config.path
+                    is None and self.config.console.title.endswith("(discovered)")
+                    else "Discovery (--discover): ")
+            return (f"{head}every target below was DISCOVERED on this host in "
+                    f"{report.elapsed:.1f}s. Not found: {missing or 'nothing'}. "
+                    "D shows the Discovery panel; `opsconsole init` writes this as a config "
+                    "file (see opsconsole --help).")
         if self.config.path is None:
             looked = ", ".join(str(p) for p in self.config.searched)
             return (f"No config file found (looked in {looked}); showing this host only. "

@@ -14,6 +14,7 @@ from console import __version__
 from console.errors import ConfigError, ConsoleError
 
 ACTION_COMMANDS = ("restart", "retry", "backup", "restore", "rollback")
+SCREENLESS_COMMANDS = ("init", "demo")  # commands that work with or without --headless
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"opsconsole {__version__}")
     parser.add_argument("--headless", action="store_true",
                         help="run COMMAND without a screen (for cron and scripts)")
+    parser.add_argument("--discover", action="store_true",
+                        help="watch what discovery finds on this machine, even if a config "
+                             "file exists")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     check = commands.add_parser("check", parents=[common], help="run every check once")
@@ -63,6 +67,21 @@ def _parser() -> argparse.ArgumentParser:
         if verb == "rollback":
             action.add_argument("--to", metavar="REV", help="revision to go back to")
 
+    init = commands.add_parser("init", help="write a config file from what runs on this machine")
+    init.add_argument("--output", metavar="PATH",
+                      help="where to write it (default: ~/.config/opsconsole/config.toml)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    demo = commands.add_parser(
+        "demo", help="start a throwaway local stack (needs root) and open the console on it",
+        description="Starts Redis, a Celery worker, PostgreSQL, a Docker engine, systemd in a "
+                    "container and an HTTP endpoint on loopback, opens the console on them, "
+                    "and stops everything on exit. With --headless: one check, then stop.")
+    demo.add_argument("--down", action="store_true",
+                      help="stop and remove whatever an earlier demo left behind")
+    demo.add_argument("--yes", action="store_true",
+                      help="install missing packages without asking")
+
     audit = commands.add_parser("audit", parents=[common], help="the audit log and its chain")
     audit.add_argument("--since", metavar="DURATION", help="only records newer than this (2h, 7d)")
     audit.add_argument("--format", choices=("text", "json"), default="text")
@@ -81,7 +100,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command and not args.headless:
+    if args.command and not args.headless and args.command not in SCREENLESS_COMMANDS:
         parser.error(f"'{args.command}' runs without a screen: use opsconsole --headless "
                      f"{args.command} ...")
     if args.headless and not args.command:
@@ -96,12 +115,43 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _import_tui() -> None:
+    import contextlib
+
+    with contextlib.suppress(ImportError):
+        import console.app  # noqa: F401
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     from console.config import load_config
 
-    config = load_config(getattr(args, "config", None))
+    if args.command == "init":
+        from console.init import run_init
+
+        return run_init(output=args.output, force=args.force)
+    if args.command == "demo":
+        from console.demo import run_demo
+
+        return run_demo(down=args.down, headless=args.headless, assume_yes=args.yes,
+                        read_only=getattr(args, "read_only", False))
+    preload = None
+    if not args.headless:
+        # Discovery mostly waits on sockets: import the TUI meanwhile.
+        import threading
+
+        preload = threading.Thread(target=_import_tui, daemon=True)
+        preload.start()
+    config = load_config(getattr(args, "config", None), discover_if_missing=True,
+                         force_discovery=args.discover)
+    if preload is not None:
+        preload.join()
     for warning in config.warnings:
         print(f"opsconsole: warning: {warning}", file=sys.stderr)
+    if config.discovery is not None and args.headless:
+        why = "--discover" if args.discover else "no config file"
+        print(f"opsconsole: {why}: watching what discovery found "
+              f"({len(config.discovery.found)} found, {len(config.discovery.missing)} not "
+              f"found); `opsconsole init` writes it down", file=sys.stderr)
     read_only = getattr(args, "read_only", False) or config.console.read_only
     if not args.headless:
         from console.app import run_tui
@@ -114,9 +164,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return headless.run_check(config, fmt=args.format, only=args.only, timeout=args.timeout)
     if args.command == "status":
         return headless.run_status(config, fmt=args.format)
+    from console import headless_actions
+
     if args.command == "audit":
-        return headless.run_audit(config, fmt=args.format, since=args.since)
-    return headless.run_action(config, verb=args.command, target=args.target,
+        return headless_actions.run_audit(config, fmt=args.format, since=args.since)
+    return headless_actions.run_action(config, verb=args.command, target=args.target,
                                options=_options(args), assume_yes=args.yes, read_only=read_only)
 
 

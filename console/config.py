@@ -52,6 +52,7 @@ class Config:
     sections: dict[str, list[Any]]
     redactor: Redactor
     warnings: list[str] = field(default_factory=list)
+    discovery: Any = None  # a backends.discovery DiscoveryReport when the entries were discovered
 
     @property
     def display_path(self) -> str:
@@ -78,11 +79,21 @@ def find_config(explicit: str | None) -> tuple[Path | None, list[Path]]:
     return None, searched
 
 
-def load_config(explicit: str | None = None) -> Config:
-    """Find and load the config; with no file, a config that watches this host only."""
+def load_config(explicit: str | None = None, *, discover_if_missing: bool = False,
+                force_discovery: bool = False) -> Config:
+    """Find and load the config.
+
+    With no file, a config that watches this host only, or (`discover_if_missing`, as the
+    command line asks) what discovery finds on this machine plus the host checks.
+    `force_discovery` uses discovery even when a file exists (`opsconsole --discover`).
+    """
+    if force_discovery:
+        explicit_path = Path(explicit).expanduser() if explicit else None
+        return discovered_config(([explicit_path] if explicit_path else
+                                  [p.expanduser() for p in DEFAULT_PATHS]), forced=True)
     path, searched = find_config(explicit)
     if path is None:
-        return _without_file(searched)
+        return discovered_config(searched) if discover_if_missing else _without_file(searched)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -147,6 +158,27 @@ def _without_file(searched: list[Path]) -> Config:
     host_kind = registry.load_kind("host")
     host = host_kind.parse(Table({}, "[[host]] (default)", "(default)", redactor))
     return Config(None, searched, ConsoleSettings(), {"host": [host]}, redactor)
+
+
+def discovered_config(searched: list[Path], *, forced: bool = False) -> Config:
+    """A config built from what discovery finds right now (host checks always included)."""
+    from backends.discovery import discover_sync
+    from backends.discovery.sections import parse_sections
+
+    report = discover_sync()
+    redactor = Redactor()
+    try:
+        sections = parse_sections(report, redactor)
+    except ConfigError as exc:  # a finding its backend rejects: keep the host, say why
+        config = _without_file(searched)
+        config.warnings.append(f"discovery found something opsconsole cannot watch: {exc}")
+        config.discovery = report
+        return config
+    import socket
+
+    host = socket.gethostname().split(".")[0]
+    settings = ConsoleSettings(title=f"{host} ({'--discover' if forced else 'discovered'})")
+    return Config(None, searched, settings, sections, redactor, discovery=report)
 
 
 def _permission_warnings(path: Path, redactor: Redactor) -> list[str]:

@@ -242,7 +242,7 @@ def test_headless_audit_prints_records_and_verifies(tmp_path: Path, state_dir: P
 
 @pytest.mark.usefixtures("noop_kind")
 def test_headless_prompt_on_a_terminal(tmp_path: Path, write_config: Callable[[str], Path]) -> None:
-    from console.headless import terminal_confirmer
+    from console.headless_actions import terminal_confirmer
 
     spec = make_spec(tmp_path / "m", type_to_confirm="ujmp")
     typed_wrong = terminal_confirmer(False, ask=lambda prompt: "ujm", interactive=True)

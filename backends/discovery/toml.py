@@ -1,0 +1,73 @@
+"""Writing a discovered config as commented TOML in the shape of DESIGN.md's example."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+
+from backends.discovery.model import DiscoveryReport
+from backends.discovery.sections import entries
+
+_HINTS = {
+    "systemd": 'units: names or globs such as "myapp*.service"',
+    "redis": "[[redis.queues]]: queue, processing and failed keys of one family; "
+             "warn/crit thresholds on depth",
+    "celery": "failed_per_hour = { warn = 10, crit = 50 }; beat_schedule = \"/path\"",
+    "docker": 'backup = { dir = "/opt/backups/NAME", keep = 7 } for volume backups',
+    "postgres": 'backup = { dir = "/opt/backups/NAME", keep_days = 30 } for verified backups',
+    "http": "expect_status, expect_body, latency_warn",
+    "host": 'disks = ["/", "/var/lib/postgresql"]; disk_warn/disk_crit in percent',
+}
+
+
+def value(item: Any) -> str:
+    """One TOML value: strings (JSON escapes are valid TOML basic strings), numbers, lists."""
+    if isinstance(item, bool):
+        return "true" if item else "false"
+    if isinstance(item, int | float):
+        return repr(item)
+    if isinstance(item, str):
+        return json.dumps(item, ensure_ascii=False)
+    if isinstance(item, list | tuple):
+        return "[" + ", ".join(value(v) for v in item) + "]"
+    raise TypeError(f"cannot write {type(item).__name__} to TOML")
+
+
+def _table_lines(header: str, table: dict[str, Any], indent: str = "") -> list[str]:
+    lines = [f"{indent}[[{header}]]"]
+    nested = {k: v for k, v in table.items()
+              if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)}
+    for key, item in table.items():
+        if key not in nested:
+            lines.append(f"{indent}{key} = {value(item)}")
+    for key, rows in nested.items():
+        for row in rows:
+            lines.append("")
+            lines.extend(_table_lines(f"{header}.{key}", row, indent + "  "))
+    return lines
+
+
+def render(report: DiscoveryReport) -> str:
+    """The config file text: findings as sections, what was not found as comments."""
+    host = socket.gethostname().split(".")[0]
+    lines = [
+        f"# opsconsole config for {host}, written by `opsconsole init` on "
+        f"{time.strftime('%Y-%m-%d %H:%M')} from what discovery found.",
+        "# Edit freely: every key is described in the README. Secrets stay in the environment",
+        "# as ${VAR} placeholders (or use password_file = \"/path\").",
+        "",
+        "[console]",
+        'refresh = "2s"',
+        "read_only = false",
+    ]
+    if report.missing:
+        lines += ["", "# Not found on this machine:"]
+        lines += [f"#   {r.probe}: {r.where}: {r.missing}" for r in report.missing]
+    for section, table, note in entries(report):
+        lines += ["", f"# {section}: {note}"]
+        if section in _HINTS:
+            lines.append(f"# more: {_HINTS[section]}")
+        lines += _table_lines(section, table)
+    return "\n".join(lines) + "\n"

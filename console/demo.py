@@ -1,0 +1,396 @@
+"""`opsconsole demo`: a disposable real stack on loopback, and the console opened on it.
+
+Reuses the test bed (tests/testbed/services.py and install.sh) from the source checkout:
+Redis with a queue family holding work and failures, a Celery worker with failed tasks,
+a PostgreSQL cluster with a database, a private dockerd with a healthy container (which is
+also the HTTP endpoint) and a crash-looping one, and systemd booted in a container with a
+healthy, a failed and a flapping unit. Everything is stopped on exit; `--down` removes what
+a demo that was killed left behind. Needs root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TESTBED = REPO_ROOT / "tests" / "testbed"
+PID_FILE = Path("/run/opsconsole-demo.pid")
+WORKDIR_PREFIX = "opsconsole-demo-"
+BINARIES = ("redis-server", "dockerd", "containerd", "runc", "systemd-nspawn", "busctl",
+            "nsenter")
+PLAN = """opsconsole demo starts, on loopback only, as root:
+  - redis-server on a free port: queue family demo:jobs (work, in progress, failed items)
+  - a Celery worker (tests/testbed/celeryapp.py) with a few failed tasks
+  - a PostgreSQL cluster (initdb in a temp dir) with a database "demo"
+  - a private dockerd (no bridge, no iptables): a healthy web container and a crash loop
+  - systemd booted in systemd-nspawn (private network): healthy, failed and flapping units
+  - an HTTP health endpoint (served by the web container)
+Everything lives under /tmp/octb and is stopped when you leave the console."""
+
+
+class DemoError(Exception):
+    """The demo cannot run here; the message says what to do."""
+
+
+def testbed() -> ModuleType:
+    """tests.testbed.services from the source checkout (it is not an installed package)."""
+    if not (TESTBED / "services.py").is_file():
+        raise DemoError(
+            f"opsconsole demo needs a source checkout: {TESTBED} is missing (tests/ is not "
+            "installed with the package). Clone the repository and run `sudo .venv/bin/"
+            "opsconsole demo` from it.")
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    import tests.testbed.services as services
+
+    return services
+
+
+def missing_prerequisites(services: ModuleType) -> list[str]:
+    missing = [b for b in BINARIES if shutil.which(b) is None]
+    try:
+        services.postgres_bin_dir()
+    except services.ServiceError:
+        missing.append("PostgreSQL server (initdb)")
+    for cached in (services.BUSYBOX_ROOTFS, services.SYSTEMD_ROOTFS):
+        if not Path(cached).exists():
+            missing.append(str(cached))
+    return missing
+
+
+def run_demo(*, down: bool, headless: bool, assume_yes: bool, read_only: bool) -> int:
+    if os.geteuid() != 0:
+        print("opsconsole: demo needs root (it starts dockerd, systemd-nspawn and a "
+              "PostgreSQL cluster): run `sudo opsconsole demo`", file=sys.stderr)
+        return 3
+    try:
+        services = testbed()
+        if down:
+            return tear_down_leftovers(services)
+        print(PLAN, flush=True)
+        if not install(services, assume_yes):
+            return 3
+        return run_stack(services, headless=headless, read_only=read_only)
+    except DemoError as exc:
+        print(f"opsconsole: {exc}", file=sys.stderr)
+        return 2
+
+
+def install(services: ModuleType, assume_yes: bool) -> bool:
+    """Run the test bed's installer when something is missing (after asking)."""
+    missing = missing_prerequisites(services)
+    if not missing:
+        return True
+    print(f"\nMissing: {', '.join(missing)}.\nbash {TESTBED / 'install.sh'} will install "
+          "Debian packages (postgresql redis-server docker.io systemd-container ...), build "
+          "the busybox and systemd root filesystems (about 1 minute), and start PostgreSQL "
+          "(local connections trusted) and Redis on 127.0.0.1.", flush=True)
+    if not assume_yes:
+        if not sys.stdin.isatty():
+            print("opsconsole: not installing without a terminal: pass --yes",
+                  file=sys.stderr)
+            return False
+        if input("Install now? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("opsconsole: nothing installed, demo not started", file=sys.stderr)
+            return False
+    result = services.run(["bash", str(TESTBED / "install.sh")], timeout=900, check=False)
+    if result.returncode != 0:
+        raise DemoError(f"install.sh failed: {(result.stderr or result.stdout).strip()[-300:]}")
+    return True
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run_stack(services: ModuleType, *, headless: bool, read_only: bool) -> int:
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    PID_FILE.write_text(str(os.getpid()))
+    stack = DemoStack(services)
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+    (workdir / services.OWNER_FILE).write_text(str(os.getpid()))
+    try:
+        started = time.monotonic()
+        stack.start()
+        config_path = workdir / "config.toml"
+        from console.init import write_private
+
+        write_private(config_path, stack.config_text(workdir / "state"))
+        print(f"Stack up in {time.monotonic() - started:.1f}s; config: {config_path}",
+              flush=True)
+        for label, path in stack.dirs():
+            print(f"  {label}: {path}", flush=True)
+        from console.config import load_config
+
+        config = load_config(str(config_path))
+        if headless:
+            from console import headless as runner
+
+            code = runner.run_check(config, fmt="text", only=[], timeout=None)
+            print("Demo is up: press Enter (or send SIGTERM) to stop it.", flush=True)
+            with contextlib.suppress(EOFError):
+                sys.stdin.readline()
+            return code
+        from console.app import run_tui
+
+        return run_tui(config, read_only=read_only)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the cleanup finish
+        print("Stopping the demo stack...", flush=True)
+        stack.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            PID_FILE.unlink()
+        signal.signal(signal.SIGTERM, previous)
+        print("Demo stopped; nothing left running.", flush=True)
+
+
+def tear_down_leftovers(services: ModuleType) -> int:
+    """Stop a demo still running, then reap what dead runs left (processes, mounts, dirs)."""
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(PID_FILE.read_text().strip())
+        if _is_demo(pid):
+            print(f"Stopping the running demo (pid {pid})...", flush=True)
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while _is_demo(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _is_demo(pid):
+                os.kill(pid, signal.SIGKILL)
+                time.sleep(0.5)
+    with contextlib.suppress(OSError):
+        PID_FILE.unlink()
+    for engine_dir in _orphaned(services, services.TEMP_ROOT.glob("docker-*")):
+        _stop_orphaned_dockerd(engine_dir)
+    reaped = services.reap_stale()
+    for workdir in _orphaned(services, Path(tempfile.gettempdir()).glob(WORKDIR_PREFIX + "*")):
+        shutil.rmtree(workdir, ignore_errors=True)
+        reaped.append(workdir)
+    for path in reaped:
+        print(f"removed {path}")
+    print(f"Demo leftovers cleaned ({len(reaped)} directories).")
+    return 0
+
+
+def _orphaned(services: ModuleType, paths: Any) -> list[Path]:
+    """Directories whose owner process (the run that made them) is gone."""
+    found = []
+    for path in paths:
+        try:
+            owner = int((path / services.OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if not Path(f"/proc/{owner}").exists():
+            found.append(path)
+    return found
+
+
+def _stop_orphaned_dockerd(engine_dir: Path) -> None:
+    """SIGTERM a dockerd whose demo died, so it stops its containers before it is reaped."""
+    try:
+        pid = int((engine_dir / "dockerd.pid").read_text().strip())
+        with open(f"/proc/{pid}/comm") as comm:
+            if comm.read().strip() != "dockerd":
+                return
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        return
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _is_demo(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().split(b"\0")
+    except OSError:
+        return False
+    return b"demo" in argv and pid != os.getpid()
+
+
+class DemoStack:
+    """The demo's services, started in parallel and seeded with work, failures and units."""
+
+    def __init__(self, services: ModuleType) -> None:
+        self.services = services
+        self.redis: Any = services.RedisServer()
+        self.postgres: Any = services.PostgresCluster()
+        self.docker: Any = services.DockerEngine()
+        self.systemd: Any = services.SystemdMachine(name=f"ocdemo-{os.getpid()}")
+        self.celery: Any = None
+        self.web_port = services.free_port()
+
+    def start(self) -> None:
+        steps: list[Callable[[], None]] = [self._redis, self._postgres, self._docker,
+                                           self._systemd]
+        with ThreadPoolExecutor(len(steps)) as pool:
+            futures = [pool.submit(step) for step in steps]
+            errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise DemoError(f"the demo stack did not start: {str(errors[0]).splitlines()[0]}")
+
+    def _redis(self) -> None:
+        import redis
+
+        self.redis.start()
+        client = redis.Redis.from_url(self.redis.url)
+        client.rpush("demo:jobs:queue", *[f"job-{i}" for i in range(42)])
+        client.sadd("demo:jobs:processing", "job-100", "job-101")
+        client.sadd("demo:jobs:failed", *[f"job-{i}" for i in range(200, 205)])
+        client.close()
+        self.celery = self.services.CeleryWorker(
+            broker_url=self.redis.url_for(1), backend_url=self.redis.url_for(2),
+            name="demo@%h")
+        self.celery.start()
+        self._failed_tasks()
+
+    def _failed_tasks(self) -> None:
+        from celery import Celery  # type: ignore[import-untyped]
+
+        app = Celery("opsconsole-demo", broker=self.redis.url_for(1),
+                     backend=self.redis.url_for(2), set_as_current=False)
+        app.conf.result_extended = True
+        results = [app.send_task("testbed.fail", args=[f"demo failure {i}"]) for i in range(3)]
+        results += [app.send_task("testbed.add", args=[i, i]) for i in range(2)]
+        for result in results:
+            with contextlib.suppress(Exception):
+                result.get(timeout=20, propagate=False)
+        app.close()
+
+    def _postgres(self) -> None:
+        self.postgres.start()
+        self.postgres.create_database("demo")
+        self.postgres.psql("CREATE TABLE orders (id serial PRIMARY KEY, item text); "
+                           "INSERT INTO orders (item) SELECT 'item ' || g "
+                           "FROM generate_series(1, 5000) g", dbname="demo")
+
+    def _docker(self) -> None:
+        self.docker.start()
+        client = self.docker.client()
+        image = self.services.BUSYBOX_IMAGE
+        serve = (f"mkdir -p /www && echo ok > /www/health && "
+                 f"exec httpd -f -p 127.0.0.1:{self.web_port} -h /www")
+        client.containers.run(
+            image, ["sh", "-c", serve], name="demo-web", detach=True, init=True,
+            network_mode="host", restart_policy={"Name": "unless-stopped"},
+            healthcheck={"test": ["CMD", "test", "-f", "/www/health"],
+                         "interval": 1_000_000_000, "timeout": 1_000_000_000, "retries": 2})
+        ledger = client.containers.run(
+            image, ["sh", "-c", "echo 'Fatal: On start, ledger directory /data is not "
+                                "empty'; sleep 1; exit 1"],
+            name="demo-ledger", detach=True, init=True, network_mode="none",
+            restart_policy={"Name": "always"})
+
+        def ledger_restarted() -> bool:
+            ledger.reload()
+            return int(ledger.attrs.get("RestartCount") or 0) >= 1
+
+        try:
+            self.services.wait_for(self._web_answers, timeout=15, what="demo-web httpd")
+            # The crash loop is the point of this container: show it already looping.
+            self.services.wait_for(ledger_restarted, timeout=20, what="demo-ledger restart",
+                                   interval=0.2)
+        finally:
+            client.close()
+
+    def _web_answers(self) -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health",
+                                        timeout=0.5) as reply:
+                return bool(reply.status == 200)
+        except OSError:
+            return False
+
+    def _systemd(self) -> None:
+        machine = self.systemd
+        machine.start()
+        machine.add_unit("demo-web.service", "[Unit]\nDescription=Demo web app\n[Service]\n"
+                         "ExecStart=/bin/sleep infinity\n")
+        machine.add_unit("demo-broken.service", "[Unit]\nDescription=Demo records job\n"
+                         "[Service]\nExecStart=/bin/sh -c 'echo Fatal: config missing; "
+                         "exit 3'\n")
+        machine.add_unit("demo-flappy.service", "[Unit]\nDescription=Demo flapping worker\n"
+                         "StartLimitIntervalSec=0\n[Service]\nExecStart=/bin/sh -c "
+                         "'sleep 1; exit 1'\nRestart=always\nRestartSec=1\n")
+        machine.daemon_reload()
+        machine.systemctl("start", "--no-block", "demo-web.service", "demo-broken.service",
+                          "demo-flappy.service")
+        self.services.wait_for(
+            lambda: machine.systemctl("is-failed", "demo-broken.service",
+                                      check=False).stdout.strip() == "failed",
+            timeout=15, what="demo-broken.service to fail", interval=0.2)
+
+    def config_text(self, state_dir: Path) -> str:
+        return f'''# The opsconsole demo stack (throwaway: removed when the demo stops).
+[console]
+refresh = "2s"
+state_dir = "{state_dir}"
+title = "opsconsole demo"
+
+[[systemd]]
+units = ["demo-*.service"]
+bus = "{self.systemd.bus_address}"
+journal_dir = "{self.systemd.journal_dir}"
+
+[[redis]]
+name = "demo"
+url = "{self.redis.url}"
+  [[redis.queues]]
+  name = "jobs"
+  queue = "demo:jobs:queue"
+  processing = "demo:jobs:processing"
+  failed = "demo:jobs:failed"
+  warn = 30
+  crit = 1000
+
+[[celery]]
+name = "demo"
+broker = "{self.redis.url_for(1)}"
+backend = "{self.redis.url_for(2)}"
+expect_workers = 1
+failed_per_hour = {{ warn = 1, crit = 50 }}
+
+[[docker]]
+host = "{self.docker.host}"
+containers = ["demo-*"]
+
+[[postgres]]
+name = "demo"
+dsn = "{self.postgres.dsn("demo")}"
+
+[[http]]
+name = "web"
+url = "http://127.0.0.1:{self.web_port}/health"
+
+[[host]]
+ports = [{self.redis.port}, {self.postgres.port}, {self.web_port}]
+'''
+
+    def dirs(self) -> list[tuple[str, Path]]:
+        found = [("redis", self.redis.dir), ("postgres", self.postgres.dir),
+                 ("docker", self.docker.dir), ("systemd", self.systemd.dir)]
+        if self.celery is not None:
+            found.append(("celery", self.celery.dir))
+        return [(label, path) for label, path in found if path != Path()]
+
+    def stop(self) -> None:
+        for service in (self.celery, self.docker, self.systemd, self.postgres, self.redis):
+            if service is not None:
+                with contextlib.suppress(Exception):
+                    service.stop()

@@ -1,0 +1,116 @@
+"""`opsconsole demo`: the real stack comes up, every kind of backend is seen, and `--down`
+removes what a killed demo left (processes, containers, mounts, directories)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import OPSCONSOLE
+from tests.testbed.fixtures import require_service
+from tests.testbed.services import mounts_under
+
+KINDS = ("unit:", "queue:", "celery:", "container:", "postgres:", "http:", "host:")
+
+
+def leftovers(dirs: list[Path]) -> list[str]:
+    """Processes, mounts and directories that still belong to the demo's services."""
+    found = [str(d) for d in dirs if d.exists()]
+    for d in dirs:
+        found += [f"mount {m}" for m in mounts_under(d)]
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or ())
+        if any(str(d) in cmdline for d in dirs):
+            found.append(f"process {proc.info['pid']}: {cmdline[:120]}")
+    return found
+
+
+def test_non_root_is_refused_clearly(monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # The interpreter of this checkout is not readable by other users here, so the
+    # refusal is exercised in-process as an unprivileged effective uid would see it.
+    from console.cli import main
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert main(["demo"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert "needs root" in err and "sudo opsconsole demo" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_demo_brings_up_every_backend_and_down_cleans_a_killed_one(
+        cli_env: dict[str, str], tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        require_service("demo", "needs root")
+    demo = subprocess.Popen([*OPSCONSOLE, "--headless", "demo"], env=cli_env, cwd=tmp_path,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    assert demo.stdout is not None
+    output: list[str] = []
+    deadline = time.monotonic() + 120
+    try:
+        for line in demo.stdout:
+            output.append(line)
+            if line.startswith("Demo is up") or time.monotonic() > deadline:
+                break
+        text = "".join(output)
+        if "Demo is up" not in text and "did not start" in text:
+            require_service("demo", text.strip().splitlines()[-1])
+        assert "Demo is up" in text, text
+        checks = [line for line in output if line.split(" ", 1)[0] in
+                  ("OK", "WARNING", "CRITICAL", "UNKNOWN")]
+        for kind in KINDS:
+            assert any(f" {kind}" in line for line in checks), f"no {kind} check in:\n{text}"
+        assert any("unit:demo-broken.service" in c and c.startswith("CRITICAL") for c in checks)
+        assert any("container:demo-ledger" in c and "crash loop" in c for c in checks)
+        assert any("celery:demo failed" in c and "3 failed" in c for c in checks)
+        assert any("queue:demo/jobs" in c and "failed 5" in c for c in checks)
+        dirs = [Path(line.split(": ", 1)[1].strip()) for line in output
+                if line.startswith("  ") and ": /tmp/octb/" in line]
+        assert len(dirs) == 5
+        config_path = Path(text.split("config: ", 1)[1].split()[0])
+        web_url = next(line.split(" = ")[1].strip().strip('"')
+                       for line in config_path.read_text().splitlines()
+                       if line.startswith("url = \"http://"))
+        web_port = int(web_url.split(":")[2].split("/")[0])
+    except BaseException:
+        os.killpg(demo.pid, signal.SIGKILL)
+        demo.wait(timeout=10)
+        subprocess.run([*OPSCONSOLE, "demo", "--down"], env=cli_env, capture_output=True,
+                       timeout=90, cwd=tmp_path)  # leave nothing behind for the next test
+        raise
+    # A demo that dies hard leaves everything running: what --down is for.
+    os.killpg(demo.pid, signal.SIGKILL)
+    demo.wait(timeout=10)
+    assert leftovers(dirs), "the killed demo should have left its services running"
+
+    down = subprocess.run([*OPSCONSOLE, "demo", "--down"], env=cli_env, capture_output=True,
+                          text=True, timeout=90, cwd=tmp_path)
+    assert down.returncode == 0, down.stderr
+    assert "Demo leftovers cleaned" in down.stdout
+    assert leftovers(dirs) == []
+    assert not config_path.parent.exists()
+    listening = {c.laddr.port for c in psutil.net_connections("tcp")
+                 if c.status == psutil.CONN_LISTEN}
+    assert web_port not in listening  # the web container is gone, not orphaned
+
+
+def test_an_installed_copy_without_the_test_bed_says_what_to_do(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        require_service("demo", "needs root")
+    from console import demo
+    from console.cli import main
+
+    monkeypatch.setattr(demo, "TESTBED", tmp_path / "tests" / "testbed")
+    assert main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert "needs a source checkout" in err and "tests/ is not installed" in err
+    assert "Traceback" not in err
