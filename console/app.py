@@ -274,7 +274,8 @@ class OpsConsoleApp(App[int]):
             return (f"{head}every target below was DISCOVERED on this host in "
                     f"{report.elapsed:.1f}s. Not found: {missing or 'nothing'}. "
                     "D shows the Discovery panel; `opsconsole init` writes this as a config "
-                    "file (see opsconsole --help).")
+                    "file (see opsconsole --help); `sudo opsconsole demo` shows every view on "
+                    "a throwaway local stack.")
         if self.config.path is None:
             looked = ", ".join(str(p) for p in self.config.searched)
             return (f"No config file found (looked in {looked}); showing this host only. "
