@@ -192,6 +192,25 @@ def kill_by_pidfile(pidfile: Path, name: str) -> None:
         pass
 
 
+def stop_by_pidfile(pidfile: Path, name: str, wait: float = 20) -> None:
+    """SIGTERM the process a pidfile names and wait for it (then SIGKILL).
+
+    Used for an orphaned dockerd: killed outright it would leave its containers running,
+    while on SIGTERM it stops them first.
+    """
+    try:
+        proc = psutil.Process(int(pidfile.read_text().split()[0]))
+        if proc.name() != name:
+            return
+        proc.terminate()
+        proc.wait(wait)
+    except psutil.TimeoutExpired:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    except (OSError, ValueError, IndexError, psutil.Error):
+        pass
+
+
 def remove_tree(path: Path) -> None:
     unmount_all(path)
     shutil.rmtree(path, ignore_errors=True)
@@ -1011,6 +1030,7 @@ def reap_stale() -> list[Path]:
             continue
         if psutil.pid_exists(owner):
             continue
+        stop_by_pidfile(path / "dockerd.pid", "dockerd")
         kill_processes_using(path)
         kill_by_pidfile(path / "redis.pid", "redis-server")
         machine = path / MACHINE_FILE
