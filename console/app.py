@@ -14,7 +14,6 @@ import os
 import signal
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import ClassVar
 
 from textual.app import App, SystemCommand
@@ -25,6 +24,7 @@ from textual.screen import Screen
 from backends.base import Backend
 from console.actions import ActionSpec
 from console.assembly import build_backends
+from console.board import BackendView, CheckBoard
 from console.config import Config
 from console.dispatcher import ActionRun, Dispatcher
 from console.durations import clock
@@ -37,15 +37,6 @@ from screens.base import ConsoleScreen
 from widgets.topbar import TopBar
 
 _REDRAW_DELAY = 0.1
-
-
-@dataclass
-class BackendView:
-    """What the console knows of one backend: its last result and last problem."""
-
-    backend: Backend
-    result: PollResult | None = None
-    last_problem: str | None = None
 
 
 class OpsConsoleApp(App[int]):
@@ -68,7 +59,8 @@ class OpsConsoleApp(App[int]):
         self.config = config
         self.read_only = read_only
         self.backends = backends if backends is not None else build_backends(config)
-        self.views = {b.id: BackendView(b) for b in self.backends}
+        self.board = CheckBoard(self.backends)
+        self.views = self.board.views
         self.identity = current_identity()
         self.dispatcher = Dispatcher(
             state_dir=config.console.state_dir, read_only=read_only, redactor=config.redactor,
@@ -77,9 +69,6 @@ class OpsConsoleApp(App[int]):
         self.poller = Poller(self.backends, self._poll_published, config.redactor)
         self.host = socket.gethostname().split(".")[0]
         self._redraw_pending = False
-        self._last_poll: float | None = None
-        self._checks: dict[str, tuple[CheckResult, float]] = {}
-        self._owners: dict[str, str] = {}
         for view in VIEWS:
             self.add_mode(view.name, functools.partial(self._make_screen, view.name))
         if config.discovery is not None:
@@ -188,24 +177,8 @@ class OpsConsoleApp(App[int]):
 
     # -- poll results ---------------------------------------------------------------------
     def on_poll_updated(self, message: PollUpdated) -> None:
-        result = message.result
-        view = self.views.get(result.backend_id)
-        if view is None:
-            return
-        view.result = result
-        problems = [c for c in result.checks if c.status is not Status.OK]
-        if problems:
-            view.last_problem = f"{clock(result.polled_at)} {problems[0].summary}"
-        self._last_poll = result.polled_at
-        for key in [k for k, (c, _) in self._checks.items() if self._owner(k) == result.backend_id]:
-            del self._checks[key]
-        for check in result.checks:
-            self._checks[check.key] = (check, result.polled_at)
-            self._owners[check.key] = result.backend_id
-        self._schedule_redraw()
-
-    def _owner(self, key: str) -> str | None:
-        return self._owners.get(key)
+        if self.board.update(message.result):
+            self._schedule_redraw()
 
     def on_action_changed(self, message: ActionChanged) -> None:
         run: ActionRun = message.run
@@ -229,32 +202,22 @@ class OpsConsoleApp(App[int]):
 
     # -- state for the views --------------------------------------------------------------
     def backend_views(self, kind: str) -> list[BackendView]:
-        return [v for v in self.views.values() if v.backend.kind == kind]
+        return self.board.backend_views(kind)
 
     def checks_worst_first(self) -> list[tuple[CheckResult, str]]:
         """(check, poll time) for every check: groups by backend, worst group first."""
-        entries = list(self._checks.values())
-        group_worst: dict[str, int] = {}
-        for check, _ in entries:
-            group_worst[check.kind] = max(group_worst.get(check.kind, 0), check.status.severity)
-        entries.sort(key=lambda e: (-group_worst[e[0].kind], e[0].kind,
-                                    -e[0].status.severity, e[0].key))
-        return [(check, clock(polled)) for check, polled in entries]
+        return [(check, clock(polled)) for check, polled in self.board.worst_first()]
 
     def check_by_key(self, key: str) -> CheckResult | None:
-        entry = self._checks.get(key)
-        return entry[0] if entry else None
+        return self.board.check(key)
 
     def status_counts(self) -> dict[Status, int]:
-        counts: dict[Status, int] = {}
-        for check, _ in self._checks.values():
-            counts[check.status] = counts.get(check.status, 0) + 1
-        return counts
+        return self.board.counts()
 
     def paint_topbar(self, bar: TopBar) -> None:
         who = self.identity.user + (f" via {self.identity.client}" if self.identity.client else "")
         bar.show(host=f"{self.host} ({who})", read_only=self.read_only,
-                 counts=self.status_counts(), polled=clock(self._last_poll),
+                 counts=self.status_counts(), polled=clock(self.board.last_poll),
                  title=self.config.console.title)
 
     def action_discovery(self) -> None:
@@ -280,7 +243,7 @@ class OpsConsoleApp(App[int]):
             looked = ", ".join(str(p) for p in self.config.searched)
             return (f"No config file found (looked in {looked}); showing this host only. "
                     "Write one (see opsconsole --help and the README) or pass --config PATH.")
-        if not self._checks:
+        if not len(self.board):
             return "Waiting for the first poll..."
         return ""
 
@@ -311,11 +274,10 @@ class OpsConsoleApp(App[int]):
     def open_details(self, check: CheckResult) -> None:
         from screens.details import CheckDetailsScreen
 
-        owner = self._owners.get(check.key)
-        view = self.views.get(owner) if owner else None
+        view = self.board.owner(check.key)
         error = view.result.error if view and view.result else None
-        polled = clock(self._checks[check.key][1]) if check.key in self._checks else "-"
-        self.push_screen(CheckDetailsScreen(check, error, polled))
+        polled = self.board.polled_at(check.key)
+        self.push_screen(CheckDetailsScreen(check, error, clock(polled) if polled else "-"))
 
     def run_verb(self, target: str, verb: str) -> None:
         """Start the action `verb` on `target` (from a key such as R restart)."""

@@ -221,7 +221,7 @@ def snapshot_app(tmp_path: Path, read_only: bool = False) -> OpsConsoleApp:
 
 
 async def settle(pilot: Pilot[Any]) -> None:
-    await wait_for(pilot, lambda: len(pilot.app._checks) >= 6)  # type: ignore[attr-defined]
+    await wait_for(pilot, lambda: len(pilot.app.board) >= 6)  # type: ignore[attr-defined]
     await pilot.pause(0.3)
 
 
