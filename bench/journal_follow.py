@@ -24,7 +24,7 @@ from textual.pilot import Pilot
 from console.app import OpsConsoleApp
 from console.config import load_config
 from screens.unit_detail import UnitDetailScreen
-from tests.testbed.services import SystemdMachine
+from tests.testbed.systemd_machine import SystemdMachine
 from widgets.log_view import LogView
 
 RATE = 5000

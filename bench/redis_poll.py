@@ -22,7 +22,7 @@ from backends.base import Runtime
 from backends.redis.backend import RedisBackend
 from backends.redis.config import QueueConfig, RedisConfig
 from console.secrets import Redactor
-from tests.testbed.services import RedisServer
+from tests.testbed.redis_server import RedisServer
 
 FAMILIES = (10, 100, 1000)
 

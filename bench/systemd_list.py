@@ -24,7 +24,7 @@ from backends.systemd.config import parse
 from backends.systemd.dbus_calls import Connection
 from console.configtable import Table
 from console.secrets import Redactor
-from tests.testbed.services import SystemdMachine
+from tests.testbed.systemd_machine import SystemdMachine
 
 UNIT = "[Unit]\nDescription=bench unit {n}\n[Service]\nType=oneshot\nRemainAfterExit=yes\n" \
        "ExecStart=/bin/true\n"

@@ -1,6 +1,6 @@
 """`opsconsole demo`: a disposable real stack on loopback, and the console opened on it.
 
-Reuses the test bed (tests/testbed/services.py and install.sh) from the source checkout:
+Reuses the test bed (tests/testbed/ and its install.sh) from the source checkout:
 Redis with a queue family holding work and failures, a Celery worker with failed tasks,
 a PostgreSQL cluster with a database, a private dockerd with a healthy container (which is
 also the HTTP endpoint) and a crash-looping one, and systemd booted in a container with a
@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -43,27 +42,29 @@ class DemoError(Exception):
     """The demo cannot run here; the message says what to do."""
 
 
-def testbed() -> ModuleType:
-    """tests.testbed.services from the source checkout (it is not an installed package)."""
-    if not (TESTBED / "services.py").is_file():
+def testbed() -> None:
+    """Make tests.testbed of the source checkout importable (it is not an installed package)."""
+    if not (TESTBED / "processes.py").is_file():
         raise DemoError(
             f"opsconsole demo needs a source checkout: {TESTBED} is missing (tests/ is not "
             "installed with the package). Clone the repository and run `sudo .venv/bin/"
             "opsconsole demo` from it.")
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
-    import tests.testbed.services as services
-
-    return services
 
 
-def missing_prerequisites(services: ModuleType) -> list[str]:
+def missing_prerequisites() -> list[str]:
+    from tests.testbed.docker_engine import BUSYBOX_ROOTFS
+    from tests.testbed.postgres_cluster import postgres_bin_dir
+    from tests.testbed.processes import ServiceError
+    from tests.testbed.systemd_machine import SYSTEMD_ROOTFS
+
     missing = [b for b in BINARIES if shutil.which(b) is None]
     try:
-        services.postgres_bin_dir()
-    except services.ServiceError:
+        postgres_bin_dir()
+    except ServiceError:
         missing.append("PostgreSQL server (initdb)")
-    for cached in (services.BUSYBOX_ROOTFS, services.SYSTEMD_ROOTFS):
+    for cached in (BUSYBOX_ROOTFS, SYSTEMD_ROOTFS):
         if not Path(cached).exists():
             missing.append(str(cached))
     return missing
@@ -75,21 +76,23 @@ def run_demo(*, down: bool, headless: bool, assume_yes: bool, read_only: bool) -
               "PostgreSQL cluster): run `sudo opsconsole demo`", file=sys.stderr)
         return 3
     try:
-        services = testbed()
+        testbed()
         if down:
-            return tear_down_leftovers(services)
+            return tear_down_leftovers()
         print(PLAN, flush=True)
-        if not install(services, assume_yes):
+        if not install(assume_yes):
             return 3
-        return run_stack(services, headless=headless, read_only=read_only)
+        return run_stack(headless=headless, read_only=read_only)
     except DemoError as exc:
         print(f"opsconsole: {exc}", file=sys.stderr)
         return 2
 
 
-def install(services: ModuleType, assume_yes: bool) -> bool:
+def install(assume_yes: bool) -> bool:
     """Run the test bed's installer when something is missing (after asking)."""
-    missing = missing_prerequisites(services)
+    from tests.testbed.processes import run
+
+    missing = missing_prerequisites()
     if not missing:
         return True
     print(f"\nMissing: {', '.join(missing)}.\nbash {TESTBED / 'install.sh'} will install "
@@ -104,7 +107,7 @@ def install(services: ModuleType, assume_yes: bool) -> bool:
         if input("Install now? [y/N] ").strip().lower() not in ("y", "yes"):
             print("opsconsole: nothing installed, demo not started", file=sys.stderr)
             return False
-    result = services.run(["bash", str(TESTBED / "install.sh")], timeout=900, check=False)
+    result = run(["bash", str(TESTBED / "install.sh")], timeout=900, check=False)
     if result.returncode != 0:
         raise DemoError(f"install.sh failed: {(result.stderr or result.stdout).strip()[-300:]}")
     return True
@@ -114,12 +117,14 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_stack(services: ModuleType, *, headless: bool, read_only: bool) -> int:
+def run_stack(*, headless: bool, read_only: bool) -> int:
+    from tests.testbed.processes import OWNER_FILE
+
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     PID_FILE.write_text(str(os.getpid()))
-    stack = DemoStack(services)
+    stack = DemoStack()
     workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
-    (workdir / services.OWNER_FILE).write_text(str(os.getpid()))
+    (workdir / OWNER_FILE).write_text(str(os.getpid()))
     try:
         started = time.monotonic()
         stack.start()
@@ -158,8 +163,11 @@ def run_stack(services: ModuleType, *, headless: bool, read_only: bool) -> int:
         print("Demo stopped; nothing left running.", flush=True)
 
 
-def tear_down_leftovers(services: ModuleType) -> int:
+def tear_down_leftovers() -> int:
     """Stop a demo still running, then reap what dead runs left (processes, mounts, dirs)."""
+    from tests.testbed.processes import TEMP_ROOT
+    from tests.testbed.reaping import reap_stale
+
     with contextlib.suppress(OSError, ValueError):
         pid = int(PID_FILE.read_text().strip())
         if _is_demo(pid):
@@ -173,10 +181,10 @@ def tear_down_leftovers(services: ModuleType) -> int:
                 time.sleep(0.5)
     with contextlib.suppress(OSError):
         PID_FILE.unlink()
-    for engine_dir in _orphaned(services, services.TEMP_ROOT.glob("docker-*")):
+    for engine_dir in _orphaned(TEMP_ROOT.glob("docker-*")):
         _stop_orphaned_dockerd(engine_dir)
-    reaped = services.reap_stale()
-    for workdir in _orphaned(services, Path(tempfile.gettempdir()).glob(WORKDIR_PREFIX + "*")):
+    reaped = reap_stale()
+    for workdir in _orphaned(Path(tempfile.gettempdir()).glob(WORKDIR_PREFIX + "*")):
         shutil.rmtree(workdir, ignore_errors=True)
         reaped.append(workdir)
     for path in reaped:
@@ -185,12 +193,14 @@ def tear_down_leftovers(services: ModuleType) -> int:
     return 0
 
 
-def _orphaned(services: ModuleType, paths: Any) -> list[Path]:
+def _orphaned(paths: Any) -> list[Path]:
     """Directories whose owner process (the run that made them) is gone."""
+    from tests.testbed.processes import OWNER_FILE
+
     found = []
     for path in paths:
         try:
-            owner = int((path / services.OWNER_FILE).read_text())
+            owner = int((path / OWNER_FILE).read_text())
         except (OSError, ValueError):
             continue
         if not Path(f"/proc/{owner}").exists():
@@ -225,14 +235,19 @@ def _is_demo(pid: int) -> bool:
 class DemoStack:
     """The demo's services, started in parallel and seeded with work, failures and units."""
 
-    def __init__(self, services: ModuleType) -> None:
-        self.services = services
-        self.redis: Any = services.RedisServer()
-        self.postgres: Any = services.PostgresCluster()
-        self.docker: Any = services.DockerEngine()
-        self.systemd: Any = services.SystemdMachine(name=f"ocdemo-{os.getpid()}")
+    def __init__(self) -> None:
+        from tests.testbed.docker_engine import DockerEngine
+        from tests.testbed.postgres_cluster import PostgresCluster
+        from tests.testbed.processes import free_port
+        from tests.testbed.redis_server import RedisServer
+        from tests.testbed.systemd_machine import SystemdMachine
+
+        self.redis: Any = RedisServer()
+        self.postgres: Any = PostgresCluster()
+        self.docker: Any = DockerEngine()
+        self.systemd: Any = SystemdMachine(name=f"ocdemo-{os.getpid()}")
         self.celery: Any = None
-        self.web_port = services.free_port()
+        self.web_port = free_port()
 
     def start(self) -> None:
         steps: list[Callable[[], None]] = [self._redis, self._postgres, self._docker,
@@ -246,13 +261,15 @@ class DemoStack:
     def _redis(self) -> None:
         import redis
 
+        from tests.testbed.celery_worker import CeleryWorker
+
         self.redis.start()
         client = redis.Redis.from_url(self.redis.url)
         client.rpush("demo:jobs:queue", *[f"job-{i}" for i in range(42)])
         client.sadd("demo:jobs:processing", "job-100", "job-101")
         client.sadd("demo:jobs:failed", *[f"job-{i}" for i in range(200, 205)])
         client.close()
-        self.celery = self.services.CeleryWorker(
+        self.celery = CeleryWorker(
             broker_url=self.redis.url_for(1), backend_url=self.redis.url_for(2),
             name="demo@%h")
         self.celery.start()
@@ -279,9 +296,12 @@ class DemoStack:
                            "FROM generate_series(1, 5000) g", dbname="demo")
 
     def _docker(self) -> None:
+        from tests.testbed.docker_engine import BUSYBOX_IMAGE
+        from tests.testbed.processes import wait_for
+
         self.docker.start()
         client = self.docker.client()
-        image = self.services.BUSYBOX_IMAGE
+        image = BUSYBOX_IMAGE
         serve = (f"mkdir -p /www && echo ok > /www/health && "
                  f"exec httpd -f -p 127.0.0.1:{self.web_port} -h /www")
         client.containers.run(
@@ -300,10 +320,9 @@ class DemoStack:
             return int(ledger.attrs.get("RestartCount") or 0) >= 1
 
         try:
-            self.services.wait_for(self._web_answers, timeout=15, what="demo-web httpd")
+            wait_for(self._web_answers, timeout=15, what="demo-web httpd")
             # The crash loop is the point of this container: show it already looping.
-            self.services.wait_for(ledger_restarted, timeout=20, what="demo-ledger restart",
-                                   interval=0.2)
+            wait_for(ledger_restarted, timeout=20, what="demo-ledger restart", interval=0.2)
         finally:
             client.close()
 
@@ -318,6 +337,8 @@ class DemoStack:
             return False
 
     def _systemd(self) -> None:
+        from tests.testbed.processes import wait_for
+
         machine = self.systemd
         machine.start()
         machine.add_unit("demo-web.service", "[Unit]\nDescription=Demo web app\n[Service]\n"
@@ -331,7 +352,7 @@ class DemoStack:
         machine.daemon_reload()
         machine.systemctl("start", "--no-block", "demo-web.service", "demo-broken.service",
                           "demo-flappy.service")
-        self.services.wait_for(
+        wait_for(
             lambda: machine.systemctl("is-failed", "demo-broken.service",
                                       check=False).stdout.strip() == "failed",
             timeout=15, what="demo-broken.service to fail", interval=0.2)

@@ -25,8 +25,9 @@ from console.assembly import build_backends
 from console.config import Config, parse_config
 from console.model import Status
 from tests.conftest import OPSCONSOLE
+from tests.testbed.celery_worker import CeleryWorker
 from tests.testbed.fixtures import START_ERRORS, require_service
-from tests.testbed.services import CeleryWorker, RedisServer
+from tests.testbed.redis_server import RedisServer
 
 BROKER_DB, RESULTS_DB = 3, 4
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import OPSCONSOLE
 from tests.testbed.fixtures import require_service
-from tests.testbed.services import mounts_under
+from tests.testbed.processes import mounts_under
 
 KINDS = ("unit:", "queue:", "celery:", "container:", "postgres:", "http:", "host:")
 

@@ -23,7 +23,7 @@ from console.secrets import Redactor
 from screens.discovery import DiscoveryScreen
 from tests.conftest import OPSCONSOLE
 from tests.support.http_server import hung_listener
-from tests.testbed.services import free_port
+from tests.testbed.processes import free_port
 
 
 class _Health(BaseHTTPRequestHandler):

@@ -19,7 +19,7 @@ from console.config import Config, load_config
 from console.model import CheckResult
 from console.poller import BackendState, poll_once
 from console.secrets import Redactor
-from tests.testbed.services import BUSYBOX_IMAGE, DockerEngine
+from tests.testbed.docker_engine import BUSYBOX_IMAGE, DockerEngine
 
 FATAL = "Fatal: On start, ledger directory should not exist (ledger). Exiting."
 # The ledger service's start: refuse when the ledger directory already exists.

@@ -13,7 +13,8 @@ import redis
 
 from console.config import load_config
 from tests.conftest import OPSCONSOLE
-from tests.testbed.services import RedisServer, free_port
+from tests.testbed.processes import free_port
+from tests.testbed.redis_server import RedisServer
 
 PASSWORD = "s3cret-pass-word"
 

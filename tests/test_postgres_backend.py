@@ -19,7 +19,8 @@ from tests import test_postgres_support as support
 from tests.conftest import OPSCONSOLE
 from tests.test_postgres_support import Env, WriteConfig, fill, make_backend, make_config
 from tests.testbed.fixtures import require_service
-from tests.testbed.services import PostgresCluster, ServiceError, run
+from tests.testbed.postgres_cluster import PostgresCluster
+from tests.testbed.processes import ServiceError, run
 
 pg_db = support.pg_db  # the fixture, shared by the PostgreSQL test modules
 

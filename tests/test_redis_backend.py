@@ -18,7 +18,7 @@ from console.errors import ConfigError
 from console.model import Status
 from console.poller import BackendState
 from tests.test_redis_helpers import backend_for, config_for, family_toml, poll, unique_prefix
-from tests.testbed.services import RedisServer
+from tests.testbed.redis_server import RedisServer
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from redis import Redis
 
 from tests.conftest import OPSCONSOLE
-from tests.testbed.services import RedisServer
+from tests.testbed.redis_server import RedisServer
 
 
 @pytest.fixture

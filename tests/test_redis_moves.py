@@ -16,7 +16,7 @@ from redis import Redis
 
 from backends.redis import moves
 from tests.conftest import ROOT
-from tests.testbed.services import RedisServer
+from tests.testbed.redis_server import RedisServer
 
 ITEMS = 100_000
 

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 
 from console.app import OpsConsoleApp
 from console.config import load_config
-from tests.testbed.services import RedisServer
+from tests.testbed.redis_server import RedisServer
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from console.model import Status
 from console.poller import BackendState, poll_once
 from console.secrets import Redactor
 from tests.test_systemd_fixtures import UnitFactory, make_backend, make_unit, prefix, sleeper
-from tests.testbed.services import SystemdMachine
+from tests.testbed.systemd_machine import SystemdMachine
 
 __all__ = ["make_unit", "prefix"]  # fixtures used by name
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from console.audit import AuditLog
 from tests.conftest import OPSCONSOLE
 from tests.test_systemd_fixtures import UnitFactory, config_text, make_unit, prefix, sleeper
-from tests.testbed.services import SystemdMachine
+from tests.testbed.systemd_machine import SystemdMachine
 
 __all__ = ["make_unit", "prefix"]  # fixtures used by name
 

@@ -19,7 +19,7 @@ from backends.systemd import SystemdBackend
 from backends.systemd.config import SystemdConfig, parse
 from console.configtable import Table
 from console.secrets import Redactor
-from tests.testbed.services import SystemdMachine
+from tests.testbed.systemd_machine import SystemdMachine
 
 UnitFactory = Callable[[str, str], str]
 

@@ -14,7 +14,7 @@ from screens.confirm import ConfirmScreen
 from screens.unit_detail import UnitDetailScreen
 from screens.units import UnitsScreen
 from tests.test_systemd_fixtures import UnitFactory, config_text, make_unit, prefix
-from tests.testbed.services import SystemdMachine
+from tests.testbed.systemd_machine import SystemdMachine
 from widgets.live_table import LiveTable
 from widgets.log_view import LogView
 

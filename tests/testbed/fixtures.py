@@ -15,18 +15,13 @@ from typing import NoReturn, Protocol
 
 import pytest
 
-from .services import (
-    BUSYBOX_ROOTFS,
-    CELERY_APP,
-    SYSTEMD_ROOTFS,
-    CeleryWorker,
-    DockerEngine,
-    PostgresCluster,
-    RedisServer,
-    ServiceError,
-    SystemdMachine,
-    reap_stale,
-)
+from .celery_worker import CELERY_APP, CeleryWorker
+from .docker_engine import BUSYBOX_ROOTFS, DockerEngine
+from .postgres_cluster import PostgresCluster
+from .processes import ServiceError
+from .reaping import reap_stale
+from .redis_server import RedisServer
+from .systemd_machine import SYSTEMD_ROOTFS, SystemdMachine
 
 SHARED_REDIS_URL = os.environ.get("OPSCONSOLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SHARED_PG_DSN = os.environ.get("OPSCONSOLE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
