@@ -97,6 +97,15 @@ class ConsoleScreen(Screen[None]):
         if isinstance(event.input, FilterInput):
             self.focus_next()
 
+    def action_verb(self, verb: str) -> None:
+        """Run `verb` (restart, retry, backup...) on the selected target, through the
+        dispatcher; the views bind their keys to this."""
+        target = self.selected_target()
+        if target is None:
+            self.notify("Select a row first.", severity="warning")
+            return
+        self.ops.run_verb(target, verb)
+
     def action_actions(self) -> None:
         target = self.selected_target()
         if target is None:

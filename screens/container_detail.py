@@ -156,9 +156,6 @@ class ContainerDetailScreen(ConsoleScreen):
     def action_back(self) -> None:
         self.dismiss(None)
 
-    def action_verb(self, verb: str) -> None:
-        self.ops.run_verb(f"container:{self.container}", verb)
-
     def action_backup(self) -> None:
         snap = self._snapshot()
         info = snap.container(self.container) if snap else None

@@ -177,13 +177,6 @@ class ContainersScreen(ConsoleScreen):
         return snap.container(target.partition(":")[2])
 
     # -- keys -----------------------------------------------------------------------------
-    def action_verb(self, verb: str) -> None:
-        target = self.selected_target()
-        if target is None or not target.startswith("container:"):
-            self.notify("Select a container first.", severity="warning")
-            return
-        self.ops.run_verb(target, verb)
-
     def action_backup(self) -> None:
         selected = self._selected()
         if selected is None:

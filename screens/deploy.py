@@ -116,11 +116,6 @@ class DeployScreen(ConsoleScreen):
         found = self._snapshot()
         return f"deploy:{found[0]}" if found else None
 
-    def action_verb(self, verb: str) -> None:
-        target = self.selected_target()
-        if target:
-            self.ops.run_verb(target, verb)
-
     def apply_filter(self, text: str) -> None:
         self.query_one("#changes", LiveTable).set_filter(text)
         self.query_one("#output", LogView).set_search(text)

@@ -18,7 +18,7 @@ from widgets.status_text import status_cell, styled
 class EndpointsScreen(ConsoleScreen):
     VIEW = "endpoints"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "check_now", "check now"),
+        Binding("c", "verb('check')", "check now"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -50,8 +50,3 @@ class EndpointsScreen(ConsoleScreen):
     def selected_target(self) -> str | None:
         key = self.query_one(LiveTable).selected_key
         return f"http:{key.split(':', 1)[1]}" if key else None
-
-    def action_check_now(self) -> None:
-        target = self.selected_target()
-        if target:
-            self.ops.run_verb(target, "check")

@@ -155,9 +155,6 @@ class UnitDetailScreen(ConsoleScreen):
     def action_back(self) -> None:
         self.dismiss(None)
 
-    def action_verb(self, verb: str) -> None:
-        self.ops.run_verb(f"unit:{self.unit}", verb)
-
     def action_next_match(self) -> None:
         if not self.query_one(LogView).jump_to_next_match():
             self.notify("No match: type / and a word to search.", timeout=3)

@@ -132,13 +132,6 @@ class UnitsScreen(ConsoleScreen):
         for table in self.query(LiveTable):
             table.set_filter(text)
 
-    def action_verb(self, verb: str) -> None:
-        target = self.selected_target()
-        if target is None:
-            self.notify("Select a unit first.", severity="warning")
-            return
-        self.ops.run_verb(target, verb)
-
     def action_details(self) -> None:
         if isinstance(self.focused, Input):  # enter in the filter line ends the filter
             self._focused_table_or_units().focus()
