@@ -18,7 +18,7 @@ from backends.base import Backend, BackendKind, Runtime
 from backends.systemd.actions import UnitAction
 from backends.systemd.bus import BusClient
 from backends.systemd.config import UNIT_NAME, SystemdConfig, parse, validate
-from backends.systemd.journal import JournalFollower, tail
+from backends.systemd.journal import JournalFollower, JournalLineSource, tail
 from backends.systemd.listing import SystemdSnapshot, UnitState, parse_unit, unmatched_names
 from backends.systemd.verdicts import unit_checks
 from console.actions import ActionSpec, Progress
@@ -98,6 +98,11 @@ class SystemdBackend(Backend):
 
     def journal_follower(self, unit: str, lines: int = 200) -> JournalFollower:
         return JournalFollower(unit, self.config.journal_dir, lines)
+
+    def log_sources(self) -> list[JournalLineSource]:
+        """The journals of the units seen in the last poll, for the Logs view."""
+        return [JournalLineSource(unit, self.config.journal_dir) for unit in self.known
+                if not unit.endswith(".timer")]
 
     # -- actions --------------------------------------------------------------------------
     def actions(self, snapshot: Any | None, target: str,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from console.loglines import LogLine, printable
 LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 _FIELDS = "MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_PID"
 _CHUNK = 256 * 1024
+
+_MAX_READ = 4 * 1024 * 1024  # per read, so one busy journal cannot starve the others
 
 
 def journal_args(unit: str, journal_dir: Path | None, lines: int, follow: bool) -> list[str]:
@@ -134,3 +138,60 @@ class JournalFollower:
                 if proc.stdout is not None:
                     await proc.stdout.read()
                 await proc.wait()
+
+
+class JournalLineSource:
+    """A unit's journal as a source of the Logs view, merged there with files and others.
+
+    journalctl starts on the first read (so listing the sources costs nothing), and each
+    read takes what arrived since, without blocking: it is called from a worker thread.
+    """
+
+    def __init__(self, unit: str, journal_dir: Path | None = None, lines: int = 50) -> None:
+        self.label = f"unit:{unit}"
+        self._args = journal_args(unit, journal_dir, lines, follow=True)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pending = b""
+        self._status: str | None = None
+
+    @property
+    def status(self) -> str | None:
+        return self._status
+
+    def read(self) -> list[LogLine]:
+        if self._proc is None and self._status is None:
+            try:
+                self._proc = subprocess.Popen(self._args, stdin=subprocess.DEVNULL,
+                                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            except OSError as exc:
+                self._status = str(_missing(exc))
+                return []
+            assert self._proc.stdout is not None
+            os.set_blocking(self._proc.stdout.fileno(), False)
+        if self._proc is None or self._proc.stdout is None:
+            return []
+        data = bytearray()
+        while len(data) < _MAX_READ:
+            try:
+                chunk = os.read(self._proc.stdout.fileno(), _CHUNK)
+            except BlockingIOError:
+                break
+            if not chunk:
+                self._status = "journalctl ended"
+                break
+            data += chunk
+        complete, _, self._pending = (self._pending + bytes(data)).rpartition(b"\n")
+        lines = []
+        for raw in complete.split(b"\n") if complete else ():
+            entry = parse_entry(raw)
+            if entry is not None:
+                lines.append(LogLine(entry.ts, entry.text, entry.level, self.label))
+        return lines
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(2)
