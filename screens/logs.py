@@ -1,8 +1,8 @@
 """The Logs view: pick sources on the left, follow them merged by time on the right.
 
-Sources come from every backend offering `log_sources()`: log files and unit journals
-(any backend returning objects with `label`, `status`, `read()` and `close()` joins the
-same list).
+Sources come from every backend offering `log_sources()`: log files, unit journals and
+container logs (any backend returning objects with `label`, `status`, `read()` and
+`close()` joins the same list).
 Reading happens in a worker thread every 200 ms while the view is on screen; lines are
 merged by time and handed to the shared LogView, which batches and caps them.
 """

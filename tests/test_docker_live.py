@@ -87,3 +87,22 @@ def test_logs_of_a_missing_container_say_why(docker_lab: DockerLab) -> None:
     assert lines[0].text.startswith("logs unavailable: ")
     assert "No such container" in lines[0].text
     assert lines[0].is_error
+
+
+def test_container_logs_are_a_source_of_the_logs_view(docker_lab: DockerLab) -> None:
+    from backends.docker.logs import ContainerLogSource
+
+    docker_lab.run("talker", ["sh", "-c", "while true; do echo to-stdout; echo to-stderr >&2; "
+                              "sleep 0.3; done"])
+    source = ContainerLogSource(Engine(docker_lab.engine.host, 5), docker_lab.name("talker"))
+    seen: list[LogLine] = []
+    try:
+        def both() -> bool:
+            seen.extend(source.read())
+            return {"to-stdout", "to-stderr"} <= {line.text for line in seen}
+
+        wait_for(both, timeout=20, what="lines of both streams")
+    finally:
+        source.close()
+    label = f"container:{docker_lab.name('talker')}"
+    assert {line.source for line in seen} == {label, f"{label} stderr"}

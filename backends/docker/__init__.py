@@ -27,6 +27,7 @@ from backends.docker.crashloop import FailedRunLogs, crash_loop, restart_samples
 from backends.docker.engine import Engine
 from backends.docker.events import EventWatcher
 from backends.docker.inspect import ContainerInfo, Inspector, selected
+from backends.docker.logs import ContainerLogSource
 from backends.docker.stats import StatsCollector
 from backends.docker.volumes import BackupFile, list_backups
 from console.actions import ActionSpec
@@ -102,6 +103,11 @@ class DockerBackend(Backend):
         if kind == "volume":
             return bool(VOLUME_PATTERN.match(name)) and self.backup_settings(name) is not None
         return target in self.targets()
+
+    def log_sources(self) -> list[ContainerLogSource]:
+        """The logs of the containers seen in the last poll, for the Logs view."""
+        names = [c.name for c in self.last.containers] if self.last is not None else []
+        return [ContainerLogSource(self.engine, name) for name in names]
 
     def backup_settings(self, volume: str) -> BackupSettings | None:
         entry = self.config.volume(volume)

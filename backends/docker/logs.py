@@ -170,3 +170,36 @@ class LogFollower:
                 stream.close()
             except Exception:  # closing a dead socket is best effort
                 pass
+
+
+class ContainerLogSource:
+    """A container's logs as a source of the Logs view, merged there with files and journals.
+
+    The follower starts on the first read, so listing the sources costs nothing; each read
+    takes the lines that arrived since (it never blocks).
+    """
+
+    def __init__(self, engine: Engine, container: str, tail_lines: int = 50) -> None:
+        self.label = f"container:{container}"
+        self._engine = engine
+        self._container = container
+        self._tail_lines = tail_lines
+        self._follower: LogFollower | None = None
+
+    @property
+    def status(self) -> str | None:
+        return self._follower.error if self._follower is not None else None
+
+    def read(self) -> list[LogLine]:
+        if self._follower is None:
+            self._follower = LogFollower(self._engine, self._container, lambda: None,
+                                         self._tail_lines)
+            self._follower.start()
+        return [LogLine(line.ts, line.text, line.level,
+                        self.label if line.source == "stdout" else f"{self.label} {line.source}")
+                for line in self._follower.drain()]
+
+    def close(self) -> None:
+        if self._follower is not None:
+            self._follower.close()
+            self._follower = None
