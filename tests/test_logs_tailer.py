@@ -7,11 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from backends.logs.sources import FileLineSource, TimeMerger
 from backends.logs.tailer import FileFollower
 from console.loglines import LogLine
+from tests.testbed.fixtures import require_service
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,7 +114,7 @@ def test_unreadable_file_is_said_plainly(tmp_path: Path) -> None:
         assert follower.status is not None and "permission denied" in follower.status
         return
     if not Path("/usr/bin/python3").exists():
-        pytest.skip("no system python to run as another user")
+        require_service("/usr/bin/python3", "no system python to run as another user")
     tmp_path.chmod(0o755)
     code = ("import sys; sys.path.insert(0, sys.argv[1]); "
             "from backends.logs.tailer import FileFollower; "

@@ -23,6 +23,7 @@ from console.model import Status
 from tests import test_postgres_support as support
 from tests.conftest import OPSCONSOLE
 from tests.test_postgres_support import Env, WriteConfig, fill, make_backend, make_config
+from tests.testbed.fixtures import require_service
 
 pg_db = support.pg_db  # the fixture, shared by the PostgreSQL test modules
 
@@ -125,7 +126,7 @@ def test_truncated_backup_is_rejected_and_nothing_is_touched(
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+        require_service("tmpfs mount", "mounting a tmpfs needs root")
     mount = tmp_path / "tiny"
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True,
