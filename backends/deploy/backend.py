@@ -177,7 +177,7 @@ class DeployBackend(Backend):
         probe = TargetLock(self.runtime.state_dir / "locks", run_lock_key(self.name),
                            current_identity(), "rollback")
         try:
-            probe.acquire()
+            await asyncio.to_thread(probe.acquire)
         except ActionRefused:
             raise ActionRefused(f"a rollback of {self.name} is already running "
                                 f"({probe.holder()})") from None
@@ -185,8 +185,8 @@ class DeployBackend(Backend):
         repo = Path(self.config.repo)
         head = await asyncio.to_thread(git.current, repo)
         target = await asyncio.to_thread(git.resolve, repo, to_rev)
-        plan = self.store.create(self.name, current_identity().user, head.sha, target.sha,
-                                 plan_steps(self.config, target.sha))
+        plan = await asyncio.to_thread(self.store.create, self.name, current_identity().user,
+                                       head.sha, target.sha, plan_steps(self.config, target.sha))
         progress.log(f"plan {plan.id}: {head.short} -> {target.short}, "
                      f"runner started (it goes on if this console stops)")
         await asyncio.to_thread(spawn, self.runtime.config_path, self.runtime.state_dir, plan.id)

@@ -191,6 +191,21 @@ class RedisBackend(Backend):
             return f"no {what} key is configured for {family.name}"
         return None
 
+    async def _move(self, source: str, destination: str, family: QueueConfig,
+                    progress: Progress) -> int:
+        """Move every item of `source` to `destination` safely; how many moved."""
+        progress.progress(0, None, f"moving {source} to {destination}")
+        try:
+            result = await moves.move_items(
+                self.client, source, destination, chunk=self.config.chunk, push=family.push,
+                progress=lambda done, total: progress.progress(
+                    done, total, f"moved {done:,} of {total:,}"))
+        except (moves.MoveRefused, moves.MoveFailed) as exc:
+            raise ActionFailed(str(exc)) from None
+        except (rex.RedisError, OSError, TimeoutError) as exc:
+            raise ActionFailed(describe(exc, self.config)) from None
+        return result.moved
+
     def _retry(self, family: QueueConfig, snap: FamilySnapshot | None,
                dry_run: bool) -> ActionSpec:
         target = self.target_of(family)
@@ -200,21 +215,17 @@ class RedisBackend(Backend):
 
         async def run(progress: Progress) -> ActionOutcome:
             assert failed is not None
-            try:
-                if dry_run:
+            if dry_run:
+                try:
                     plan = await moves.plan_move(self.client, failed, queue)
-                    return ActionOutcome(True, f"dry run: would move {plan.count:,} items "
-                                               f"from {failed} to {queue}")
-                progress.progress(0, None, f"moving {failed} to {queue}")
-                result = await moves.move_items(
-                    self.client, failed, queue, chunk=self.config.chunk, push=family.push,
-                    progress=lambda done, total: progress.progress(
-                        done, total, f"moved {done:,} of {total:,}"))
-            except (moves.MoveRefused, moves.MoveFailed) as exc:
-                raise ActionFailed(str(exc)) from None
-            except (rex.RedisError, OSError, TimeoutError) as exc:
-                raise ActionFailed(describe(exc, self.config)) from None
-            return ActionOutcome(True, f"retried {result.moved:,} failed items: "
+                except moves.MoveRefused as exc:
+                    raise ActionFailed(str(exc)) from None
+                except (rex.RedisError, OSError, TimeoutError) as exc:
+                    raise ActionFailed(describe(exc, self.config)) from None
+                return ActionOutcome(True, f"dry run: would move {plan.count:,} items "
+                                           f"from {failed} to {queue}")
+            moved = await self._move(failed, queue, family, progress)
+            return ActionOutcome(True, f"retried {moved:,} failed items: "
                                        f"moved from {failed} to {queue}")
 
         if dry_run:
@@ -235,16 +246,8 @@ class RedisBackend(Backend):
 
         async def run(progress: Progress) -> ActionOutcome:
             assert processing is not None
-            try:
-                result = await moves.move_items(
-                    self.client, processing, queue, chunk=self.config.chunk, push=family.push,
-                    progress=lambda done, total: progress.progress(
-                        done, total, f"moved {done:,} of {total:,}"))
-            except (moves.MoveRefused, moves.MoveFailed) as exc:
-                raise ActionFailed(str(exc)) from None
-            except (rex.RedisError, OSError, TimeoutError) as exc:
-                raise ActionFailed(describe(exc, self.config)) from None
-            return ActionOutcome(True, f"requeued {result.moved:,} items: moved from "
+            moved = await self._move(processing, queue, family, progress)
+            return ActionOutcome(True, f"requeued {moved:,} items: moved from "
                                        f"{processing} to {queue}")
 
         return ActionSpec(verb="requeue", target=target,
