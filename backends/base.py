@@ -11,14 +11,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-from console.actions import ActionSpec
-from console.configtable import Table
-from console.durations import clock
-from console.errors import ConfigError
-from console.model import CheckResult, Status
-from console.secrets import Redactor
+from console.core.actions import ActionSpec
+from console.core.configtable import Table
+from console.core.durations import clock
+from console.core.errors import ConfigError
+from console.core.loglines import LineSource
+from console.core.model import CheckResult, Status
+from console.core.secrets import Redactor
+
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,11 @@ class Runtime:
     config_path: Path | None = None
 
 
-class Backend(ABC):
-    """One watched thing (a Redis server, an HTTP endpoint, a systemd bus...)."""
+class Backend(ABC, Generic[S]):
+    """One watched thing (a Redis server, an HTTP endpoint, a systemd bus...).
+
+    `S` is its Snapshot type: what `collect()` returns and `evaluate()`/`actions()` read.
+    """
 
     kind: ClassVar[str]
     unreachable_status: ClassVar[Status] = Status.UNKNOWN
@@ -54,11 +60,11 @@ class Backend(ABC):
         return f"{self.kind}:{self.name}"
 
     @abstractmethod
-    async def collect(self) -> Any:
+    async def collect(self) -> S:
         """Read the system once and return a frozen Snapshot. May raise on failure."""
 
     @abstractmethod
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
+    def evaluate(self, snapshot: S) -> list[CheckResult]:
         """Checks for a snapshot (may keep history on self for trends)."""
 
     @abstractmethod
@@ -72,11 +78,18 @@ class Backend(ABC):
         """
         return target in self.targets()
 
-    def actions(self, snapshot: Any | None, target: str,
+    def actions(self, snapshot: S | None, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
         """Actions offered on one of this backend's targets.
 
         `options` carries command-line choices (`task`, `dry_run`, `from`, `to`).
+        """
+        return []
+
+    def log_sources(self, target: str | None = None) -> list[LineSource]:
+        """Live log sources (journals, container logs, files), of one target or all.
+
+        Each is opened when asked for; the caller reads and closes it.
         """
         return []
 
@@ -103,7 +116,7 @@ class BackendKind:
 
     section: str
     parse: Callable[[Table], Any]
-    build: Callable[[list[Any], Runtime], list[Backend]]
+    build: Callable[[list[Any], Runtime], list[Backend[Any]]]
     validate: Callable[[list[Any], dict[str, list[Any]]], None] | None = None
 
 

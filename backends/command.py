@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.base import Backend, BackendKind, Runtime, unique_names
-from console.configtable import Table
-from console.loglines import printable
-from console.model import CheckResult, Perf, Status
+from console.core.configtable import Table
+from console.core.loglines import printable
+from console.core.model import CheckResult, Perf, Status
 
 MAX_OUTPUT = 64 * 1024
 _PERF_ITEM = re.compile(r"('(?:[^']|'')+'|[^'=\s]+)=(\S+)")

@@ -16,9 +16,9 @@ from typing import Any
 
 from backends.base import Backend, BackendKind, Runtime, unique_names
 from backends.logs.tailer import permission_message
-from console.configtable import Table
-from console.durations import format_span
-from console.model import CheckResult, Perf, Status
+from console.core.configtable import Table
+from console.core.durations import format_span
+from console.core.model import CheckResult, Perf, Status
 
 MAX_JSON_BYTES = 10 * 1024 * 1024
 _NOT_FOUND = object()

@@ -11,8 +11,8 @@ from typing import Any
 import psutil
 
 from backends.base import Backend, BackendKind, Runtime
-from console.configtable import Table
-from console.model import CheckResult, Perf, Status, by_thresholds
+from console.core.configtable import Table
+from console.core.model import CheckResult, Perf, Status, by_thresholds
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ if "httpx._main" not in sys.modules:
 import httpx
 
 from backends.base import Backend, BackendKind, Runtime, unique_names
-from console.actions import ActionOutcome, ActionSpec, Progress
-from console.configtable import Table
-from console.model import CheckResult, Perf, Status, by_thresholds
+from console.core.actions import ActionOutcome, ActionSpec, Progress
+from console.core.configtable import Table
+from console.core.model import CheckResult, Perf, Status, by_thresholds
 
 _MAX_BODY = 1_000_000
 

@@ -17,10 +17,10 @@ from typing import Any
 import psycopg
 
 from backends.base import Backend, BackendKind, Runtime, unique_names
-from console.configtable import Table
-from console.errors import ConfigError
-from console.model import CheckResult, Perf, Status, by_thresholds
-from console.secrets import Redactor
+from console.core.configtable import Table
+from console.core.errors import ConfigError
+from console.core.model import CheckResult, Perf, Status, by_thresholds
+from console.core.secrets import Redactor
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from backends.celery.backend import CeleryBackend  # noqa: E402
 from backends.celery.client import INSPECT_METHODS  # noqa: E402
 from console.assembly import build_backends  # noqa: E402
 from console.config import parse_config  # noqa: E402
-from tests.testbed.celery_worker import CeleryWorker  # noqa: E402
-from tests.testbed.redis_server import RedisServer  # noqa: E402
+from console.sandbox.celery_worker import CeleryWorker  # noqa: E402
+from console.sandbox.redis_server import RedisServer  # noqa: E402
 
 CLI_METHODS = ("stats", "active", "reserved", "scheduled", "active_queues", "conf")
 ROUNDS = 10

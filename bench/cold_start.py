@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 STEPS = ("console.cli", "console.config", "console.headless", "console.assembly",
-         "console.poller", "console.dispatcher", "console.audit", "backends.base",
+         "console.poller", "console.dispatcher", "console.core.audit", "backends.base",
          "backends.http", "backends.host", "httpx", "psutil", "asyncio", "tomllib", "sqlite3")
 
 

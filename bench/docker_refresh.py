@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from backends.docker import DockerBackend
 from console.assembly import build_backends
 from console.config import load_config
-from tests.testbed.docker_engine import BUSYBOX_IMAGE, DockerEngine
+from console.sandbox.docker_engine import BUSYBOX_IMAGE, DockerEngine
 
 ROUNDS = 10
 IDLE_SECONDS = 30

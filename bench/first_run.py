@@ -119,8 +119,8 @@ def main() -> None:
     if not args.full:
         return
     sys.path.insert(0, str(ROOT))
-    from tests.testbed.docker_engine import DockerEngine
-    from tests.testbed.systemd_machine import SystemdMachine
+    from console.sandbox.docker_engine import DockerEngine
+    from console.sandbox.systemd_machine import SystemdMachine
 
     with DockerEngine() as engine, SystemdMachine() as machine:
         client = engine.client()

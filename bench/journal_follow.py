@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from textual import events
 from textual.pilot import Pilot
 
-from console.app import OpsConsoleApp
 from console.config import load_config
+from console.sandbox.systemd_machine import SystemdMachine
+from screens.app import OpsConsoleApp
 from screens.unit_detail import UnitDetailScreen
-from tests.testbed.systemd_machine import SystemdMachine
 from widgets.log_view import LogView
 
 RATE = 5000

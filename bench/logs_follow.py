@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from textual import events
 from textual.pilot import Pilot
 
-from console.app import OpsConsoleApp
 from console.config import load_config
+from screens.app import OpsConsoleApp
 from screens.logs import LogsScreen
 from widgets.log_view import LogView
 

@@ -24,7 +24,7 @@ from backends.base import Runtime
 from backends.logs import KIND
 from backends.logs.backend import LogsBackend, LogsSnapshot
 from console.config import parse_config
-from console.secrets import Redactor
+from console.core.secrets import Redactor
 
 SIZE = 1024**3
 GROWTH = 1024**2

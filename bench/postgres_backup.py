@@ -27,9 +27,9 @@ import psycopg
 from backends.postgres import PostgresBackend
 from backends.postgres.backup import run_backup
 from backends.postgres.config import parse
-from console.actions import SupportsProgress
-from console.configtable import Table
-from console.secrets import Redactor
+from console.core.actions import SupportsProgress
+from console.core.configtable import Table
+from console.core.secrets import Redactor
 
 
 def build_database(admin_dsn: str, name: str, megabytes: int) -> str:

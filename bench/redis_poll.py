@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from backends.base import Runtime
 from backends.redis.backend import RedisBackend
 from backends.redis.config import QueueConfig, RedisConfig
-from console.secrets import Redactor
-from tests.testbed.redis_server import RedisServer
+from console.core.secrets import Redactor
+from console.sandbox.redis_server import RedisServer
 
 FAMILIES = (10, 100, 1000)
 

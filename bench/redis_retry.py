@@ -19,7 +19,7 @@ from redis import Redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backends.redis.moves import move_items
-from tests.testbed.redis_server import RedisServer
+from console.sandbox.redis_server import RedisServer
 
 ITEMS = 100_000
 NAIVE_ITEMS = 10_000

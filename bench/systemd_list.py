@@ -22,9 +22,9 @@ from backends.base import Runtime
 from backends.systemd import SystemdBackend
 from backends.systemd.config import parse
 from backends.systemd.dbus_calls import Connection
-from console.configtable import Table
-from console.secrets import Redactor
-from tests.testbed.systemd_machine import SystemdMachine
+from console.core.configtable import Table
+from console.core.secrets import Redactor
+from console.sandbox.systemd_machine import SystemdMachine
 
 UNIT = "[Unit]\nDescription=bench unit {n}\n[Service]\nType=oneshot\nRemainAfterExit=yes\n" \
        "ExecStart=/bin/true\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from backends.base import Backend, Runtime
 from console import registry
 from console.config import Config
-from console.targets import matches
+from console.core.targets import matches
 
 
 def runtime_for(config: Config) -> Runtime:

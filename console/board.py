@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backends.base import Backend
-from console.durations import clock
-from console.model import CheckResult, PollResult, Status
+from console.core.durations import clock
+from console.core.model import CheckResult, PollResult, Status
 
 
 @dataclass

@@ -10,10 +10,9 @@ import argparse
 import sys
 from typing import Any
 
-from console import __version__
-from console.errors import ConfigError, ConsoleError
+from console import __version__, registry
+from console.core.errors import ConfigError, ConsoleError
 
-ACTION_COMMANDS = ("restart", "retry", "backup", "restore", "rollback")
 SCREENLESS_COMMANDS = ("init", "demo")  # commands that work with or without --headless
 
 
@@ -48,11 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", parents=[common], help="every target's state")
     status.add_argument("--format", choices=("text", "json"), default="text")
 
-    for verb, what in (("restart", "unit:NAME | container:NAME"),
-                       ("retry", "queue:REDIS/QUEUE | celery:APP"),
-                       ("backup", "postgres:NAME | volume:NAME"),
-                       ("restore", "postgres:NAME | volume:NAME | deploy:NAME"),
-                       ("rollback", "deploy:NAME")):
+    for verb, forms in registry.verbs().items():
+        what = " | ".join(forms)
         action = commands.add_parser(verb, parents=[common], help=f"{verb} {what}")
         action.add_argument("target", metavar="TARGET", help=what)
         action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -104,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"'{args.command}' runs without a screen: use opsconsole --headless "
                      f"{args.command} ...")
     if args.headless and not args.command:
-        parser.error("--headless needs a COMMAND: check, status, restart, retry, backup, "
-                     "restore, rollback or audit")
+        parser.error("--headless needs a COMMAND: check, status, "
+                     f"{', '.join(registry.verbs())} or audit")
     try:
         return _dispatch(args)
     except ConsoleError as exc:
@@ -113,13 +109,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if isinstance(exc, ConfigError) else 1
     except KeyboardInterrupt:
         return 130
-
-
-def _import_tui() -> None:
-    import contextlib
-
-    with contextlib.suppress(ImportError):
-        import console.app  # noqa: F401
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -139,7 +128,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         # Discovery mostly waits on sockets: import the TUI meanwhile.
         import threading
 
-        preload = threading.Thread(target=_import_tui, daemon=True)
+        from console.tui import preload as import_tui
+
+        preload = threading.Thread(target=import_tui, daemon=True)
         preload.start()
     config = load_config(getattr(args, "config", None), discover_if_missing=True,
                          force_discovery=args.discover)
@@ -154,7 +145,7 @@ def _dispatch(args: argparse.Namespace) -> int:
               f"found); `opsconsole init` writes it down", file=sys.stderr)
     read_only = getattr(args, "read_only", False) or config.console.read_only
     if not args.headless:
-        from console.app import run_tui
+        from console.tui import run_tui
 
         return run_tui(config, read_only=read_only)
 

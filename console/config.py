@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from console import registry
-from console.configtable import Table
-from console.errors import ConfigError
-from console.secrets import Redactor
+from console.core.configtable import Table
+from console.core.errors import ConfigError
+from console.core.secrets import Redactor
 
 DEFAULT_PATHS = (Path("~/.config/opsconsole/config.toml"), Path("/etc/opsconsole/config.toml"))
 
@@ -115,8 +115,8 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None) -> C
     for section in data:
         if section == "console":
             continue
-        if section not in registry.SECTION_MODULES:
-            known = ", ".join(["console", *registry.SECTION_MODULES])
+        if section not in registry.ROW_BY_SECTION:
+            known = ", ".join(["console", *registry.ROW_BY_SECTION])
             raise root.error(section, f"unknown section (known: {known})")
         tables = root.tables(section)
         if not tables:
@@ -163,9 +163,9 @@ def _without_file(searched: list[Path]) -> Config:
 def discovered_config(searched: list[Path], *, forced: bool = False) -> Config:
     """A config built from what discovery finds right now (host checks always included)."""
     from backends.discovery import discover_sync
-    from backends.discovery.sections import parse_sections
+    from console.discovered import parse_sections
 
-    report = discover_sync()
+    report = discover_sync(registry.discovery_probes())
     redactor = Redactor()
     try:
         sections = parse_sections(report, redactor)

@@ -1,6 +1,7 @@
 """`opsconsole demo`: a disposable real stack on loopback, and the console opened on it.
 
-Reuses the test bed (tests/testbed/ and its install.sh) from the source checkout:
+Runs the sandbox's services (console.sandbox and its install.sh), the same ones the test
+suite starts:
 Redis with a queue family holding work and failures, a Celery worker with failed tasks,
 a PostgreSQL cluster with a database, a private dockerd with a healthy container (which is
 also the HTTP endpoint) and a crash-looping one, and systemd booted in a container with a
@@ -22,15 +23,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TESTBED = REPO_ROOT / "tests" / "testbed"
+from console.core.errors import one_line
+
+INSTALLER = Path(__file__).resolve().parent / "sandbox" / "install.sh"
 PID_FILE = Path("/run/opsconsole-demo.pid")
 WORKDIR_PREFIX = "opsconsole-demo-"
 BINARIES = ("redis-server", "dockerd", "containerd", "runc", "systemd-nspawn", "busctl",
             "nsenter")
 PLAN = """opsconsole demo starts, on loopback only, as root:
   - redis-server on a free port: queue family demo:jobs (work, in progress, failed items)
-  - a Celery worker (tests/testbed/celeryapp.py) with a few failed tasks
+  - a Celery worker (console/sandbox/celeryapp.py) with a few failed tasks
   - a PostgreSQL cluster (initdb in a temp dir) with a database "demo"
   - a private dockerd (no bridge, no iptables): a healthy web container and a crash loop
   - systemd booted in systemd-nspawn (private network): healthy, failed and flapping units
@@ -42,22 +44,11 @@ class DemoError(Exception):
     """The demo cannot run here; the message says what to do."""
 
 
-def testbed() -> None:
-    """Make tests.testbed of the source checkout importable (it is not an installed package)."""
-    if not (TESTBED / "processes.py").is_file():
-        raise DemoError(
-            f"opsconsole demo needs a source checkout: {TESTBED} is missing (tests/ is not "
-            "installed with the package). Clone the repository and run `sudo .venv/bin/"
-            "opsconsole demo` from it.")
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-
-
 def missing_prerequisites() -> list[str]:
-    from tests.testbed.docker_engine import BUSYBOX_ROOTFS
-    from tests.testbed.postgres_cluster import postgres_bin_dir
-    from tests.testbed.processes import ServiceError
-    from tests.testbed.systemd_machine import SYSTEMD_ROOTFS
+    from console.sandbox.docker_engine import BUSYBOX_ROOTFS
+    from console.sandbox.postgres_cluster import postgres_bin_dir
+    from console.sandbox.processes import ServiceError
+    from console.sandbox.systemd_machine import SYSTEMD_ROOTFS
 
     missing = [b for b in BINARIES if shutil.which(b) is None]
     try:
@@ -76,7 +67,6 @@ def run_demo(*, down: bool, headless: bool, assume_yes: bool, read_only: bool) -
               "PostgreSQL cluster): run `sudo opsconsole demo`", file=sys.stderr)
         return 3
     try:
-        testbed()
         if down:
             return tear_down_leftovers()
         print(PLAN, flush=True)
@@ -90,12 +80,12 @@ def run_demo(*, down: bool, headless: bool, assume_yes: bool, read_only: bool) -
 
 def install(assume_yes: bool) -> bool:
     """Run the test bed's installer when something is missing (after asking)."""
-    from tests.testbed.processes import run
+    from console.sandbox.processes import run
 
     missing = missing_prerequisites()
     if not missing:
         return True
-    print(f"\nMissing: {', '.join(missing)}.\nbash {TESTBED / 'install.sh'} will install "
+    print(f"\nMissing: {', '.join(missing)}.\nbash {INSTALLER} will install "
           "Debian packages (postgresql redis-server docker.io systemd-container ...), build "
           "the busybox and systemd root filesystems (about 1 minute), and start PostgreSQL "
           "(local connections trusted) and Redis on 127.0.0.1.", flush=True)
@@ -107,7 +97,7 @@ def install(assume_yes: bool) -> bool:
         if input("Install now? [y/N] ").strip().lower() not in ("y", "yes"):
             print("opsconsole: nothing installed, demo not started", file=sys.stderr)
             return False
-    result = run(["bash", str(TESTBED / "install.sh")], timeout=900, check=False)
+    result = run(["bash", str(INSTALLER)], timeout=900, check=False)
     if result.returncode != 0:
         raise DemoError(f"install.sh failed: {(result.stderr or result.stdout).strip()[-300:]}")
     return True
@@ -118,7 +108,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def run_stack(*, headless: bool, read_only: bool) -> int:
-    from tests.testbed.processes import OWNER_FILE
+    from console.sandbox.processes import OWNER_FILE
 
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     PID_FILE.write_text(str(os.getpid()))
@@ -147,7 +137,7 @@ def run_stack(*, headless: bool, read_only: bool) -> int:
             with contextlib.suppress(EOFError):
                 sys.stdin.readline()
             return code
-        from console.app import run_tui
+        from console.tui import run_tui
 
         return run_tui(config, read_only=read_only)
     except KeyboardInterrupt:
@@ -165,8 +155,8 @@ def run_stack(*, headless: bool, read_only: bool) -> int:
 
 def tear_down_leftovers() -> int:
     """Stop a demo still running, then reap what dead runs left (processes, mounts, dirs)."""
-    from tests.testbed.processes import TEMP_ROOT
-    from tests.testbed.reaping import reap_stale
+    from console.sandbox.processes import TEMP_ROOT
+    from console.sandbox.reaping import reap_stale
 
     with contextlib.suppress(OSError, ValueError):
         pid = int(PID_FILE.read_text().strip())
@@ -195,7 +185,7 @@ def tear_down_leftovers() -> int:
 
 def _orphaned(paths: Any) -> list[Path]:
     """Directories whose owner process (the run that made them) is gone."""
-    from tests.testbed.processes import OWNER_FILE
+    from console.sandbox.processes import OWNER_FILE
 
     found = []
     for path in paths:
@@ -236,11 +226,11 @@ class DemoStack:
     """The demo's services, started in parallel and seeded with work, failures and units."""
 
     def __init__(self) -> None:
-        from tests.testbed.docker_engine import DockerEngine
-        from tests.testbed.postgres_cluster import PostgresCluster
-        from tests.testbed.processes import free_port
-        from tests.testbed.redis_server import RedisServer
-        from tests.testbed.systemd_machine import SystemdMachine
+        from console.sandbox.docker_engine import DockerEngine
+        from console.sandbox.postgres_cluster import PostgresCluster
+        from console.sandbox.processes import free_port
+        from console.sandbox.redis_server import RedisServer
+        from console.sandbox.systemd_machine import SystemdMachine
 
         self.redis: Any = RedisServer()
         self.postgres: Any = PostgresCluster()
@@ -254,14 +244,14 @@ class DemoStack:
                                            self._systemd]
         with ThreadPoolExecutor(len(steps)) as pool:
             futures = [pool.submit(step) for step in steps]
-            errors = [f.exception() for f in futures if f.exception() is not None]
+            errors = [e for e in (f.exception() for f in futures) if e is not None]
         if errors:
-            raise DemoError(f"the demo stack did not start: {str(errors[0]).splitlines()[0]}")
+            raise DemoError(f"the demo stack did not start: {one_line(errors[0])}")
 
     def _redis(self) -> None:
         import redis
 
-        from tests.testbed.celery_worker import CeleryWorker
+        from console.sandbox.celery_worker import CeleryWorker
 
         self.redis.start()
         client = redis.Redis.from_url(self.redis.url)
@@ -296,8 +286,8 @@ class DemoStack:
                            "FROM generate_series(1, 5000) g", dbname="demo")
 
     def _docker(self) -> None:
-        from tests.testbed.docker_engine import BUSYBOX_IMAGE
-        from tests.testbed.processes import wait_for
+        from console.sandbox.docker_engine import BUSYBOX_IMAGE
+        from console.sandbox.processes import wait_for
 
         self.docker.start()
         client = self.docker.client()
@@ -337,7 +327,7 @@ class DemoStack:
             return False
 
     def _systemd(self) -> None:
-        from tests.testbed.processes import wait_for
+        from console.sandbox.processes import wait_for
 
         machine = self.systemd
         machine.start()

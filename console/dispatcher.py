@@ -11,13 +11,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from console.actions import ActionOutcome, ActionSpec
-from console.audit import AuditLog
-from console.errors import ActionFailed, ActionRefused
-from console.identity import Identity
-from console.locks import TargetLock
-from console.poller import describe_error
-from console.secrets import Redactor
+from console.core.actions import ActionOutcome, ActionSpec
+from console.core.audit import AuditLog
+from console.core.errors import ActionFailed, ActionRefused, one_line
+from console.core.identity import Identity
+from console.core.locks import TargetLock
+from console.core.secrets import Redactor
 
 Confirmer = Callable[[ActionSpec], Awaitable[bool]]
 _MAX_LINES = 500
@@ -150,7 +149,7 @@ class Dispatcher:
             outcome = ActionOutcome(False, self.redactor(str(exc)))
         except Exception as exc:  # the action failed: report it, keep the console alive
             outcome = ActionOutcome(False, self.redactor(f"{spec.title} failed: "
-                                                         f"{describe_error(exc, 0)}"))
+                                                         f"{one_line(exc)}"))
         outcome = ActionOutcome(outcome.ok, self.redactor(outcome.message),
                                 self.redactor(outcome.details))
         await self._finish(run, outcome, time.monotonic() - clock)

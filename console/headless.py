@@ -1,6 +1,7 @@
 """The headless runner's checks: `check` and `status` without a screen.
 
-Nothing here imports Textual; backends are imported only for sections the config uses.
+Nothing here imports Textual; backends are imported only for sections the config uses (and
+only those `--only` selects). Both drive a Session, as the TUI does.
 Actions and the audit log live in console.headless_actions, loaded only when asked for.
 """
 
@@ -10,45 +11,13 @@ import asyncio
 import json
 import time
 
-from backends.base import Backend
 from console import report
-from console.assembly import build_backends
 from console.config import Config
-from console.model import CheckResult, PollResult, Status
-from console.poller import BackendState, poll_once
-from console.targets import matches
+from console.core.model import CheckResult, Status
+from console.core.targets import matches
+from console.session import Session
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
-
-
-async def poll_all(config: Config, backends: list[Backend],
-                   deadline: float) -> list[PollResult]:
-    """Poll every backend once, concurrently; whatever misses the deadline is UNKNOWN."""
-    async def one(backend: Backend) -> PollResult:
-        return await poll_once(backend, BackendState(), config.redactor, timeout=deadline)
-
-    tasks = {asyncio.create_task(one(b)): b for b in backends}
-    results: list[PollResult] = []
-    if tasks:
-        done, pending = await asyncio.wait(tasks, timeout=deadline + 0.5)
-        results = [t.result() for t in done]
-        for task in pending:
-            task.cancel()
-            backend = tasks[task]
-            reason = f"no answer within the run's deadline of {deadline:g}s"
-            results.append(PollResult(backend.id, backend.kind, time.time(), deadline, tuple(
-                CheckResult(t, Status.UNKNOWN, reason) for t in backend.targets()), error=reason))
-    await close_backends(backends)
-    return results
-
-
-async def close_backends(backends: list[Backend]) -> None:
-    for backend in backends:
-        try:
-            async with asyncio.timeout(3):
-                await backend.close()
-        except Exception:  # closing is best effort; the results are already in
-            pass
 
 
 def _deadline(config: Config, timeout: float | None) -> float:
@@ -58,11 +27,11 @@ def _deadline(config: Config, timeout: float | None) -> float:
 def run_check(config: Config, *, fmt: str, only: list[str], timeout: float | None) -> int:
     """`--headless check`: monitoring-plugins output; the exit code is the worst status."""
     started = time.monotonic()
-    backends = build_backends(config, only or None)
-    if only and not backends:
+    session = Session(config, only=only or None)
+    if only and not session.backends:
         print(f"OPSCONSOLE UNKNOWN - no configured target matches {' '.join(only)}")
         return int(Status.UNKNOWN)
-    results = asyncio.run(poll_all(config, backends, _deadline(config, timeout)))
+    results = asyncio.run(session.poll_all_once(_deadline(config, timeout)))
     checks = [c for r in results for c in r.checks]
     if only:
         checks = [c for c in checks if matches(c.target, only)] or [
@@ -76,8 +45,8 @@ def run_check(config: Config, *, fmt: str, only: list[str], timeout: float | Non
 
 def run_status(config: Config, *, fmt: str) -> int:
     """`--headless status`: every target's state as read now, thresholds left aside."""
-    backends = build_backends(config)
-    results = asyncio.run(poll_all(config, backends, config.console.deadline))
+    session = Session(config)
+    results = asyncio.run(session.poll_all_once(config.console.deadline))
     if fmt == "json":
         document = [{"backend": r.backend_id, "polled_at": r.polled_at, "error": r.error,
                      "targets": [c.target for c in r.checks],

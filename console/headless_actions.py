@@ -13,18 +13,16 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from backends.base import Backend
-from console.actions import ActionSpec
-from console.assembly import build_backends
-from console.audit import AuditLog
 from console.config import Config
-from console.dispatcher import ActionRun, Dispatcher
-from console.durations import clock, parse_duration
-from console.errors import ConfigError
-from console.headless import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, close_backends
-from console.identity import current_identity
+from console.core.actions import ActionSpec
+from console.core.audit import AuditLog
+from console.core.durations import clock, parse_duration
+from console.core.errors import ConfigError
+from console.dispatcher import ActionRun
+from console.headless import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
 from console.poller import BackendState, poll_once
-from console.targets import split_target
+from console.registry import parse_target
+from console.session import Session
 
 
 def run_audit(config: Config, *, fmt: str, since: str | None) -> int:
@@ -75,36 +73,35 @@ def terminal_confirmer(assume_yes: bool, ask: Callable[[str], str] = input,
 def run_action(config: Config, *, verb: str, target: str, options: Mapping[str, Any],
                assume_yes: bool, read_only: bool) -> int:
     """A mutating command (`restart`, `retry`, `backup`...) through the dispatcher."""
-    split_target(target)
-    backends = build_backends(config, [target])
-    if not backends:
+    parse_target(target)
+    session = Session(config, read_only=read_only, only=[target])
+    if not session.backends:
         raise ConfigError(f"{target} is not in {config.display_path}: add it to the config "
                           "or check the name (opsconsole --headless status lists targets)")
-    return asyncio.run(_run_action(config, backends, verb, target, options, assume_yes,
-                                   read_only))
+    return asyncio.run(_run_action(session, verb, target, options, assume_yes))
 
 
-async def _run_action(config: Config, backends: list[Backend], verb: str, target: str,
-                      options: Mapping[str, Any], assume_yes: bool, read_only: bool) -> int:
+async def _run_action(session: Session, verb: str, target: str, options: Mapping[str, Any],
+                      assume_yes: bool) -> int:
+    printed = 0
+
+    def show(run: ActionRun) -> None:
+        nonlocal printed
+        lines = list(run.lines)
+        fresh = run.line_count - printed
+        for line in lines[-fresh:] if fresh > 0 else []:
+            print(f"  {line}")
+        printed = run.line_count
+
+    session.on_action(show)
     try:
-        spec = await _find_action(config, backends, verb, target, options)
-        printed = 0
-
-        def show(run: ActionRun) -> None:
-            nonlocal printed
-            lines = list(run.lines)
-            fresh = run.line_count - printed
-            for line in lines[-fresh:] if fresh > 0 else []:
-                print(f"  {line}")
-            printed = run.line_count
-
-        dispatcher = Dispatcher(state_dir=config.console.state_dir, read_only=read_only,
-                                redactor=config.redactor, identity=current_identity(),
-                                on_change=show)
-        run = await dispatcher.run(spec, terminal_confirmer(assume_yes))
+        for backend in session.backends:  # the actions offered depend on what a poll sees
+            session.board.update(await poll_once(backend, BackendState(), session.config.redactor))
+        spec = session.action(target, verb, options)
+        run = await session.run_action(spec, terminal_confirmer(assume_yes))
         show(run)
     finally:
-        await close_backends(backends)
+        await session.close_backends()
     outcome = run.outcome
     message = outcome.message if outcome else run.state
     if run.state == "ok":
@@ -112,16 +109,3 @@ async def _run_action(config: Config, backends: list[Backend], verb: str, target
         return EXIT_OK
     print(message, file=sys.stderr)
     return EXIT_REFUSED if run.state == "refused" else EXIT_FAILED
-
-
-async def _find_action(config: Config, backends: list[Backend], verb: str, target: str,
-                       options: Mapping[str, Any]) -> ActionSpec:
-    offered: list[str] = []
-    for backend in backends:
-        result = await poll_once(backend, BackendState(), config.redactor)
-        for spec in backend.actions(result.snapshot, target, options):
-            if spec.verb == verb:
-                return spec
-            offered.append(spec.verb)
-    choice = f" (it offers: {', '.join(sorted(set(offered)))})" if offered else ""
-    raise ConfigError(f"{target} has no '{verb}' action{choice}")

@@ -13,8 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from console import registry
 from console.config import DEFAULT_PATHS, parse_config
-from console.errors import ConfigError
+from console.core.errors import ConfigError
 
 
 def default_output() -> Path:
@@ -24,7 +25,7 @@ def default_output() -> Path:
 def run_init(output: str | None, force: bool) -> int:
     """Discover, write, verify; exit 0 on success, 2 for a refusal or a write error."""
     from backends.discovery import discover_sync
-    from backends.discovery.toml import render
+    from console.config_writer import render
 
     path = Path(output).expanduser() if output else default_output()
     if path.is_dir():
@@ -35,7 +36,7 @@ def run_init(output: str | None, force: bool) -> int:
         print(f"opsconsole: {path} already exists: not overwriting it (use --force to "
               f"replace it, or --output PATH)", file=sys.stderr)
         return 2
-    report = discover_sync()
+    report = discover_sync(registry.discovery_probes())
     text = render(report)
     try:
         parse_config(text, path)  # what is written must load

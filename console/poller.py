@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from backends.base import Backend
-from console.model import PollResult
-from console.secrets import Redactor
+from console.core.errors import one_line
+from console.core.model import PollResult
+from console.core.secrets import Redactor
 
 MAX_BACKOFF = 60.0
 
@@ -29,14 +30,6 @@ class BackendState:
     last: PollResult | None = None
 
 
-def describe_error(exc: BaseException, timeout: float) -> str:
-    """One line for a failed collect()."""
-    if isinstance(exc, TimeoutError):
-        return f"no answer within {timeout:g}s"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return text[:300] or type(exc).__name__
-
-
 async def poll_once(backend: Backend, state: BackendState, redactor: Redactor,
                     timeout: float | None = None) -> PollResult:
     """Collect and evaluate one backend within its timeout; never raises (but cancels)."""
@@ -48,7 +41,7 @@ async def poll_once(backend: Backend, state: BackendState, redactor: Redactor,
             snapshot = await backend.collect()
         checks = tuple(backend.evaluate(snapshot))
     except Exception as exc:  # any failure of a backend is shown, never crashes the console
-        reason = redactor(describe_error(exc, limit))
+        reason = redactor(one_line(exc, limit))
         state.failures += 1
         if state.unreachable_since is None:
             state.unreachable_since = started

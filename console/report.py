@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from console.model import CheckResult, Status, worst
+from console.core.model import CheckResult, Status, worst
 
 
 def overall(checks: list[CheckResult]) -> Status:

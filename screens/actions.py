@@ -11,9 +11,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import RichLog, Static
 
-from console.audit import AuditLog, AuditRecord
+from console.core.audit import AuditLog, AuditRecord
+from console.core.durations import clock
 from console.dispatcher import ActionRun
-from console.durations import clock
 from screens.base import ConsoleScreen
 from widgets.live_table import LiveTable, Row
 
@@ -55,14 +55,14 @@ class ActionsScreen(ConsoleScreen):
 
     @work(exclusive=True, group="audit-history")
     async def action_reload_history(self) -> None:
-        log = AuditLog(self.ops.config.console.state_dir)
+        log = AuditLog(self.session.config.console.state_dir)
         self.history = await asyncio.to_thread(log.records, None, 50)
         self.refresh_view()
 
     def refresh_view(self) -> None:
         rows: list[Row] = []
-        own = {run.id for run in self.ops.dispatcher.runs}
-        for run in reversed(self.ops.dispatcher.runs):
+        own = {run.id for run in self.session.dispatcher.runs}
+        for run in reversed(self.session.dispatcher.runs):
             rows.append((f"run-{run.id}", self._run_cells(run)))
         for record in reversed(self.history):
             if record.action_id in own or record.phase == "started":
@@ -82,7 +82,7 @@ class ActionsScreen(ConsoleScreen):
 
     def _show_output(self) -> None:
         key = self.query_one(LiveTable).selected_key or ""
-        run = next((r for r in self.ops.dispatcher.runs if f"run-{r.id}" == key), None)
+        run = next((r for r in self.session.dispatcher.runs if f"run-{r.id}" == key), None)
         output = self.query_one(RichLog)
         lines = list(run.lines) if run else []
         if getattr(self, "_output_key", None) == (key, run.line_count if run else 0):

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
+from console.session import Session
+from screens.host import ConsoleHost
 from widgets.navbar import NavBar
 from widgets.topbar import TopBar
-
-if TYPE_CHECKING:
-    from console.app import OpsConsoleApp
 
 
 class FilterInput(Input):
@@ -51,8 +50,12 @@ class ConsoleScreen(Screen[None]):
         return self.VIEW
 
     @property
-    def ops(self) -> OpsConsoleApp:
-        return cast("OpsConsoleApp", self.app)
+    def ops(self) -> ConsoleHost:
+        return cast(ConsoleHost, self.app)
+
+    @property
+    def session(self) -> Session:
+        return self.ops.session
 
     def compose(self) -> ComposeResult:
         yield TopBar(id="topbar")

@@ -19,8 +19,8 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from backends.celery.beat import describe_age
 from backends.celery.snapshot import CelerySnapshot, FailedTask
-from console.durations import clock, format_span
-from console.model import Status
+from console.core.durations import clock, format_span
+from console.core.model import Status
 from screens.base import ConsoleScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import status_cell
@@ -128,7 +128,7 @@ class CeleryScreen(ConsoleScreen):
     # -- drawing --------------------------------------------------------------------------
     def _snapshots(self) -> list[tuple[str, CelerySnapshot | None, str]]:
         found = []
-        for view in self.ops.backend_views("celery"):
+        for view in self.session.board.backend_views("celery"):
             snap = view.result.snapshot if view.result else None
             found.append((view.backend.name, snap if isinstance(snap, CelerySnapshot) else None,
                           (view.result.error or "") if view.result else ""))
@@ -211,7 +211,7 @@ class CeleryScreen(ConsoleScreen):
         chosen = self._selected()
         if chosen:
             return f"celery:{chosen[0]}"
-        views = self.ops.backend_views("celery")
+        views = self.session.board.backend_views("celery")
         return f"celery:{views[0].backend.name}" if len(views) == 1 else None
 
     def apply_filter(self, text: str) -> None:
@@ -219,7 +219,7 @@ class CeleryScreen(ConsoleScreen):
             self.query_one(f"#{tab}-table", LiveTable).set_filter(text)
 
     def _snapshot_of(self, app: str) -> tuple[Any, CelerySnapshot | None]:
-        for view in self.ops.backend_views("celery"):
+        for view in self.session.board.backend_views("celery"):
             if view.backend.name == app:
                 snap = view.result.snapshot if view.result else None
                 return view.backend, snap if isinstance(snap, CelerySnapshot) else None

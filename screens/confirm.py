@@ -11,7 +11,7 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from console.actions import ActionSpec
+from console.core.actions import ActionSpec
 
 
 class ConfirmScreen(ModalScreen[bool]):

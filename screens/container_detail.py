@@ -19,9 +19,9 @@ from textual.widgets import Static
 from backends.docker import DockerBackend, DockerSnapshot
 from backends.docker.inspect import ContainerInfo
 from backends.docker.logs import LogFollower
-from console.durations import clock, format_age, format_span
+from console.core.durations import clock, format_age, format_span
+from console.core.sizes import format_bytes
 from screens.base import ConsoleScreen
-from screens.containers import human_size
 from widgets.log_view import LogView
 
 
@@ -57,7 +57,7 @@ def highlights(info: ContainerInfo, snapshot: DockerSnapshot, now: float) -> lis
             lines.append(f"backups of {name}: none yet in {volume.backup_dir}")
         for backup in volume.backups[:3]:
             state = "sha256" if backup.good else "NO CHECKSUM"
-            lines.append(f"backup {backup.name} {human_size(backup.size)} "
+            lines.append(f"backup {backup.name} {format_bytes(backup.size)} "
                          f"{format_age(backup.created, now)} {state}")
     return [escape(line) for line in lines]
 
@@ -94,12 +94,12 @@ class ContainerDetailScreen(ConsoleScreen):
 
     @property
     def backend(self) -> DockerBackend | None:
-        view = self.ops.views.get(self.backend_id)
+        view = self.session.backend_view(self.backend_id)
         backend = view.backend if view else None
         return backend if isinstance(backend, DockerBackend) else None
 
     def _snapshot(self) -> DockerSnapshot | None:
-        view = self.ops.views.get(self.backend_id)
+        view = self.session.backend_view(self.backend_id)
         snap = view.result.snapshot if view and view.result else None
         return snap if isinstance(snap, DockerSnapshot) else None
 
@@ -131,7 +131,7 @@ class ContainerDetailScreen(ConsoleScreen):
         if snap is None or info is None:
             summary.update(f"{escape(self.container)}  [dim](not in the last poll)[/]")
             return
-        view = self.ops.views.get(self.backend_id)
+        view = self.session.backend_view(self.backend_id)
         check = next((c for c in (view.result.checks if view and view.result else ())
                       if c.target == info.target), None)
         now = time.time()

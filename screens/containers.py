@@ -17,8 +17,9 @@ from textual.widgets import DataTable, Input, Static
 
 from backends.docker import DockerSnapshot, VolumeState
 from backends.docker.inspect import ContainerInfo
-from console.durations import format_age, format_span
-from console.model import CheckResult, Status
+from console.core.durations import format_age, format_span
+from console.core.model import CheckResult, Status
+from console.core.sizes import format_bytes
 from screens.base import ConsoleScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import status_cell, styled
@@ -30,24 +31,13 @@ VOLUME_COLUMNS = [("Status", 6), ("Volume", 24), ("Used by", 20), ("Last backup"
                   ("Kept", 6), ("Size", 9), ("Checksum", 9), ("Backup dir", None)]
 
 
-def human_size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
 def container_row(info: ContainerInfo, check: CheckResult | None, now: float) -> tuple:  # type: ignore[type-arg]
     status = check.status if check else Status.UNKNOWN
     uptime = format_span(now - info.started_at) if info.state == "running" and info.started_at \
         else "-"
     usage = info.usage
     cpu = f"{usage.cpu_percent:.1f}%" if usage and usage.cpu_percent is not None else "-"
-    memory = human_size(usage.memory) if usage and usage.memory is not None else "-"
+    memory = format_bytes(usage.memory) if usage and usage.memory is not None else "-"
     note = check.summary if check and status is not Status.OK else ""
     if info.crash is not None and info.crash.headline:
         # The line that explains the failure first: the column is narrow.
@@ -71,7 +61,7 @@ def volume_row(volume: VolumeState, check: CheckResult | None, now: float) -> tu
     return (status_cell(status), Text(volume.name), Text(", ".join(volume.used_by) or "-",
                                                          overflow="ellipsis"),
             Text(format_age(newest.created, now) if newest else "never"),
-            Text(str(len(volume.backups))), Text(human_size(newest.size) if newest else "-"),
+            Text(str(len(volume.backups))), Text(format_bytes(newest.size) if newest else "-"),
             Text(checksum, style="" if checksum != "missing" else "yellow"),
             Text(volume.backup_dir, style="dim"))
 
@@ -103,7 +93,7 @@ class ContainersScreen(ConsoleScreen):
         container_rows: list[tuple[tuple[int, str], Row]] = []
         volume_rows: list[tuple[tuple[int, str], Row]] = []
         notes: list[str] = []
-        for view in self.ops.backend_views("docker"):
+        for view in self.session.board.backend_views("docker"):
             result = view.result
             if result is None:
                 notes.append(f"{view.backend.name}: waiting for the first poll…")
@@ -170,7 +160,7 @@ class ContainersScreen(ConsoleScreen):
         return selected[1] if selected else None
 
     def _container(self, backend_id: str, target: str) -> ContainerInfo | None:
-        view = self.ops.views.get(backend_id)
+        view = self.session.backend_view(backend_id)
         snap = view.result.snapshot if view and view.result else None
         if not isinstance(snap, DockerSnapshot):
             return None

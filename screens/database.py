@@ -11,20 +11,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
-from console.durations import format_span
-from console.model import Status
+from console.core.durations import format_span
+from console.core.model import Status
+from console.core.sizes import format_bytes
 from screens.base import ConsoleScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import status_cell, styled
-
-
-def _size(value: int | None) -> str:
-    if value is None:
-        return "-"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if value >= scale:
-            return f"{value / scale:.1f} {unit}"
-    return f"{value} B"
 
 
 def _ago(ts: float | None) -> str:
@@ -70,7 +62,7 @@ class DatabaseScreen(ConsoleScreen):
 
     # -- state ----------------------------------------------------------------------------
     def _view(self) -> Any | None:
-        views = self.ops.backend_views("postgres")
+        views = self.session.board.backend_views("postgres")
         if not views:
             return None
         return views[self.current % len(views)]
@@ -109,7 +101,7 @@ class DatabaseScreen(ConsoleScreen):
         text = Text.assemble(
             status_cell(worst), "  ", (f"postgres:{view.backend.name}", "bold"),
             f"  {view.backend.config.where}  {snap.role} {snap.version.split()[0]}"
-            f"  up {format_span(snap.uptime)}  size {_size(snap.size)}"
+            f"  up {format_span(snap.uptime)}  size {format_bytes(snap.size)}"
             f"  conn {snap.connection_count}/{snap.max_connections} ({states})"
             f"  cache hit {cache}  lag {lag}")
         problems = [c for c in checks if c.status is not Status.OK]
@@ -138,7 +130,7 @@ class DatabaseScreen(ConsoleScreen):
     def _fill_tables(self, snap: Any) -> None:
         rows: list[Row] = []
         for t in snap.tables:
-            size = _size(t.size) + (" ~locked" if t.locked else "")
+            size = format_bytes(t.size) + (" ~locked" if t.locked else "")
             rows.append((f"table:{t.qualified}", (
                 Text(t.qualified), Text(size, style="yellow" if t.locked else ""),
                 Text(f"{t.live_rows:,}"), Text(f"{t.dead_rows:,}"),
@@ -149,7 +141,7 @@ class DatabaseScreen(ConsoleScreen):
         rows: list[Row] = []
         for i in snap.unused_indexes:
             rows.append((f"index:{i.schema}.{i.index}", (
-                Text("unused index"), Text(f"{i.schema}.{i.index}"), Text(_size(i.size)),
+                Text("unused index"), Text(f"{i.schema}.{i.index}"), Text(format_bytes(i.size)),
                 Text(f"on {i.table}, never scanned"))))
         for n, st in enumerate(snap.statements or ()):
             rows.append((f"stmt:{n}", (
@@ -160,7 +152,7 @@ class DatabaseScreen(ConsoleScreen):
         for slot in snap.slots:
             rows.append((f"slot:{slot.name}", (
                 styled("slot", Status.OK if slot.active else Status.WARNING), Text(slot.name),
-                Text(_size(slot.retained_bytes)),
+                Text(format_bytes(slot.retained_bytes)),
                 Text(f"{slot.type}, {'active' if slot.active else 'INACTIVE: retains WAL'}"))))
         for replica in snap.replicas:
             rows.append((f"replica:{replica.name}:{replica.client}", (
@@ -172,7 +164,7 @@ class DatabaseScreen(ConsoleScreen):
         rows: list[Row] = []
         for b in snap.backups:
             rows.append((f"backup:{b.path}", (
-                Text(b.path.rsplit("/", 1)[-1]), Text(_ago(b.started)), Text(_size(b.size)),
+                Text(b.path.rsplit("/", 1)[-1]), Text(_ago(b.started)), Text(format_bytes(b.size)),
                 styled("verified" if b.verified else "NO", Status.OK if b.verified
                        else Status.WARNING), Text(b.note, style="dim"))))
         table = self.query_one("#pg-backups", LiveTable)

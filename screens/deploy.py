@@ -10,8 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from console.durations import clock, format_age, format_span
-from console.loglines import LogLine
+from console.core.durations import clock, format_age, format_span
+from console.core.loglines import LogLine
 from screens.base import ConsoleScreen
 from widgets.live_table import LiveTable, Row
 from widgets.log_view import LogView
@@ -49,7 +49,7 @@ class DeployScreen(ConsoleScreen):
         yield LogView(max_lines=2000, id="output")
 
     def _snapshot(self) -> tuple[str, Any] | None:
-        for view in self.ops.backend_views("deploy"):
+        for view in self.session.board.backend_views("deploy"):
             if view.result is not None and view.result.snapshot is not None:
                 return view.backend.name, view.result.snapshot
         return None
@@ -58,7 +58,7 @@ class DeployScreen(ConsoleScreen):
         found = self._snapshot()
         summary = self.query_one("#summary", Static)
         if found is None:
-            errors = [v.result.error for v in self.ops.backend_views("deploy")
+            errors = [v.result.error for v in self.session.board.backend_views("deploy")
                       if v.result is not None and v.result.error]
             summary.update(Text(errors[0] if errors else "Reading the repository...",
                                 style="red" if errors else ""))

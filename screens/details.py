@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -12,12 +12,10 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from console.actions import ActionSpec
-from console.model import CheckResult
+from console.core.actions import ActionSpec
+from console.core.model import CheckResult
+from screens.host import ConsoleHost
 from widgets.status_text import STYLE
-
-if TYPE_CHECKING:
-    from console.app import OpsConsoleApp
 
 
 class CheckDetailsScreen(ModalScreen[None]):
@@ -60,12 +58,12 @@ class CheckDetailsScreen(ModalScreen[None]):
         self.dismiss(None)
 
     def action_actions(self) -> None:
-        cast("OpsConsoleApp", self.app).open_action_menu(self.check.target)
+        cast(ConsoleHost, self.app).open_action_menu(self.check.target)
 
     def action_go(self) -> None:
-        ops = cast("OpsConsoleApp", self.app)
+        host = cast(ConsoleHost, self.app)
         self.dismiss(None)
-        ops.show_view_for_kind(self.check.target.split(":", 1)[0])
+        host.show_view_for(self.check.target)
 
 
 class ActionMenuScreen(ModalScreen[ActionSpec | None]):

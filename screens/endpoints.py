@@ -8,8 +8,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 
-from console.durations import clock
-from console.model import Status
+from console.core.durations import clock
+from console.core.model import Status
 from screens.base import ConsoleScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import status_cell, styled
@@ -27,7 +27,7 @@ class EndpointsScreen(ConsoleScreen):
 
     def refresh_view(self) -> None:
         rows: list[Row] = []
-        for view in self.ops.backend_views("http"):
+        for view in self.session.board.backend_views("http"):
             snap = view.result.snapshot if view.result else None
             check = view.result.checks[0] if view.result and view.result.checks else None
             status = check.status if check else Status.UNKNOWN

@@ -20,8 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from backends.logs.sources import LineSource, TimeMerger
-from console.loglines import LogLine
+from console.core.loglines import LineSource, LogLine, TimeMerger
 from screens.base import ConsoleScreen
 from widgets.log_view import LogView
 
@@ -74,7 +73,7 @@ class LogsScreen(ConsoleScreen):
         self.set_interval(_TICK, self._tick)
 
     async def _load_catalog(self) -> None:
-        hooks = [(b.id, hook) for b in self.ops.backends
+        hooks = [(b.id, hook) for b in self.session.backends
                  if callable(hook := getattr(b, "log_sources", None))]
 
         def discover() -> list[tuple[str, Callable[[], list[Any]]]]:

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from console.model import CheckResult
+from console.core.model import CheckResult
 from screens.base import ConsoleScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import status_cell, styled
@@ -29,7 +29,7 @@ class OverviewScreen(ConsoleScreen):
 
     def _rows(self) -> list[Row]:
         rows: list[Row] = []
-        for check, polled in self.ops.checks_worst_first():
+        for check, polled in self.session.checks_worst_first():
             rows.append((check.key, (status_cell(check.status), Text(check.label),
                                      Text(polled, style="dim"),
                                      styled(check.summary, check.status))))
@@ -40,7 +40,7 @@ class OverviewScreen(ConsoleScreen):
 
     def _selected_check(self) -> CheckResult | None:
         key = self.query_one(LiveTable).selected_key
-        return self.ops.check_by_key(key) if key else None
+        return self.session.check(key) if key else None
 
     def selected_target(self) -> str | None:
         check = self._selected_check()

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from console.views import VIEW_BY_NAME
+from console import registry
 from screens.base import ConsoleScreen
 
 
@@ -25,5 +25,6 @@ class PlaceholderScreen(ConsoleScreen):
         return self._view
 
     def compose_body(self) -> ComposeResult:
-        title = VIEW_BY_NAME[self.view_name].title
+        view = registry.view_by_name(self.view_name)
+        title = view.title if view else self.view_name
         yield Static(Text.assemble((title, "bold"), "\n\n", self.reason), id="hint")

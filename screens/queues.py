@@ -16,10 +16,11 @@ from textual.widgets import DataTable, Static
 from backends.redis.backend import RedisBackend
 from backends.redis.checks import family_check, rate_text
 from backends.redis.history import sparkline
-from backends.redis.peek import Peek, human_size
+from backends.redis.peek import Peek
 from backends.redis.snapshot import FamilySnapshot, RedisSnapshot
-from console.durations import format_span
-from console.model import Status
+from console.core.durations import format_span
+from console.core.model import Status
+from console.core.sizes import format_bytes
 from screens.base import ConsoleScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import status_cell, styled
@@ -49,7 +50,7 @@ class QueuesScreen(ConsoleScreen):
     def refresh_view(self) -> None:
         rows: list[Row] = []
         now = time.time()
-        for view in self.ops.backend_views("redis"):
+        for view in self.session.board.backend_views("redis"):
             backend = view.backend
             snap = view.result.snapshot if view.result else None
             if isinstance(snap, RedisSnapshot):
@@ -108,7 +109,7 @@ class QueuesScreen(ConsoleScreen):
     def _backend_for(self, target: str | None) -> RedisBackend | None:
         if target is None:
             return None
-        for view in self.ops.backend_views("redis"):
+        for view in self.session.board.backend_views("redis"):
             if isinstance(view.backend, RedisBackend) and view.backend.answers_for(target):
                 return view.backend
         return None
@@ -179,7 +180,7 @@ class QueueDetailScreen(ModalScreen[None]):
             for index, item in enumerate(peek.items, start=1):
                 text.append(f"  {index:>3}  ", style="dim")
                 text.append(item.text)  # already escaped; Text never parses markup
-                text.append(f"  [{human_size(item.size)}]\n", style="dim")
+                text.append(f"  [{format_bytes(item.size)}]\n", style="dim")
         text.append("\nr reload · escape close", style="dim")
         return text
 

@@ -18,8 +18,8 @@ from backends.systemd import SystemdBackend
 from backends.systemd.dbus_calls import NOT_SET
 from backends.systemd.listing import SystemdSnapshot, UnitState
 from backends.systemd.verdicts import cpu_text, memory_text, since_text
-from console.durations import clock
-from console.loglines import LogLine
+from console.core.durations import clock
+from console.core.loglines import LogLine
 from screens.base import ConsoleScreen
 from widgets.log_view import LogView
 
@@ -78,7 +78,7 @@ class UnitDetailScreen(ConsoleScreen):
 
     @property
     def backend(self) -> SystemdBackend | None:
-        view = self.ops.views.get(self.backend_id)
+        view = self.session.backend_view(self.backend_id)
         backend = view.backend if view else None
         return backend if isinstance(backend, SystemdBackend) else None
 
@@ -88,7 +88,7 @@ class UnitDetailScreen(ConsoleScreen):
         self.query_one(LogView).focus()
 
     def _state(self) -> UnitState | None:
-        view = self.ops.views.get(self.backend_id)
+        view = self.session.backend_view(self.backend_id)
         snapshot = view.result.snapshot if view and view.result else None
         return snapshot.unit(self.unit) if isinstance(snapshot, SystemdSnapshot) else None
 

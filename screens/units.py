@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input, Static
 
 from backends.systemd.listing import SystemdSnapshot, UnitState
 from backends.systemd.verdicts import cpu_text, memory_text, since_text, timer_text
-from console.model import CheckResult, Status
+from console.core.model import CheckResult, Status
 from screens.base import ConsoleScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import STYLE, status_cell, styled
@@ -56,7 +56,7 @@ class UnitsScreen(ConsoleScreen):
         unit_rows: list[tuple[tuple[int, str], Row]] = []
         timer_rows: list[tuple[tuple[int, str], Row]] = []
         problems: list[str] = []
-        for view in self.ops.backend_views("systemd"):
+        for view in self.session.board.backend_views("systemd"):
             result = view.result
             if result is None:
                 problems.append(f"{view.backend.name}: waiting for the first poll")

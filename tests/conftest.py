@@ -53,4 +53,6 @@ def noop_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     """Register the test-only `[[noop]]` section (a backend with one mutating action)."""
     from console import registry
 
-    monkeypatch.setitem(registry.SECTION_MODULES, "noop", "tests.support.noop_backend")
+    row = registry.KindRow("noop", "tests.support.noop_backend", ("noop",))
+    monkeypatch.setattr(registry, "KINDS", (*registry.KINDS, row))
+    monkeypatch.setitem(registry.ROW_BY_SECTION, "noop", row)

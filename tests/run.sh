@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash tests/testbed/install.sh
+bash console/sandbox/install.sh
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from console.board import CheckBoard
-from console.model import CheckResult, PollResult, Status
+from console.core.model import CheckResult, PollResult, Status
 from tests.support.fixed_backends import FixedBackend
 
 

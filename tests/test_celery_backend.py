@@ -20,14 +20,14 @@ import redis
 
 from backends.celery.backend import CeleryBackend
 from backends.celery.snapshot import CelerySnapshot
-from console.actions import ActionOutcome, ActionSpec, SupportsProgress
 from console.assembly import build_backends
 from console.config import Config, parse_config
-from console.model import Status
+from console.core.actions import ActionOutcome, ActionSpec, SupportsProgress
+from console.core.model import Status
+from console.sandbox.celery_worker import CeleryWorker
+from console.sandbox.redis_server import RedisServer
 from tests.conftest import OPSCONSOLE
-from tests.testbed.celery_worker import CeleryWorker
 from tests.testbed.fixtures import START_ERRORS, require_service
-from tests.testbed.redis_server import RedisServer
 
 BROKER_DB, RESULTS_DB = 3, 4
 
@@ -404,7 +404,7 @@ async def test_tui_celery_view_detail_and_retry_with_pilot(
         worker: CeleryWorker, sender: Any, state_dir: Path, redis_server: RedisServer) -> None:
     from textual.widgets import Static, TabbedContent
 
-    from console.app import OpsConsoleApp
+    from screens.app import OpsConsoleApp
     from screens.celery import CeleryScreen, FailedTaskScreen
     from screens.confirm import ConfirmScreen
     from widgets.live_table import LiveTable
@@ -448,7 +448,7 @@ async def test_tui_celery_view_detail_and_retry_with_pilot(
         stored = None
         while time.monotonic() < deadline:
             await pilot.pause(0.2)
-            backend = app.backends[0]
+            backend = app.session.backends[0]
             assert isinstance(backend, CeleryBackend)
             stored = await asyncio.to_thread(backend.store.get, failed.id)
             if stored and stored.retry_task_id:

@@ -10,7 +10,7 @@ import pytest
 from backends.celery.config import CeleryConfig
 from backends.celery.store import FailedStore, Failure
 from console.config import parse_config
-from console.errors import ConfigError
+from console.core.errors import ConfigError
 
 
 def parse(body: str) -> CeleryConfig:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backends.command import parse_plugin_output
-from console.model import Perf, Status
+from console.core.model import Perf, Status
 from tests.conftest import OPSCONSOLE
 from tests.testbed.fixtures import require_service
 
@@ -24,7 +24,7 @@ def run(config: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_check_disk_status_text_and_perfdata(write_config: Callable[..., Path],
                                              cli_env: dict[str, str]) -> None:
     if not os.access(CHECK_DISK, os.X_OK):
-        require_service("monitoring-plugins", f"{CHECK_DISK} missing (tests/testbed/install.sh)")
+        require_service("monitoring-plugins", f"{CHECK_DISK} missing (console/sandbox/install.sh)")
     config = write_config(
         f"[[command]]\nname = 'root_disk'\ncommand = ['{CHECK_DISK}', '-w', '1%', '-c', '1%', "
         "'-p', '/']\n"

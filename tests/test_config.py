@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from console.config import load_config, parse_config
-from console.durations import format_span, parse_duration
-from console.errors import ConfigError
-from console.secrets import redact_url
+from console.core.durations import format_span, parse_duration
+from console.core.errors import ConfigError
+from console.core.secrets import redact_url
 
 VALID = """
 [console]
@@ -126,8 +126,8 @@ def test_secret_never_appears_in_a_config_error(write_config: Callable[[str], Pa
 
 
 def test_password_file_is_read_and_redacted(tmp_path: Path) -> None:
-    from console.configtable import Table
-    from console.secrets import Redactor
+    from console.core.configtable import Table
+    from console.core.secrets import Redactor
 
     secret_file = tmp_path / "pw"
     secret_file.write_text("from-a-file\n")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from console import statedb
-from console.counters import FORGET_AFTER, CounterHistory, Sample
+from console.core import statedb
+from console.core.counters import FORGET_AFTER, CounterHistory, Sample
 
 WINDOW = 600.0
 T0 = 1_700_000_000.0

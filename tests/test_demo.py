@@ -6,15 +6,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
+from console.sandbox.processes import mounts_under
 from tests.conftest import OPSCONSOLE
 from tests.testbed.fixtures import require_service
-from tests.testbed.processes import mounts_under
 
 KINDS = ("unit:", "queue:", "celery:", "container:", "postgres:", "http:", "host:")
 
@@ -101,16 +102,20 @@ def test_demo_brings_up_every_backend_and_down_cleans_a_killed_one(
     assert web_port not in listening  # the web container is gone, not orphaned
 
 
-def test_an_installed_copy_without_the_test_bed_says_what_to_do(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        require_service("demo", "needs root")
-    from console import demo
-    from console.cli import main
+def test_an_installed_copy_carries_the_sandbox_and_every_subpackage(tmp_path: Path) -> None:
+    """`opsconsole demo` runs from an installed wheel: the sandbox, its installer and every
+    subpackage (kernel, backends, screens) are in it, and nothing from tests/."""
+    import zipfile
 
-    monkeypatch.setattr(demo, "TESTBED", tmp_path / "tests" / "testbed")
-    assert main(["demo"]) == 2
-    err = capsys.readouterr().err
-    assert "needs a source checkout" in err and "tests/ is not installed" in err
-    assert "Traceback" not in err
+    root = Path(__file__).resolve().parent.parent
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                            "-q", "-w", str(tmp_path), str(root)],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    wheel = next(tmp_path.glob("opsconsole-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in ("console/sandbox/install.sh", "console/sandbox/celeryapp.py",
+                   "console/core/model.py", "backends/redis/backend.py", "screens/app.py",
+                   "screens/console.tcss", "widgets/log_pane.py"):
+        assert needed in names, f"{needed} missing from the wheel"
+    assert not any(name.startswith("tests/") for name in names)

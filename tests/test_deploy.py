@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from backends.deploy.plans import PlanStore
-from console.audit import AuditLog
+from console.core.audit import AuditLog
 from tests.conftest import OPSCONSOLE
 
 
@@ -234,8 +234,8 @@ def test_unknown_revision_is_a_clear_error(deploy_config: Callable[..., Path],
 
 def test_deploy_view_shows_release_changes_and_migrations(
         deploy_config: Callable[..., Path], release: Release) -> None:
-    from console.app import OpsConsoleApp
     from console.config import load_config
+    from screens.app import OpsConsoleApp
 
     async def scenario() -> None:
         app = OpsConsoleApp(load_config(str(deploy_config())))

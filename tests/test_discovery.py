@@ -16,14 +16,15 @@ import redis
 
 from backends.discovery import discover
 from backends.discovery.model import DiscoveryReport, ProbeResult
-from backends.discovery.sections import parse_sections
-from console.app import OpsConsoleApp
+from console import registry
 from console.config import discovered_config
-from console.secrets import Redactor
+from console.core.secrets import Redactor
+from console.discovered import parse_sections
+from console.sandbox.processes import free_port
+from screens.app import OpsConsoleApp
 from screens.discovery import DiscoveryScreen
 from tests.conftest import OPSCONSOLE
 from tests.support.http_server import hung_listener
-from tests.testbed.processes import free_port
 
 
 class _Health(BaseHTTPRequestHandler):
@@ -99,7 +100,7 @@ async def test_discovery_finds_the_real_services(
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", systemd_machine.bus_address)
     try:
         with healthz_server() as port:
-            report = await discover(timeout=3.0)
+            report = await discover(registry.discovery_probes(), timeout=3.0)
     finally:
         container.remove(force=True)
         docker.close()
@@ -131,7 +132,7 @@ async def test_stopped_services_are_reported_not_found_with_a_reason(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", scratch_redis.url)
     scratch_redis.stop()  # a real Redis that was running and is gone now
-    report = await discover(timeout=1.5)
+    report = await discover(registry.discovery_probes(), timeout=1.5)
     env_redis = [r for r in probe(report, "redis") if "$REDIS_URL" in r.where]
     assert env_redis and env_redis[0].missing and "refused" in env_redis[0].missing
     docker = probe(report, "docker")[0]
@@ -151,7 +152,7 @@ async def test_a_hung_server_is_given_up_within_its_timeout(
         port = url.split(":")[2].split("/")[0]
         monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
         monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{port}/postgres")
-        report = await discover(timeout=1.0)
+        report = await discover(registry.discovery_probes(), timeout=1.0)
     hung_redis = next(r for r in probe(report, "redis") if "$REDIS_URL" in r.where)
     assert hung_redis.missing and ("no answer" in hung_redis.missing
                                    or "timeout" in hung_redis.missing.lower())
@@ -188,7 +189,7 @@ async def test_discovery_panel_lists_found_and_not_found(
     app = OpsConsoleApp(config)
     async with app.run_test(size=(160, 48)) as pilot:
         for _ in range(100):
-            if "DISCOVERED" in app.notice_text() and app.status_counts():
+            if "DISCOVERED" in app.notice_text() and app.session.counts():
                 break
             await pilot.pause(0.05)
         notice = app.notice_text()

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from console.actions import ActionOutcome, ActionSpec, Progress
-from console.audit import AuditLog
 from console.cli import main
+from console.core.actions import ActionOutcome, ActionSpec, Progress
+from console.core.audit import AuditLog
+from console.core.identity import Identity
+from console.core.secrets import Redactor
 from console.dispatcher import Dispatcher
-from console.identity import Identity
-from console.secrets import Redactor
 
 WHO = Identity(user="alice", tty="pts/3", client="10.0.0.7")
 
@@ -108,10 +108,10 @@ async def test_second_run_on_same_target_in_another_process_is_refused(
     started = tmp_path / "started"
     holder = textwrap.dedent(f"""
         import asyncio, pathlib
-        from console.actions import ActionOutcome, ActionSpec
+        from console.core.actions import ActionOutcome, ActionSpec
         from console.dispatcher import Dispatcher
-        from console.identity import Identity
-        from console.secrets import Redactor
+        from console.core.identity import Identity
+        from console.core.secrets import Redactor
 
         async def slow(progress):
             pathlib.Path({str(started)!r}).write_text("x")
@@ -150,8 +150,8 @@ async def test_second_run_on_same_target_in_another_process_is_refused(
 async def test_a_killed_holder_does_not_leave_a_stale_lock(tmp_path: Path, state_dir: Path) -> None:
     script = textwrap.dedent(f"""
         import pathlib, time
-        from console.identity import Identity
-        from console.locks import TargetLock
+        from console.core.identity import Identity
+        from console.core.locks import TargetLock
         lock = TargetLock(pathlib.Path({str(state_dir / 'locks')!r}), "unit:demo.service",
                           Identity("bob", "pts/9", ""), "restart")
         lock.acquire()

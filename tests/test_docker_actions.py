@@ -10,13 +10,13 @@ from typing import Any
 
 from backends.docker.inspect import HELPER_LABEL
 from backends.docker.volumes import apply_retention, list_backups
-from console.actions import ActionSpec
-from console.audit import AuditLog
 from console.config import Config
+from console.core.actions import ActionSpec
+from console.core.audit import AuditLog
+from console.core.identity import current_identity
+from console.core.secrets import Redactor
 from console.dispatcher import ActionRun, Dispatcher
-from console.identity import current_identity
 from console.poller import BackendState, poll_once
-from console.secrets import Redactor
 from tests.test_docker_support import DockerLab, backend_for, docker_lab, wait_for
 
 __all__ = ["docker_lab"]

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from console.config import load_config
-from console.model import Status
+from console.core.model import Status
+from console.core.secrets import Redactor
 from console.poller import BackendState, poll_once
-from console.secrets import Redactor
 from tests.test_docker_support import (
     FATAL,
     LEDGER_SCRIPT,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from console.config import load_config
-from console.errors import ConfigError
+from console.core.errors import ConfigError
 
 
 def test_design_example_is_accepted(write_config: Callable[[str], Path]) -> None:

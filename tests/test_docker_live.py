@@ -7,7 +7,7 @@ import time
 
 from backends.docker.engine import Engine
 from backends.docker.logs import LogFollower
-from console.loglines import LogLine
+from console.core.loglines import LogLine
 from tests.test_docker_support import DockerLab, backend_for, docker_lab, wait_for
 
 __all__ = ["docker_lab"]

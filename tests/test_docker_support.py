@@ -16,10 +16,10 @@ import pytest
 
 from console.assembly import build_backends
 from console.config import Config, load_config
-from console.model import CheckResult
+from console.core.model import CheckResult
+from console.core.secrets import Redactor
 from console.poller import BackendState, poll_once
-from console.secrets import Redactor
-from tests.testbed.docker_engine import BUSYBOX_IMAGE, DockerEngine
+from console.sandbox.docker_engine import BUSYBOX_IMAGE, DockerEngine
 
 FATAL = "Fatal: On start, ledger directory should not exist (ledger). Exiting."
 # The ledger service's start: refuse when the ledger directory already exists.

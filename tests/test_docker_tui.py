@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from console.app import OpsConsoleApp
+from screens.app import OpsConsoleApp
 from screens.container_detail import ContainerDetailScreen
 from screens.containers import ContainersScreen
 from tests.test_docker_support import FATAL, LEDGER_SCRIPT, DockerLab, docker_lab, wait_for

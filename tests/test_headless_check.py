@@ -158,7 +158,7 @@ def test_headless_never_imports_textual_nor_unused_backends(
     config = write_config(endpoint("api", f"{server}/ok"))
     probe = ("import sys\nfrom console.cli import main\n"
              f"code = main(['--headless', 'check', '--config', {str(config)!r}])\n"
-             "loaded = [m for m in ('textual', 'screens', 'widgets', 'console.app', 'redis', "
+             "loaded = [m for m in ('textual', 'screens', 'widgets', 'screens.app', 'redis', "
              "'docker', 'psycopg', 'celery', 'pystemd', 'backends.redis', 'backends.docker') "
              "if m in sys.modules]\n"
              "print('LOADED', loaded, code)\n")

@@ -12,9 +12,9 @@ import pytest
 import redis
 
 from console.config import load_config
+from console.sandbox.processes import free_port
+from console.sandbox.redis_server import RedisServer
 from tests.conftest import OPSCONSOLE
-from tests.testbed.processes import free_port
-from tests.testbed.redis_server import RedisServer
 
 PASSWORD = "s3cret-pass-word"
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from backends.systemd.journal import JournalLineSource
-from console.app import OpsConsoleApp
 from console.config import load_config
+from console.sandbox.systemd_machine import SystemdMachine
+from screens.app import OpsConsoleApp
 from tests.test_systemd_fixtures import UnitFactory, config_text, make_unit, prefix
-from tests.testbed.systemd_machine import SystemdMachine
 from widgets.log_view import LogView
 
 __all__ = ["make_unit", "prefix"]  # fixtures used by name
@@ -50,7 +50,7 @@ async def test_logs_view_offers_unit_journals_beside_files(
     app = OpsConsoleApp(load_config(str(config)))
     async with app.run_test(size=(160, 40)) as pilot:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not app.backend_views("systemd")[0].result:
+        while time.monotonic() < deadline and not app.session.board.backend_views("systemd")[0].result:
             await pilot.pause(0.1)
         await pilot.press("0")
         view: Any = app.screen

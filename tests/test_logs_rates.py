@@ -13,7 +13,7 @@ from backends.base import Runtime
 from backends.logs import KIND
 from backends.logs.backend import LogsBackend, LogsSnapshot
 from console.config import parse_config
-from console.secrets import Redactor
+from console.core.secrets import Redactor
 from tests.conftest import OPSCONSOLE
 
 

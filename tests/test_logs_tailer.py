@@ -7,9 +7,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from backends.logs.sources import FileLineSource, TimeMerger
+from backends.logs.sources import FileLineSource
 from backends.logs.tailer import FileFollower
-from console.loglines import LogLine
+from console.core.loglines import LogLine, TimeMerger
 from tests.testbed.fixtures import require_service
 
 ROOT = Path(__file__).resolve().parent.parent

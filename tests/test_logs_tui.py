@@ -11,8 +11,8 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import SelectionList
 
-from console.app import OpsConsoleApp
 from console.config import load_config
+from screens.app import OpsConsoleApp
 from widgets.log_view import LogView
 
 

@@ -13,14 +13,14 @@ import psycopg
 import pytest
 
 from backends.postgres.snapshot import PostgresSnapshot
-from console.actions import SupportsProgress
-from console.model import Status
+from console.core.actions import SupportsProgress
+from console.core.model import Status
+from console.sandbox.postgres_cluster import PostgresCluster
+from console.sandbox.processes import ServiceError, run
 from tests import test_postgres_support as support
 from tests.conftest import OPSCONSOLE
 from tests.test_postgres_support import Env, WriteConfig, fill, make_backend, make_config
 from tests.testbed.fixtures import require_service
-from tests.testbed.postgres_cluster import PostgresCluster
-from tests.testbed.processes import ServiceError, run
 
 pg_db = support.pg_db  # the fixture, shared by the PostgreSQL test modules
 

@@ -17,9 +17,9 @@ import pytest
 from backends.postgres.fingerprint import fingerprint
 from backends.postgres.retention import backup_name, expired, list_backups
 from backends.postgres.snapshot import BackupInfo
-from console.actions import SupportsProgress
-from console.errors import ActionFailed
-from console.model import Status
+from console.core.actions import SupportsProgress
+from console.core.errors import ActionFailed
+from console.core.model import Status
 from tests import test_postgres_support as support
 from tests.conftest import OPSCONSOLE
 from tests.test_postgres_support import Env, WriteConfig, fill, make_backend, make_config

@@ -13,9 +13,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from console.app import OpsConsoleApp
-from console.audit import AuditLog
 from console.config import load_config
+from console.core.audit import AuditLog
+from screens.app import OpsConsoleApp
 from tests import test_postgres_support as support
 from tests.test_postgres_support import WriteConfig, fill, make_config
 from widgets.live_table import LiveTable
@@ -88,8 +88,8 @@ async def test_database_view_cancel_backup_and_backups_list(pg_db: str, write_co
             dbname = pg_db.rsplit("/", 1)[1]
             await wait_for(pilot, lambda: any(
                 r.spec.verb == "restore-test" and r.state == "ok"
-                for r in app.dispatcher.runs), seconds=60)
-            run = next(r for r in app.dispatcher.runs if r.spec.verb == "restore-test")
+                for r in app.session.dispatcher.runs), seconds=60)
+            run = next(r for r in app.session.dispatcher.runs if r.spec.verb == "restore-test")
             assert run.outcome and "rows identical to the manifest" in run.outcome.message
             with psycopg.connect(pg_db) as conn:
                 scratch = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s",

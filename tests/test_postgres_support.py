@@ -14,8 +14,8 @@ import pytest
 
 from backends.postgres import PostgresBackend
 from backends.postgres.config import parse
-from console.configtable import Table
-from console.secrets import Redactor
+from console.core.configtable import Table
+from console.core.secrets import Redactor
 
 
 def admin_dsn(dsn: str, dbname: str = "postgres") -> str:

@@ -14,11 +14,11 @@ from backends.redis.backend import RedisBackend
 from backends.redis.history import History
 from backends.redis.peek import safe_text
 from backends.redis.snapshot import RedisSnapshot
-from console.errors import ConfigError
-from console.model import Status
+from console.core.errors import ConfigError
+from console.core.model import Status
 from console.poller import BackendState
+from console.sandbox.redis_server import RedisServer
 from tests.test_redis_helpers import backend_for, config_for, family_toml, poll, unique_prefix
-from tests.testbed.redis_server import RedisServer
 
 
 @pytest.fixture

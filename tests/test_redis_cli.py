@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
+from console.sandbox.redis_server import RedisServer
 from tests.conftest import OPSCONSOLE
-from tests.testbed.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -104,8 +104,8 @@ def test_purge_and_requeue_through_the_dispatcher(scratch_redis: RedisServer, cl
     from backends.redis.backend import RedisBackend
     from console.assembly import build_backends
     from console.config import parse_config
+    from console.core.identity import current_identity
     from console.dispatcher import Dispatcher
-    from console.identity import current_identity
     from console.poller import BackendState, poll_once
 
     path = write_config(_config(scratch_redis.url))

@@ -8,9 +8,9 @@ from pathlib import Path
 from backends.redis.backend import RedisBackend
 from console.assembly import build_backends
 from console.config import Config, parse_config
-from console.model import PollResult
+from console.core.model import PollResult
+from console.core.secrets import Redactor
 from console.poller import BackendState, poll_once
-from console.secrets import Redactor
 
 
 def unique_prefix() -> str:

@@ -15,8 +15,8 @@ import redis.asyncio as aioredis
 from redis import Redis
 
 from backends.redis import moves
+from console.sandbox.redis_server import RedisServer
 from tests.conftest import ROOT
-from tests.testbed.redis_server import RedisServer
 
 ITEMS = 100_000
 

@@ -12,9 +12,9 @@ from redis import Redis
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from console.app import OpsConsoleApp
 from console.config import load_config
-from tests.testbed.redis_server import RedisServer
+from console.sandbox.redis_server import RedisServer
+from screens.app import OpsConsoleApp
 
 
 @pytest.fixture

@@ -15,15 +15,15 @@ from backends.systemd import SystemdBackend
 from backends.systemd.bus import BusError
 from backends.systemd.listing import SystemdSnapshot, UnitState
 from backends.systemd.verdicts import cpu_text, memory_text
-from console.actions import ActionSpec
-from console.audit import AuditLog
+from console.core.actions import ActionSpec
+from console.core.audit import AuditLog
+from console.core.identity import Identity
+from console.core.model import Status
+from console.core.secrets import Redactor
 from console.dispatcher import Dispatcher
-from console.identity import Identity
-from console.model import Status
 from console.poller import BackendState, poll_once
-from console.secrets import Redactor
+from console.sandbox.systemd_machine import SystemdMachine
 from tests.test_systemd_fixtures import UnitFactory, make_backend, make_unit, prefix, sleeper
-from tests.testbed.systemd_machine import SystemdMachine
 
 __all__ = ["make_unit", "prefix"]  # fixtures used by name
 

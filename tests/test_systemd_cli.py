@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from console.audit import AuditLog
+from console.core.audit import AuditLog
+from console.sandbox.systemd_machine import SystemdMachine
 from tests.conftest import OPSCONSOLE
 from tests.test_systemd_fixtures import UnitFactory, config_text, make_unit, prefix, sleeper
-from tests.testbed.systemd_machine import SystemdMachine
 
 __all__ = ["make_unit", "prefix"]  # fixtures used by name
 

@@ -17,9 +17,9 @@ import pytest
 from backends.base import Runtime
 from backends.systemd import SystemdBackend
 from backends.systemd.config import SystemdConfig, parse
-from console.configtable import Table
-from console.secrets import Redactor
-from tests.testbed.systemd_machine import SystemdMachine
+from console.core.configtable import Table
+from console.core.secrets import Redactor
+from console.sandbox.systemd_machine import SystemdMachine
 
 UnitFactory = Callable[[str, str], str]
 

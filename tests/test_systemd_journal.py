@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 from backends.systemd.journal import JournalFollower, parse_entry, tail
-from console.loglines import LogLine
+from console.core.loglines import LogLine
+from console.sandbox.systemd_machine import SystemdMachine
 from tests.test_systemd_fixtures import UnitFactory, make_unit, prefix
-from tests.testbed.systemd_machine import SystemdMachine
 
 __all__ = ["make_unit", "prefix"]  # fixtures used by name
 

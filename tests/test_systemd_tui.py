@@ -8,13 +8,13 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from console.app import OpsConsoleApp
 from console.config import load_config
+from console.sandbox.systemd_machine import SystemdMachine
+from screens.app import OpsConsoleApp
 from screens.confirm import ConfirmScreen
 from screens.unit_detail import UnitDetailScreen
 from screens.units import UnitsScreen
 from tests.test_systemd_fixtures import UnitFactory, config_text, make_unit, prefix
-from tests.testbed.systemd_machine import SystemdMachine
 from widgets.live_table import LiveTable
 from widgets.log_view import LogView
 
@@ -63,9 +63,9 @@ async def test_units_view_restart_and_journal(systemd_machine: SystemdMachine,
         await pilot.press("down", "R")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
         await pilot.press("y")
-        await wait_until(pilot, lambda: bool(app.dispatcher.runs)
-                         and app.dispatcher.runs[-1].state in ("ok", "failed"), "the restart")
-        run = app.dispatcher.runs[-1]
+        await wait_until(pilot, lambda: bool(app.session.dispatcher.runs)
+                         and app.session.dispatcher.runs[-1].state in ("ok", "failed"), "the restart")
+        run = app.session.dispatcher.runs[-1]
         assert (run.state, run.spec.verb, run.spec.target) == ("ok", "restart", f"unit:{web}")
         pid_after = systemd_machine.systemctl("show", "-P", "MainPID", web).stdout.strip()
         assert pid_after != pid_before

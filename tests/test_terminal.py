@@ -26,7 +26,7 @@ def tmux(*args: str) -> str:
 def session(write_config: Callable[[str], Path], cli_env: dict[str, str]) -> Iterator[
         Callable[[str, int, int], tuple[str, psutil.Process]]]:
     if shutil.which("tmux") is None:
-        require_service("tmux", "tmux is not installed (tests/testbed/install.sh installs it)")
+        require_service("tmux", "tmux is not installed (console/sandbox/install.sh installs it)")
     names: list[str] = []
     with health_server() as url:
         # Enough rows that the screen has a lot to draw when the terminal disappears.

@@ -10,10 +10,10 @@ import psycopg
 import pytest
 import redis
 
-from tests.testbed.docker_engine import BUSYBOX_IMAGE, DockerEngine
-from tests.testbed.postgres_cluster import PostgresCluster
-from tests.testbed.redis_server import RedisServer
-from tests.testbed.systemd_machine import SystemdMachine
+from console.sandbox.docker_engine import BUSYBOX_IMAGE, DockerEngine
+from console.sandbox.postgres_cluster import PostgresCluster
+from console.sandbox.redis_server import RedisServer
+from console.sandbox.systemd_machine import SystemdMachine
 
 if TYPE_CHECKING:
     from tests.testbed.fixtures import CeleryWorkerFactory
@@ -143,7 +143,7 @@ def test_require_service_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_free_port_is_free() -> None:
-    from tests.testbed.processes import free_port
+    from console.sandbox.processes import free_port
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", free_port()))

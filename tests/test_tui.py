@@ -11,9 +11,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from console.app import OpsConsoleApp
-from console.audit import AuditLog
 from console.config import load_config
+from console.core.audit import AuditLog
+from screens.app import OpsConsoleApp
 from tests.support import fixed_backends
 from tests.support.http_server import health_server
 
@@ -123,10 +123,10 @@ async def test_check_now_runs_without_confirmation(app_config: Path) -> None:
         await pilot.press("7")
         await wait_for(pilot, lambda: len(rows(app)) == 2)
         await pilot.press("c")
-        await wait_for(pilot, lambda: bool(app.dispatcher.runs)
-                       and app.dispatcher.runs[-1].state == "ok")
-        assert app.dispatcher.runs[-1].outcome is not None
-        assert app.dispatcher.runs[-1].outcome.message.startswith("OK: 200 in")
+        await wait_for(pilot, lambda: bool(app.session.dispatcher.runs)
+                       and app.session.dispatcher.runs[-1].state == "ok")
+        assert app.session.dispatcher.runs[-1].outcome is not None
+        assert app.session.dispatcher.runs[-1].outcome.message.startswith("OK: 200 in")
 
 
 @pytest.mark.usefixtures("noop_kind")
@@ -146,7 +146,7 @@ async def test_mutating_action_is_confirmed_audited_and_shown(
         assert type(app.screen).__name__ == "ConfirmScreen"
         await pilot.press("p", "enter")
         await wait_for(pilot, lambda: journal.exists())
-        await wait_for(pilot, lambda: app.dispatcher.runs[-1].state == "ok")
+        await wait_for(pilot, lambda: app.session.dispatcher.runs[-1].state == "ok")
         await pilot.press("8")
         await wait_for(pilot, lambda: any("restart" in r for r in rows(app)))
         first = rows(app)[0]
@@ -216,12 +216,12 @@ def snapshot_app(tmp_path: Path, read_only: bool = False) -> OpsConsoleApp:
     config_path.write_text("[console]\ntitle = 'web1'\n")
     app = OpsConsoleApp(load_config(str(config_path)), read_only=read_only,
                         backends=fixed_backends.sample_backends())
-    app.identity = app.identity.__class__("root", "pts/0", "10.0.0.7")
+    app.session.identity = app.session.identity.__class__("root", "pts/0", "10.0.0.7")
     return app
 
 
 async def settle(pilot: Pilot[Any]) -> None:
-    await wait_for(pilot, lambda: len(pilot.app.board) >= 6)  # type: ignore[attr-defined]
+    await wait_for(pilot, lambda: len(pilot.app.session.board) >= 6)  # type: ignore[attr-defined]
     await pilot.pause(0.3)
 
 

@@ -17,8 +17,8 @@ from rich.text import Text
 from textual import events
 from textual.widgets import Log
 
-from console.durations import clock
-from console.loglines import LogLine
+from console.core.durations import clock
+from console.core.loglines import LogLine
 
 _FLUSH_DELAY = 0.05
 _TAG_ERROR, _TAG_WARNING, _TAG_NONE = "ERR ", "WARN", "    "

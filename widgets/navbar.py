@@ -6,8 +6,9 @@ from textual.events import Resize
 from textual.markup import escape
 from textual.widgets import Static
 
-from console.views import VIEWS
+from console import registry
 
+VIEWS = [view for view in registry.views() if view.key]
 _WIDE = sum(len(v.title) + 5 for v in VIEWS)
 
 

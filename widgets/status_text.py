@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from console.model import Status
+from console.core.model import Status
 
 STYLE = {
     Status.OK: "green",

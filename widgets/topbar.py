@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from console.model import Status
+from console.core.model import Status
 from widgets.status_text import STYLE
 
 

@@ -13,8 +13,8 @@ from typing import Any
 from backends.celery.client import CeleryClient
 from backends.celery.snapshot import CelerySnapshot, FailedTask
 from backends.celery.store import FailedStore
-from console.actions import ActionOutcome, ActionSpec, Progress
-from console.errors import ActionFailed
+from console.core.actions import ActionOutcome, ActionSpec, Progress
+from console.core.errors import ActionFailed
 
 CONTROL_TIMEOUT = 2.0
 _DRY_RUN_LISTED = 50

@@ -21,8 +21,9 @@ from backends.celery.queues import Depths, discover_queues, read_depths
 from backends.celery.results import redis_client, scan_failures, task_states
 from backends.celery.snapshot import BeatSchedule, CelerySnapshot, Task, Worker
 from backends.celery.store import FailedStore
-from console.actions import ActionSpec
-from console.model import CheckResult, Perf, Status, by_thresholds
+from console.core.actions import ActionSpec
+from console.core.errors import one_line
+from console.core.model import CheckResult, Perf, Status, by_thresholds
 
 FAILED_SHOWN = 500
 DISCOVER_EVERY = 60.0
@@ -92,7 +93,7 @@ class CeleryBackend(Backend):
         try:
             client.ping()
         except redis.RedisError as exc:
-            raise ConnectionError(f"broker {self.config.broker}: {_one_line(exc)}") from None
+            raise ConnectionError(f"broker {self.config.broker}: {one_line(exc)}") from None
         queues = list(self.config.queues)
         if not queues:
             checked, found = self._discovered
@@ -109,7 +110,7 @@ class CeleryBackend(Backend):
                 self.store.prune()
             except sqlite3.Error as exc:
                 return f"cannot prune the console's state in {self.store.state_dir}: " \
-                       f"{_one_line(exc)}"
+                       f"{one_line(exc)}"
         client = self._results_redis()
         if client is None:
             return ("no result backend configured: failed tasks come from events only and "
@@ -129,10 +130,10 @@ class CeleryBackend(Backend):
             if self._events is not None:
                 self._events.follow_retries(self.store.pending_retries())
         except redis.RedisError as exc:
-            return f"result backend unreachable: {_one_line(exc)}"
+            return f"result backend unreachable: {one_line(exc)}"
         except sqlite3.Error as exc:  # a full disk or a locked state file: say so, keep polling
             return (f"cannot write failed tasks to the console's state in "
-                    f"{self.store.state_dir}: {_one_line(exc)}")
+                    f"{self.store.state_dir}: {one_line(exc)}")
         return self._scan_note
 
     def _scan(self, client: redis.Redis) -> str:
@@ -293,8 +294,3 @@ def _task(info: dict[str, Any], state: str, worker: str, eta: str | None = None)
 
 def _short(value: Any) -> str:
     return (value if isinstance(value, str) else repr(value))[:300]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]

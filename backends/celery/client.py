@@ -15,6 +15,7 @@ from typing import Any
 from celery import Celery  # type: ignore[import-untyped]
 
 from backends.celery.config import CeleryConfig
+from console.core.errors import one_line
 
 INSPECT_METHODS = ("stats", "active", "reserved", "scheduled", "active_queues", "conf")
 
@@ -76,7 +77,7 @@ class CeleryClient:
             try:
                 replies[method] = future.result(timeout=wait + 10)
             except Exception as exc:  # one failed method must not hide the others
-                errors[method] = _one_line(exc)
+                errors[method] = one_line(exc)
         return InspectReplies(replies, errors)
 
     def _inspect(self, method: str, limit: int | None, timeout: float) -> dict[str, Any]:
@@ -92,8 +93,3 @@ class CeleryClient:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.app.close()
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import unique_names
-from console.configtable import Table
+from console.core.configtable import Table
 
 REDIS_SCHEMES = ("redis", "rediss")
 

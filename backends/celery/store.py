@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.celery.snapshot import FailedTask
-from console.statedb import connect
+from console.core.statedb import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS celery_failed (

@@ -15,12 +15,12 @@ from backends.deploy.config import DeployConfig
 from backends.deploy.plans import Plan, PlanStore
 from backends.deploy.runner import run_lock_key, spawn
 from backends.deploy.steps import plan_steps
-from console.actions import ActionOutcome, ActionSpec, Progress
-from console.durations import format_age
-from console.errors import ActionFailed, ActionRefused
-from console.identity import current_identity
-from console.locks import TargetLock
-from console.model import CheckResult, Status
+from console.core.actions import ActionOutcome, ActionSpec, Progress
+from console.core.durations import format_age
+from console.core.errors import ActionFailed, ActionRefused
+from console.core.identity import current_identity
+from console.core.locks import TargetLock
+from console.core.model import CheckResult, Status
 
 _FOLLOW_EVERY = 0.25
 

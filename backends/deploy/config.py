@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.base import unique_names
-from console.configtable import Table
-from console.errors import ConfigError
+from console.core.configtable import Table
+from console.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.errors import ActionFailed
+from console.core.errors import ActionFailed
 
 GIT_TIMEOUT = 20.0
 _SAFE_REV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@{}~^-]{0,199}$")

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from console import statedb
+from console.core import statedb
 
 MAX_OUTPUT_LINES = 200
 _SCHEMA = """

@@ -17,8 +17,8 @@ from typing import Any
 from backends.deploy import git
 from backends.deploy.config import DeployConfig
 from backends.deploy.plans import Step
-from console.actions import ActionOutcome
-from console.errors import ActionFailed
+from console.core.actions import ActionOutcome
+from console.core.errors import ActionFailed
 
 _HEALTH_EVERY = 1.0
 
@@ -103,8 +103,8 @@ async def _units(ctx: RollbackContext, out: StepOutput, verb: str) -> None:
 
 def _systemd_config(ctx: RollbackContext) -> Any:
     from backends.systemd.config import parse
-    from console.configtable import Table
-    from console.secrets import Redactor
+    from console.core.configtable import Table
+    from console.core.secrets import Redactor
 
     configured = ctx.sections.get("systemd", [])
     if configured:
@@ -157,7 +157,7 @@ async def run_command(ctx: RollbackContext, out: StepOutput, argv: tuple[str, ..
 
 async def health(ctx: RollbackContext, out: StepOutput) -> None:
     from backends.http import HttpBackend
-    from console.model import Status
+    from console.core.model import Status
 
     backend = HttpBackend(configured_entry(ctx.sections, "http", ctx.deploy.health))
     deadline = time.monotonic() + ctx.deploy.health_timeout

@@ -1,7 +1,8 @@
 """Discovery: what this machine runs, found quickly and read-only, as config entries.
 
-Every probe (systemd, redis, celery, docker, postgres, ports) runs in parallel with its own
-short timeout; Celery waits only for the Redis probe, whose brokers it pings. The result is
+Every probe the caller names (the registry's rows: systemd, redis, celery, docker, postgres,
+ports) runs in parallel with its own short timeout; a probe may wait for one other (Celery
+for Redis, whose brokers it pings). The result is
 a DiscoveryReport: findings (config tables) and, for each probe that found nothing, one line
 saying why. `sections.py` turns findings into parsed config sections, `toml.py` into a file.
 """
@@ -9,13 +10,15 @@ saying why. `sections.py` turns findings into parsed config sections, `toml.py` 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from backends.discovery.model import DiscoveryReport, Finding, ProbeResult
+from backends.discovery.model import DiscoveryReport, Finding, Probe, ProbeResult
+from console.core.errors import one_line
 
-__all__ = ["DiscoveryReport", "Finding", "ProbeResult", "discover", "discover_sync"]
+__all__ = ["DiscoveryReport", "Finding", "Probe", "ProbeResult", "discover", "discover_sync"]
 
 DEFAULT_TIMEOUT = 0.8  # local services answer in milliseconds; slower means hung
 
@@ -31,43 +34,39 @@ async def _guarded(probe: str, where: str, work: Awaitable[Any],
         return [ProbeResult(probe, where, missing=f"no answer within {timeout:g}s",
                             elapsed=time.monotonic() - started)]
     except Exception as exc:  # a bug or an odd system must not stop the other probes
-        from backends.discovery.timing import one_line
-
         return [ProbeResult(probe, where, missing=f"probe failed: {one_line(exc)}",
                             elapsed=time.monotonic() - started)]
     return result if isinstance(result, list) else [result]
 
 
-async def discover(timeout: float = DEFAULT_TIMEOUT) -> DiscoveryReport:
-    """Run every probe; returns within about `timeout` seconds (Celery adds at most that)."""
+async def discover(probes: Sequence[Probe], timeout: float = DEFAULT_TIMEOUT) -> DiscoveryReport:
+    """Run every probe; returns within about `timeout` seconds (a probe run `after` another
+    adds at most that again)."""
     started = time.monotonic()
-    from backends.discovery import systemd
-
-    # The systemd probe works in a child process: start it first, so it runs on another
-    # core while this process imports the other probes' client libraries.
     slow = max(timeout, 1.5)  # a child process or a big SDK import comes first
-    systemd_task = asyncio.ensure_future(
-        _guarded("systemd", systemd.where(), systemd.probe(slow), slow))
-    await asyncio.sleep(0)
-    from backends.discovery import celery, docker, ports, postgres, redis
+    tasks: dict[str, asyncio.Future[list[ProbeResult]]] = {}
 
-    async def redis_then_celery() -> tuple[list[ProbeResult], list[ProbeResult]]:
-        found = await _guarded("redis", "127.0.0.1:6379", redis.probe(timeout), timeout)
-        brokers = [b for r in found for b in r.extra.get("celery_brokers", [])]
-        left = max(0.5, timeout * 1.6 - (time.monotonic() - started))
-        pinged = await _guarded("celery", "Redis brokers", celery.probe(brokers, left), left)
-        return found, pinged
+    async def run(probe: Probe) -> list[ProbeResult]:
+        earlier: list[ProbeResult] = []
+        limit = slow if probe.slow else timeout
+        if probe.after is not None and probe.after in tasks:
+            earlier = await tasks[probe.after]
+            limit = max(0.5, timeout * 1.6 - (time.monotonic() - started))
+        module = importlib.import_module(probe.module)
+        return await _guarded(probe.name, module.where(), module.probe(limit, earlier), limit)
 
-    docker_task = _guarded("docker", "docker", docker.probe(slow), slow)
-    postgres_task = _guarded("postgres", "libpq defaults", postgres.probe(timeout), timeout)
-    ports_task = _guarded("ports", "this host", ports.probe(timeout), timeout)
-    (redis_found, celery_found), units, engines, databases, listeners = await asyncio.gather(
-        redis_then_celery(), systemd_task, docker_task, postgres_task, ports_task)
-    ordered = [*units, *redis_found, *celery_found, *engines, *databases, *listeners]
+    # Slow probes start first, so a child process runs on another core while this process
+    # imports the other probes' client libraries.
+    for probe in sorted(probes, key=lambda p: not p.slow):
+        tasks[probe.name] = asyncio.ensure_future(run(probe))
+        if probe.slow:
+            await asyncio.sleep(0)
+    await asyncio.gather(*tasks.values())
+    ordered = [result for probe in probes for result in tasks[probe.name].result()]
     return DiscoveryReport(tuple(ordered), time.monotonic() - started)
 
 
-def discover_sync(timeout: float = DEFAULT_TIMEOUT) -> DiscoveryReport:
+def discover_sync(probes: Sequence[Probe], timeout: float = DEFAULT_TIMEOUT) -> DiscoveryReport:
     """`discover()` from synchronous code (the CLI before the console starts).
 
     Called while an event loop runs in this thread, it runs on its own loop in a helper
@@ -76,8 +75,8 @@ def discover_sync(timeout: float = DEFAULT_TIMEOUT) -> DiscoveryReport:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(discover(timeout))
+        return asyncio.run(discover(probes, timeout))
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1, thread_name_prefix="discovery") as pool:
-        return pool.submit(asyncio.run, discover(timeout)).result()
+        return pool.submit(asyncio.run, discover(probes, timeout)).result()

@@ -7,14 +7,22 @@ answer; the broker's Celery queues and its result database come from the Redis p
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from backends.discovery.model import Finding, ProbeResult
 from backends.discovery.redis import shown, with_db
-from backends.discovery.timing import blocking, one_line
+from backends.discovery.timing import blocking
+from console.core.errors import one_line
 
 
-async def probe(brokers: list[dict[str, Any]], timeout: float) -> list[ProbeResult]:
+def where() -> str:
+    return "Redis brokers"
+
+
+async def probe(timeout: float, earlier: Sequence[ProbeResult] = ()) -> list[ProbeResult]:
+    """Pings the Celery brokers the Redis probe (run before this one) found."""
+    brokers = [b for r in earlier for b in r.extra.get("celery_brokers", [])]
     if not brokers:
         return [ProbeResult("celery", "Redis brokers",
                             missing="no Redis database holds Celery queue bindings "

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from backends.discovery.model import Finding, ProbeResult
-from backends.discovery.timing import blocking, one_line
+from backends.discovery.timing import blocking
+from console.core.errors import one_line
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
-async def probe(timeout: float) -> ProbeResult:
+def where() -> str:
+    return "docker"
+
+
+async def probe(timeout: float, earlier: Sequence[ProbeResult] = ()) -> ProbeResult:
     started = time.monotonic()
     from_env = os.environ.get("DOCKER_HOST", "").strip()
     host = from_env or DEFAULT_HOST

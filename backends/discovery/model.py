@@ -8,6 +8,20 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Probe:
+    """How discovery runs one probe module (`where()` and `async probe(timeout, earlier)`).
+
+    `slow` probes (a child process, a big SDK import) start first and get a longer timeout;
+    a probe `after` another waits for it and receives its results as `earlier`.
+    """
+
+    name: str
+    module: str
+    slow: bool = False
+    after: str | None = None
+
+
+@dataclass(frozen=True)
 class Finding:
     """One config entry worth writing: `[[section]]` with `table`, and a note for humans.
 

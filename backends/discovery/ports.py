@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 import psutil
 
 from backends.discovery.model import Finding, ProbeResult, safe_name
-from backends.discovery.timing import blocking, one_line
+from backends.discovery.timing import blocking
+from console.core.errors import one_line
 
 HEALTH_PATHS = ("/health", "/health/", "/healthz")
 NOT_HTTP = {22, 25, 53, 111, 631, 2375, 2376, 3306, 4369, 5432, 5672, 6379, 11211, 25672, 27017}
@@ -29,7 +31,11 @@ class Listener:
     process: str
 
 
-async def probe(timeout: float) -> ProbeResult:
+def where() -> str:
+    return "this host"
+
+
+async def probe(timeout: float, earlier: Sequence[ProbeResult] = ()) -> ProbeResult:
     started = time.monotonic()
     try:
         listeners = await blocking(_listeners, timeout / 2)

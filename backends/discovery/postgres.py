@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +15,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from backends.discovery.model import Finding, ProbeResult, safe_name
-from backends.discovery.timing import one_line
+from console.core.errors import one_line
 
 
 def candidates() -> list[tuple[str, str]]:
@@ -27,7 +28,11 @@ def candidates() -> list[tuple[str, str]]:
     return found
 
 
-async def probe(timeout: float) -> list[ProbeResult]:
+def where() -> str:
+    return "libpq defaults"
+
+
+async def probe(timeout: float, earlier: Sequence[ProbeResult] = ()) -> list[ProbeResult]:
     results = await asyncio.gather(*(_probe_one(conninfo, source, timeout)
                                      for conninfo, source in candidates()))
     found = [r for r in results if r.found]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,7 +19,7 @@ from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
 
 from backends.discovery.model import Finding, ProbeResult, safe_name
-from backends.discovery.timing import one_line
+from console.core.errors import one_line
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 SCAN_BUDGET = 20_000  # keys looked at per database, at most
@@ -74,7 +75,11 @@ def shown(url: str) -> str:
     return f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
 
 
-async def probe(timeout: float) -> list[ProbeResult]:
+def where() -> str:
+    return "127.0.0.1:6379"
+
+
+async def probe(timeout: float, earlier: Sequence[ProbeResult] = ()) -> list[ProbeResult]:
     return list(await asyncio.gather(*(probe_one(url, source, timeout)
                                        for url, source in candidates())))
 

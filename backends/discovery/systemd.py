@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ def where() -> str:
     return f"bus {address}" if address else "the system bus"
 
 
-async def probe(timeout: float) -> ProbeResult:
+async def probe(timeout: float, earlier: Sequence[ProbeResult] = ()) -> ProbeResult:
     started = time.monotonic()
     address = bus_address()
     if address is None and not os.path.exists(SYSTEM_BUS_SOCKET):

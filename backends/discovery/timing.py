@@ -48,7 +48,3 @@ def _hand_over(loop: asyncio.AbstractEventLoop, settle: Callable[..., None], *ar
         pass
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one short line."""
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]

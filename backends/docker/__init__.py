@@ -30,10 +30,11 @@ from backends.docker.inspect import ContainerInfo, Inspector, selected
 from backends.docker.logs import ContainerLogSource
 from backends.docker.stats import StatsCollector
 from backends.docker.volumes import BackupFile, list_backups
-from console.actions import ActionSpec
-from console.counters import CounterHistory
-from console.durations import format_age, format_span
-from console.model import CheckResult, Perf, Status
+from console.core.actions import ActionSpec
+from console.core.counters import CounterHistory
+from console.core.durations import format_age, format_span
+from console.core.loglines import LineSource
+from console.core.model import CheckResult, Perf, Status
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,14 @@ class DockerBackend(Backend):
             return bool(VOLUME_PATTERN.match(name)) and self.backup_settings(name) is not None
         return target in self.targets()
 
-    def log_sources(self) -> list[ContainerLogSource]:
-        """The logs of the containers seen in the last poll, for the Logs view."""
+    def log_sources(self, target: str | None = None) -> list[LineSource]:
+        """The logs of the containers seen in the last poll, or of one container (its last
+        200 lines first)."""
+        if target is not None:
+            kind, _, name = target.partition(":")
+            if kind != "container" or not self.answers_for(target):
+                return []
+            return [ContainerLogSource(self.engine, name, tail_lines=200)]
         names = [c.name for c in self.last.containers] if self.last is not None else []
         return [ContainerLogSource(self.engine, name) for name in names]
 

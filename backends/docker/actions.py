@@ -18,22 +18,14 @@ from backends.docker.volumes import (
     list_backups,
     restore_volume,
 )
-from console.actions import ActionOutcome, ActionSpec, Progress
-from console.durations import format_age
+from console.core.actions import ActionOutcome, ActionSpec, Progress
+from console.core.durations import format_age
+from console.core.sizes import format_bytes
 
 if TYPE_CHECKING:
     from backends.docker import DockerBackend, DockerSnapshot
 
 RESTORE_CHOICES = 5  # restore entries offered in a menu (newest first)
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 def container_actions(backend: DockerBackend, snapshot: DockerSnapshot | None,
@@ -116,7 +108,7 @@ def volume_actions(backend: DockerBackend, snapshot: DockerSnapshot | None, name
                     quiesce=settings.quiesce, timeout=cfg.backup_timeout, log=progress.log))
         except EngineError as exc:
             return ActionOutcome(False, f"backup of {target} failed: {exc}")
-        return ActionOutcome(True, f"backed up {target} to {made.path} ({_size(made.size)})")
+        return ActionOutcome(True, f"backed up {target} to {made.path} ({format_bytes(made.size)})")
 
     specs = [ActionSpec(
         "backup", target, f"Back up volume {name}",
@@ -142,7 +134,7 @@ def volume_actions(backend: DockerBackend, snapshot: DockerSnapshot | None, name
     for pick in picks:
         specs.append(ActionSpec(
             "restore", target,
-            f"Restore volume {name} from {pick.name} ({_size(pick.size)}, "
+            f"Restore volume {name} from {pick.name} ({format_bytes(pick.size)}, "
             f"{format_age(pick.created)})",
             f"verify {pick.name}'s sha256, stop the containers using {name}, replace its "
             f"content with the backup (the old content is kept aside until the restore "

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.base import unique_names
-from console.configtable import Table
+from console.core.configtable import Table
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 # Container names may use globs; Docker names are [a-zA-Z0-9][a-zA-Z0-9_.-]*.

@@ -1,6 +1,6 @@
 """Crash-loop detection: a container restarting, or whose RestartCount grew within a window.
 
-RestartCount growth is measured by console.counters, which keeps it in the console's state
+RestartCount growth is measured by console.core.counters, which keeps it in the console's state
 file, so a `check` run from cron sees growth since the previous run as the TUI does.
 """
 
@@ -10,8 +10,8 @@ from typing import Any
 
 from backends.docker.inspect import ContainerInfo, CrashLoop
 from backends.docker.logs import tail
-from console.counters import Sample
-from console.loglines import LogLine
+from console.core.counters import Sample
+from console.core.loglines import LogLine
 
 
 def restart_samples(infos: list[ContainerInfo]) -> list[Sample]:

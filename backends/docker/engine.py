@@ -17,6 +17,8 @@ import docker  # type: ignore[import-untyped]
 import docker.errors  # type: ignore[import-untyped]
 import requests
 
+from console.core.errors import one_line
+
 T = TypeVar("T")
 
 
@@ -56,8 +58,7 @@ def describe(exc: BaseException, host: str, timeout: float | None) -> str:
                 "(set host = \"unix:///path/docker.sock\" in [[docker]])")
     if "connection refused" in texts or "connectionrefused" in texts:
         return f"the Docker engine at {host} refused the connection: is dockerd running?"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"Docker engine at {host}: {text[:250]}"
+    return f"Docker engine at {host}: {one_line(exc, limit=250)}"
 
 
 class Engine:

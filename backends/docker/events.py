@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from backends.docker.engine import Engine
+from console.core.errors import one_line
 
 WINDOW = 60.0
 # Actions that do not change what the console shows (health probes are exec_* events).
@@ -71,7 +72,7 @@ class EventWatcher:
                 if self._stop.is_set():
                     return
                 self.connected = False
-                self.error = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                self.error = one_line(exc, limit=200)
                 failures += 1
                 self.reconnects += 1
                 self._stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))

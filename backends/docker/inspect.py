@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from backends.docker.config import DockerConfig
-from console.loglines import LogLine, printable
+from console.core.loglines import LogLine, printable
 
 HELPER_LABEL = "org.opsconsole.helper"
 FULL_REFRESH = 60.0  # seconds before an unchanged container is inspected again anyway

@@ -13,7 +13,7 @@ from typing import Any
 
 from backends.docker.engine import Engine
 from backends.docker.inspect import docker_time
-from console.loglines import LogLine, printable
+from console.core.loglines import LogLine, printable
 
 STREAMS = ("stdout", "stderr")
 MAX_PENDING = 20_000  # lines kept for a reader that does not drain (a hidden view)

@@ -21,8 +21,8 @@ from typing import Any
 
 from backends.docker.engine import EngineError
 from backends.docker.inspect import HELPER_LABEL
-from console.files import PART, checksum_line, publish, write_durably
-from console.loglines import printable
+from console.core.files import PART, checksum_line, publish, write_durably
+from console.core.loglines import printable
 
 SUFFIX = ".tar.gz"
 CHECKSUM = ".sha256"

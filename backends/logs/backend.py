@@ -17,8 +17,9 @@ from backends.logs.rates import RateReader, RateSnapshot, WindowTotals
 from backends.logs.sources import FileLineSource
 from backends.logs.state import PositionStore
 from backends.logs.tailer import Position
-from console.durations import format_span
-from console.model import CheckResult, Perf, Status, by_thresholds
+from console.core.durations import format_span
+from console.core.loglines import LineSource
+from console.core.model import CheckResult, Perf, Status, by_thresholds
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,10 @@ class LogsBackend(Backend):
             return sorted(p for p in glob.glob(self.config.path) if not os.path.isdir(p))
         return [self.config.path]
 
-    def log_sources(self) -> list[FileLineSource]:
-        """Live line sources for the Logs view, one per file."""
+    def log_sources(self, target: str | None = None) -> list[LineSource]:
+        """Live line sources, one per file."""
+        if target is not None and target != f"log:{self.name}":
+            return []
         paths = self.paths() or [self.config.path]
         return [FileLineSource(self.name if len(paths) == 1 else
                                f"{self.name}/{os.path.basename(p)}", p, self.config.format,

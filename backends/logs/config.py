@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from console.configtable import Table
+from console.core.configtable import Table
 
 FORMATS = ("plain", "json", "nginx")
 DEFAULT_BACKFILL = 16 * 1024 * 1024

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from console.loglines import printable
+from console.core.loglines import printable
 
 _LEVEL_WORD = re.compile(rb"\b(CRITICAL|FATAL|ERROR|Traceback|WARNING|WARN)\b")
 _ISO_START = re.compile(

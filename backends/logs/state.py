@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from backends.logs.tailer import Position
-from console import statedb
+from console.core import statedb
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS log_positions (

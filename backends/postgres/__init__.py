@@ -12,14 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from backends.base import Backend, BackendKind, Runtime, unique_names
-from backends.postgres.actions import build_actions, human_size
+from backends.postgres.actions import build_actions
 from backends.postgres.config import PostgresConfig, parse
 from backends.postgres.connection import PostgresUnavailable, SessionPool, describe
 from backends.postgres.retention import list_backups, newest_verified
 from backends.postgres.snapshot import Collector, PostgresSnapshot, build_snapshot
-from console.actions import ActionSpec
-from console.durations import format_span
-from console.model import CheckResult, Perf, Status, by_thresholds
+from console.core.actions import ActionSpec
+from console.core.durations import format_span
+from console.core.model import CheckResult, Perf, Status, by_thresholds
+from console.core.sizes import format_bytes
 
 
 def validate(entries: list[PostgresConfig], sections: dict[str, list[Any]]) -> None:
@@ -28,10 +29,6 @@ def validate(entries: list[PostgresConfig], sections: dict[str, list[Any]]) -> N
 
 def build(entries: list[PostgresConfig], runtime: Runtime) -> list[Backend]:
     return [PostgresBackend(entry) for entry in entries]
-
-
-def _mb(size: int) -> str:
-    return human_size(size)
 
 
 class PostgresBackend(Backend):
@@ -72,7 +69,7 @@ class PostgresBackend(Backend):
                        if newest else "")
         results.append(CheckResult(
             target, by_thresholds(percent, warn, crit),
-            f"{used}/{snap.max_connections} conn · {_mb(snap.size)} · {snap.role} "
+            f"{used}/{snap.max_connections} conn · {format_bytes(snap.size)} · {snap.role} "
             f"{snap.version}{backup_note}", check="connections",
             perfdata=(Perf("connections", used, "", _of(warn, snap.max_connections),
                            _of(crit, snap.max_connections), 0, snap.max_connections),
@@ -92,7 +89,7 @@ class PostgresBackend(Backend):
             retained = sum(s.retained_bytes or 0 for s in inactive)
             results.append(CheckResult(
                 target, Status.WARNING,
-                f"{len(inactive)} inactive replication slot(s) retaining {_mb(retained)} of WAL: "
+                f"{len(inactive)} inactive replication slot(s) retaining {format_bytes(retained)} of WAL: "
                 + ", ".join(s.name for s in inactive), check="slots",
                 perfdata=(Perf("slot_retained_wal", retained, "B", min=0),)))
         if self.config.backup is not None:
@@ -149,7 +146,7 @@ class PostgresBackend(Backend):
         age = time.time() - newest.started
         return CheckResult(
             target, by_thresholds(age, warn, crit),
-            f"last verified backup {format_span(age)} ago ({_mb(newest.size)}, "
+            f"last verified backup {format_span(age)} ago ({format_bytes(newest.size)}, "
             f"{len(snap.backups)} kept)", check="backup",
             perfdata=(Perf("backup_age", int(age), "s", warn, crit, 0),))
 

@@ -15,21 +15,10 @@ from backends.postgres.connection import connect
 from backends.postgres.restore import run_restore
 from backends.postgres.retention import list_backups, newest_verified
 from backends.postgres.snapshot import PostgresSnapshot, SessionInfo
-from console.actions import ActionOutcome, ActionSpec, Progress
-from console.durations import format_span
-from console.errors import ActionFailed
-
-
-def human_size(size: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} B"
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+from console.core.actions import ActionOutcome, ActionSpec, Progress
+from console.core.durations import format_span
+from console.core.errors import ActionFailed, one_line
+from console.core.sizes import format_bytes
 
 
 async def vacuum(config: PostgresConfig, table: str | None, progress: Progress) -> ActionOutcome:
@@ -56,7 +45,7 @@ async def vacuum(config: PostgresConfig, table: str | None, progress: Progress) 
                 progress.log(f"skipped {name}: locked by another session")
             except psycopg.errors.InsufficientPrivilege as exc:
                 skipped.append(name)
-                progress.log(f"skipped {name}: {_one_line(exc)}")
+                progress.log(f"skipped {name}: {one_line(exc)}")
         progress.progress(len(tables), len(tables), "done")
     finally:
         await conn.close()
@@ -79,7 +68,7 @@ async def signal_backend(config: PostgresConfig, pid: int, terminate: bool) -> A
             row = await cursor.fetchone()
         except psycopg.errors.InsufficientPrivilege as exc:
             raise ActionFailed(
-                f"cannot {verb} pid {pid}: {_one_line(exc)} (role {config.user} needs "
+                f"cannot {verb} pid {pid}: {one_line(exc)} (role {config.user} needs "
                 f"pg_signal_backend: GRANT pg_signal_backend TO {config.user})") from None
     finally:
         await conn.close()
@@ -156,7 +145,7 @@ def build_actions(config: PostgresConfig, snapshot: PostgresSnapshot | None, tar
         result = await run_backup(config, progress)
         pruned = f"; retention deleted {len(result.deleted)}" if result.deleted else ""
         return ActionOutcome(True, f"backup {result.path.name} verified "
-                                   f"({human_size(result.size)}, dump {result.dump_seconds:.1f}s, "
+                                   f"({format_bytes(result.size)}, dump {result.dump_seconds:.1f}s, "
                                    f"verify {result.verify_seconds:.1f}s){pruned}",
                              details=f"sha256 {result.sha256}")
 

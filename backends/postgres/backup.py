@@ -35,9 +35,9 @@ from backends.postgres.retention import (
     sidecars,
 )
 from backends.postgres.tools import child_env, exit_reason, stop, tool, verify_archive
-from console.actions import Progress
-from console.errors import ActionFailed
-from console.files import checksum_line, publish, write_durably
+from console.core.actions import Progress
+from console.core.errors import ActionFailed, one_line
+from console.core.files import checksum_line, publish, write_durably
 
 CHUNK = 1 << 20
 MANIFEST_FORMAT = "opsconsole-postgres-backup/1"
@@ -253,7 +253,7 @@ async def _backup_in_snapshot(config: PostgresConfig, backup: BackupConfig, sess
             except psycopg.Error as exc:
                 # The archive is good; a restore will compare with the live database instead.
                 progress.log(f"no content fingerprint in the manifest: "
-                             f"{str(exc).strip().splitlines()[0]}")
+                             f"{one_line(exc)}")
         fingerprint_seconds = time.monotonic() - clock
         with contextlib.suppress(psycopg.Error):
             await session.execute("ROLLBACK")

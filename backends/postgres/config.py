@@ -7,7 +7,7 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from console.configtable import Table
+from console.core.configtable import Table
 
 DEFAULT_PORT = 5432
 

@@ -14,7 +14,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 from backends.postgres.config import PostgresConfig
-from console.errors import ConsoleError
+from console.core.errors import ConsoleError
 
 APPLICATION_NAME = "opsconsole"
 

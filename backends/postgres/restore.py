@@ -24,8 +24,8 @@ from backends.postgres.connection import connect
 from backends.postgres.fingerprint import Fingerprint, differences, fingerprint, from_json
 from backends.postgres.retention import PART, read_manifest, sidecars
 from backends.postgres.tools import child_env, exit_reason, run_tool, tool, verify_archive
-from console.actions import Progress
-from console.errors import ActionFailed
+from console.core.actions import Progress
+from console.core.errors import ActionFailed
 
 _MAX_IDENT = 63
 

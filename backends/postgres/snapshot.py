@@ -18,6 +18,7 @@ from psycopg import AsyncConnection, errors, sql
 
 from backends.postgres import queries
 from backends.postgres.connection import SessionPool
+from console.core.errors import one_line
 
 
 @dataclass(frozen=True)
@@ -140,11 +141,6 @@ Conn = AsyncConnection[tuple[Any, ...]]
 _PERMANENT = (errors.InsufficientPrivilege, errors.ObjectNotInPrerequisiteState)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
-
-
 class Collector:
     """Reads every panel; remembers which panels the role may not read."""
 
@@ -187,7 +183,7 @@ class Collector:
             async with self.pool.session() as conn:
                 return await read(conn), None
         except _PERMANENT as exc:
-            reason = _first_line(exc)
+            reason = one_line(exc)
             self.disabled[name] = reason
             return None, reason
         except errors.QueryCanceled:
@@ -197,7 +193,7 @@ class Collector:
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
-            return None, _first_line(exc)
+            return None, one_line(exc)
 
     async def _replication(self, conn: Conn) -> tuple[float | None, tuple[ReplicaInfo, ...]]:
         rows = await (await conn.execute(queries.PRIMARY_LAG)).fetchall()

@@ -10,7 +10,7 @@ import signal
 from pathlib import Path
 
 from backends.postgres.config import PostgresConfig
-from console.errors import ActionFailed
+from console.core.errors import ActionFailed
 
 
 def tool(name: str) -> str:

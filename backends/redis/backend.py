@@ -19,9 +19,9 @@ from backends.redis.history import History
 from backends.redis.peek import Peek, peek
 from backends.redis.probe import KeyReading, KeyRequest, Probe
 from backends.redis.snapshot import FamilySnapshot, RedisSnapshot
-from console.actions import ActionOutcome, ActionSpec, Progress
-from console.errors import ActionFailed
-from console.model import CheckResult, Status
+from console.core.actions import ActionOutcome, ActionSpec, Progress
+from console.core.errors import ActionFailed
+from console.core.model import CheckResult, Status
 
 CELERY_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 CELERY_UNACKED = "unacked"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from backends.redis.snapshot import FamilySnapshot
-from console.durations import format_span
-from console.model import CheckResult, Perf, Status, by_thresholds, worst
+from console.core.durations import format_span
+from console.core.model import CheckResult, Perf, Status, by_thresholds, worst
 
 DEFAULT_FAILED_WARN = 1.0
 

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from redis import exceptions as rex
 
 from backends.redis.config import RedisConfig
+from console.core.errors import one_line
 
 
 class RedisUnavailable(Exception):
@@ -41,7 +42,7 @@ def make_client(config: RedisConfig) -> aioredis.Redis:
 def describe(exc: BaseException, config: RedisConfig) -> str:
     """What went wrong talking to Redis, and what to check."""
     where = _where(config)
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = one_line(exc)
     lowered = text.lower()
     if isinstance(exc, rex.AuthenticationWrongNumberOfArgsError) or "noauth" in lowered \
             or "authentication required" in lowered or "already authenticated" in lowered:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.base import unique_names
-from console.configtable import Table
-from console.errors import ConfigError
+from console.core.configtable import Table
+from console.core.errors import ConfigError
 
 KEY_PATTERN = re.compile(r"^[^\s\x00-\x1f\x7f]{1,512}$")
 _KEY_WHAT = "a Redis key name (no spaces or control characters)"

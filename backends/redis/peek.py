@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from console.core.sizes import format_bytes
+
 PREVIEW_BYTES = 200
 MAX_ITEMS = 100
 
@@ -78,17 +80,8 @@ def safe_text(raw: bytes, size: int, limit: int = PREVIEW_BYTES) -> str:
             out.append(char)
     shown = "".join(out)
     if size > limit:
-        shown += f"… ({human_size(size)})"
+        shown += f"… ({format_bytes(size)})"
     return shown
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
 
 
 async def peek(client: aioredis.Redis, key: str, count: int = 20,

@@ -21,11 +21,11 @@ from backends.systemd.config import UNIT_NAME, SystemdConfig, parse, validate
 from backends.systemd.journal import JournalFollower, JournalLineSource, tail
 from backends.systemd.listing import SystemdSnapshot, UnitState, parse_unit, unmatched_names
 from backends.systemd.verdicts import unit_checks
-from console.actions import ActionSpec, Progress
-from console.counters import CounterHistory, Sample
-from console.loglines import LogLine
-from console.model import CheckResult, Status
-from console.targets import split_target
+from console.core.actions import ActionSpec, Progress
+from console.core.counters import CounterHistory, Sample
+from console.core.loglines import LineSource, LogLine
+from console.core.model import CheckResult, Status
+from console.core.targets import split_target
 
 VERBS = ("restart", "start", "stop", "reload", "reset-failed")
 UNIT_SUFFIX = re.compile(r"\.(service|socket|timer|target|path|mount|automount|swap|slice|scope|"
@@ -99,8 +99,14 @@ class SystemdBackend(Backend):
     def journal_follower(self, unit: str, lines: int = 200) -> JournalFollower:
         return JournalFollower(unit, self.config.journal_dir, lines)
 
-    def log_sources(self) -> list[JournalLineSource]:
-        """The journals of the units seen in the last poll, for the Logs view."""
+    def log_sources(self, target: str | None = None) -> list[LineSource]:
+        """The journals of the units seen in the last poll, or of one unit (its last 200
+        lines first)."""
+        if target is not None:
+            kind, _, name = target.partition(":")
+            if kind != "unit" or not self.answers_for(target):
+                return []
+            return [JournalLineSource(full_name(name), self.config.journal_dir, lines=200)]
         return [JournalLineSource(unit, self.config.journal_dir) for unit in self.known
                 if not unit.endswith(".timer")]
 

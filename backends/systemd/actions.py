@@ -15,9 +15,9 @@ from typing import Any
 from backends.systemd import journal
 from backends.systemd.bus import BusClient, BusError
 from backends.systemd.config import SystemdConfig
-from console.actions import ActionOutcome, Progress
-from console.durations import clock
-from console.errors import ActionFailed
+from console.core.actions import ActionOutcome, Progress
+from console.core.durations import clock
+from console.core.errors import ActionFailed
 
 METHODS = {"restart": "RestartUnit", "start": "StartUnit", "stop": "StopUnit",
            "reload": "ReloadUnit", "reset-failed": "ResetFailedUnit"}

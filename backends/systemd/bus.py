@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from console.errors import ConsoleError
+from console.core.errors import ConsoleError
 
 _ROOT = str(Path(__file__).resolve().parents[2])
 _READ_LIMIT = 64 * 1024 * 1024  # a reply listing thousands of units is one long line

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import unique_names
-from console.configtable import Table
+from console.core.configtable import Table
 
 # Unit names and globs: letters, digits, and : - _ . \ @ plus the glob characters * ? [ ].
 UNIT_PATTERN = re.compile(r"^[A-Za-z0-9:_.\\@*?\[\]-]+$")

@@ -17,8 +17,8 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from backends.systemd.config import UNIT_NAME
-from console.errors import ConsoleError
-from console.loglines import LogLine, printable
+from console.core.errors import ConsoleError
+from console.core.loglines import LogLine, printable
 
 LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 _FIELDS = "MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_PID"

@@ -6,8 +6,8 @@ import time
 
 from backends.systemd.config import SystemdConfig
 from backends.systemd.listing import UnitState
-from console.durations import clock, format_span
-from console.model import CheckResult, Perf, Status, by_thresholds
+from console.core.durations import clock, format_span
+from console.core.model import CheckResult, Perf, Status, by_thresholds
 
 
 def memory_text(unit: UnitState) -> str:

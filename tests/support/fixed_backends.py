@@ -10,7 +10,7 @@ from typing import Any
 
 from backends.base import Backend
 from backends.http import EndpointSnapshot, HttpBackend, HttpConfig
-from console.model import CheckResult, Perf, Status
+from console.core.model import CheckResult, Perf, Status
 
 FROZEN_TIME = 1_795_000_000.0  # shown as 08:26:40 UTC
 

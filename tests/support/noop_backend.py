@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import Backend, BackendKind, Runtime
-from console.actions import ActionOutcome, ActionSpec, Progress
-from console.configtable import Table
-from console.errors import ActionFailed
-from console.model import CheckResult, Status
+from console.core.actions import ActionOutcome, ActionSpec, Progress
+from console.core.configtable import Table
+from console.core.errors import ActionFailed
+from console.core.model import CheckResult, Status
 
 
 @dataclass(frozen=True)

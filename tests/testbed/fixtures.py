@@ -15,17 +15,17 @@ from typing import NoReturn, Protocol
 
 import pytest
 
-from .celery_worker import CELERY_APP, CeleryWorker
-from .docker_engine import BUSYBOX_ROOTFS, DockerEngine
-from .postgres_cluster import PostgresCluster
-from .processes import ServiceError
-from .reaping import reap_stale
-from .redis_server import RedisServer
-from .systemd_machine import SYSTEMD_ROOTFS, SystemdMachine
+from console.sandbox.celery_worker import CELERY_APP, CeleryWorker
+from console.sandbox.docker_engine import BUSYBOX_ROOTFS, DockerEngine
+from console.sandbox.postgres_cluster import PostgresCluster
+from console.sandbox.processes import ServiceError
+from console.sandbox.reaping import reap_stale
+from console.sandbox.redis_server import RedisServer
+from console.sandbox.systemd_machine import SYSTEMD_ROOTFS, SystemdMachine
 
 SHARED_REDIS_URL = os.environ.get("OPSCONSOLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SHARED_PG_DSN = os.environ.get("OPSCONSOLE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-INSTALL_HINT = "run: bash tests/testbed/install.sh"
+INSTALL_HINT = "run: bash console/sandbox/install.sh"
 # What a failed start may raise; anything else is a bug in the test bed and should show.
 START_ERRORS = (ServiceError, OSError, subprocess.SubprocessError)
 
@@ -166,7 +166,7 @@ class CeleryWorkerFactory(Protocol):
 
 @pytest.fixture
 def celery_worker_factory() -> Iterator[CeleryWorkerFactory]:
-    """Start real Celery workers (tests.testbed.celeryapp by default); all stop after the test."""
+    """Start real Celery workers (console.sandbox.celeryapp by default); all stop after the test."""
     workers: list[CeleryWorker] = []
 
     def start(

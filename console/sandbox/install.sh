@@ -63,7 +63,7 @@ if ! grep -Eq '^host[[:space:]]+all[[:space:]]+all[[:space:]]+127\.0\.0\.1/32[[:
     say "postgres: switching local connections to trust auth"
     [[ -e $pg_conf/pg_hba.conf.orig ]] || cp "$pg_conf/pg_hba.conf" "$pg_conf/pg_hba.conf.orig"
     cat >"$pg_conf/pg_hba.conf" <<'EOF'
-# Test machine: local connections are trusted (written by tests/testbed/install.sh).
+# Test machine: local connections are trusted (written by console/sandbox/install.sh).
 local   all   all                 trust
 host    all   all   127.0.0.1/32  trust
 host    all   all   ::1/128       trust

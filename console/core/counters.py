@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from console import statedb
+from console.core import statedb
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counter_samples (

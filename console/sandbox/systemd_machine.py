@@ -2,7 +2,7 @@
 
 Owns the cached rootfs (SYSTEMD_ROOTFS, extracted once by systemd_rootfs_dir()), the
 machine's cgroups (kill_cgroup) and the machine name file reap_stale() reads.
-Needs the rootfs tarball that tests/testbed/install.sh caches.
+Needs the rootfs tarball that console/sandbox/install.sh caches.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ SYSTEMD_ROOTFS_STAMP = CACHE_DIR / (SYSTEMD_ROOTFS_DIR.name + ".extracted")
 def systemd_rootfs_dir() -> Path:
     """The cached rootfs, extracted once; machines share it read-only (--volatile=overlay)."""
     if not SYSTEMD_ROOTFS.exists():
-        raise ServiceError(f"{SYSTEMD_ROOTFS} missing: run tests/testbed/install.sh")
+        raise ServiceError(f"{SYSTEMD_ROOTFS} missing: run console/sandbox/install.sh")
     st = SYSTEMD_ROOTFS.stat()
     source = f"{st.st_size} {st.st_mtime_ns}"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console import statedb
+from console.core import statedb
 
 GENESIS = "0" * 64
 _FIELDS = ("ts", "action_id", "phase", "who", "client", "verb", "target", "params",

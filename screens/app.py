@@ -1,7 +1,7 @@
-"""The full-screen console: owns the poller and the dispatcher, and feeds the views.
+"""The full-screen console: drives a Session and feeds the views.
 
-Views are Textual modes, created the first time they are shown. Poll results arrive as
-messages; only the view on screen is redrawn, at most ten times a second.
+Views are Textual modes, created the first time they are shown. Poll results arrive from the
+Session's poller as messages; only the view on screen is redrawn, at most ten times a second.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import functools
 import importlib
 import os
 import signal
-import socket
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -22,19 +21,18 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from backends.base import Backend
-from console.actions import ActionSpec
-from console.assembly import build_backends
-from console.board import BackendView, CheckBoard
+from console import registry
 from console.config import Config
-from console.dispatcher import ActionRun, Dispatcher
-from console.durations import clock
-from console.identity import current_identity
-from console.messages import ActionChanged, PollUpdated
-from console.model import CheckResult, PollResult, Status
-from console.poller import Poller
-from console.views import VIEW_BY_NAME, VIEWS
+from console.core.actions import ActionSpec
+from console.core.durations import clock
+from console.core.model import CheckResult, PollResult
+from console.dispatcher import ActionRun
+from console.session import Session
 from screens.base import ConsoleScreen
+from screens.messages import ActionChanged, PollUpdated
 from widgets.topbar import TopBar
+
+VIEWS = registry.views()
 
 _REDRAW_DELAY = 0.1
 
@@ -46,7 +44,7 @@ class OpsConsoleApp(App[int]):
     #notice { padding: 0 1; color: $warning; height: auto; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        *(Binding(v.key, f"show_view('{v.name}')", v.title, show=False) for v in VIEWS),
+        *(Binding(v.key, f"show_view('{v.name}')", v.title, show=False) for v in VIEWS if v.key),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("r", "refresh_now", "refresh"),
         Binding("q", "quit", "quit"),
@@ -54,39 +52,34 @@ class OpsConsoleApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(self, config: Config, *, read_only: bool = False,
-                 backends: list[Backend] | None = None) -> None:
+                 backends: list[Backend[Any]] | None = None,
+                 session: Session | None = None) -> None:
         super().__init__()
-        self.config = config
-        self.read_only = read_only
-        self.backends = backends if backends is not None else build_backends(config)
-        self.board = CheckBoard(self.backends)
-        self.views = self.board.views
-        self.identity = current_identity()
-        self.dispatcher = Dispatcher(
-            state_dir=config.console.state_dir, read_only=read_only, redactor=config.redactor,
-            identity=self.identity, on_change=self._action_changed,
-            repoll=self._repoll)
-        self.poller = Poller(self.backends, self._poll_published, config.redactor)
-        self.host = socket.gethostname().split(".")[0]
+        self.session = session or Session(config, read_only=read_only, backends=backends)
+        self.config = self.session.config
+        self.session.on_poll(self._poll_published)
+        self.session.on_action(self._action_changed)
         self._redraw_pending = False
         for view in VIEWS:
             self.add_mode(view.name, functools.partial(self._make_screen, view.name))
         if config.discovery is not None:
             self.bind("D", "discovery", description="discovery")
 
+    @property
+    def read_only(self) -> bool:
+        return self.session.read_only
+
     def _action_changed(self, run: ActionRun) -> None:
         self.post_message(ActionChanged(run))
 
-    def _poll_published(self, result: PollResult) -> None:
-        self.post_message(PollUpdated(result))
-
-    def _repoll(self, backend_id: str) -> None:
-        self.poller.poll_now(backend_id)
+    def _poll_published(self, result: PollResult, changed: bool) -> None:
+        if changed:
+            self.post_message(PollUpdated(result))
 
     # -- start and stop -------------------------------------------------------------------
     async def on_mount(self) -> None:
         await self.switch_mode("overview")
-        self.poller.start()
+        self.session.start()
         for warning in self.config.warnings:
             self.notify(warning, title="Config", severity="warning", timeout=20)
         loop = asyncio.get_running_loop()
@@ -104,22 +97,27 @@ class OpsConsoleApp(App[int]):
             self.workers.cancel_group(self, "actions")
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(3):
-                    await self.poller.stop()
+                    await self.session.stop()
             os._exit(129)
 
         asyncio.get_running_loop().create_task(leave())
 
     async def on_unmount(self) -> None:
-        await self.poller.stop()
+        await self.session.stop()
 
     # -- views ----------------------------------------------------------------------------
     def _make_screen(self, name: str) -> Screen[None]:
         from screens.placeholder import PlaceholderScreen
 
-        view = VIEW_BY_NAME[name]
-        configured = any(s in self.config.sections for s in view.sections) or any(
-            b.kind in view.sections for b in self.backends)
-        if view.sections and not configured:
+        view = registry.view_by_name(name)
+        assert view is not None
+        sections = registry.sections_of_view(name)
+        configured = any(s in self.config.sections for s in sections) or any(
+            b.kind in sections for b in self.session.backends)
+        if name == registry.LOGS.name:
+            configured = bool(self.session.log_backends())
+            sections = ("logs",)
+        if sections and not configured:
             return PlaceholderScreen(name, f"Nothing configured for this view: {view.hint} "
                                            f"in {self.config.display_path}.")
         module_name, _, class_name = view.screen.partition(":")
@@ -134,24 +132,17 @@ class OpsConsoleApp(App[int]):
         if self.current_mode != name:
             await self.switch_mode(name)
 
-    def show_view_for_kind(self, kind: str) -> None:
-        section = {"unit": "systemd", "queue": "redis", "container": "docker",
-                   "volume": "docker", "postgres": "postgres", "celery": "celery",
-                   "http": "http", "deploy": "deploy", "log": "logs"}.get(kind)
-        for view in VIEWS:
-            if section and section in view.sections:
-                self.run_worker(self.action_show_view(view.name))
-                return
-        self.run_worker(self.action_show_view("overview"))
+    def show_view_for(self, target: str) -> None:
+        self.run_worker(self.action_show_view(self.session.view_for(target).name))
 
     def action_help(self) -> None:
         from screens.help import HelpScreen
 
-        views = ", ".join(f"{v.key} {v.title}" for v in VIEWS)
+        views = ", ".join(f"{v.key} {v.title}" for v in VIEWS if v.key)
         sections = [("Everywhere", [("0-9", f"switch view: {views}"), *self._describe(self.BINDINGS)])]
         base = self._base_screen()
         if base is not None:
-            title = VIEW_BY_NAME.get(base.view_name)
+            title = registry.view_by_name(base.view_name)
             keys = self._describe(type(self.focused).BINDINGS) if self.focused else []
             keys += self._describe(type(base).BINDINGS)
             keys += self._describe(ConsoleScreen.BINDINGS) if type(base) is not ConsoleScreen \
@@ -177,8 +168,7 @@ class OpsConsoleApp(App[int]):
 
     # -- poll results ---------------------------------------------------------------------
     def on_poll_updated(self, message: PollUpdated) -> None:
-        if self.board.update(message.result):
-            self._schedule_redraw()
+        self._schedule_redraw()
 
     def on_action_changed(self, message: ActionChanged) -> None:
         run: ActionRun = message.run
@@ -201,23 +191,11 @@ class OpsConsoleApp(App[int]):
             screen.refresh_all()
 
     # -- state for the views --------------------------------------------------------------
-    def backend_views(self, kind: str) -> list[BackendView]:
-        return self.board.backend_views(kind)
-
-    def checks_worst_first(self) -> list[tuple[CheckResult, str]]:
-        """(check, poll time) for every check: groups by backend, worst group first."""
-        return [(check, clock(polled)) for check, polled in self.board.worst_first()]
-
-    def check_by_key(self, key: str) -> CheckResult | None:
-        return self.board.check(key)
-
-    def status_counts(self) -> dict[Status, int]:
-        return self.board.counts()
-
     def paint_topbar(self, bar: TopBar) -> None:
-        who = self.identity.user + (f" via {self.identity.client}" if self.identity.client else "")
-        bar.show(host=f"{self.host} ({who})", read_only=self.read_only,
-                 counts=self.status_counts(), polled=clock(self.board.last_poll),
+        identity = self.session.identity
+        who = identity.user + (f" via {identity.client}" if identity.client else "")
+        bar.show(host=f"{self.session.host} ({who})", read_only=self.read_only,
+                 counts=self.session.counts(), polled=clock(self.session.board.last_poll),
                  title=self.config.console.title)
 
     def action_discovery(self) -> None:
@@ -243,27 +221,19 @@ class OpsConsoleApp(App[int]):
             looked = ", ".join(str(p) for p in self.config.searched)
             return (f"No config file found (looked in {looked}); showing this host only. "
                     "Write one (see opsconsole --help and the README) or pass --config PATH.")
-        if not len(self.board):
+        if not len(self.session.board):
             return "Waiting for the first poll..."
         return ""
 
     # -- actions --------------------------------------------------------------------------
-    def actions_for(self, target: str) -> list[ActionSpec]:
-        specs: list[ActionSpec] = []
-        for view in self.views.values():
-            if view.backend.answers_for(target):
-                snapshot = view.result.snapshot if view.result else None
-                specs.extend(view.backend.actions(snapshot, target))
-        return specs
-
     def open_action_menu(self, target: str) -> None:
         from screens.details import ActionMenuScreen
 
-        specs = self.actions_for(target)
+        specs = self.session.actions_for(target)
         if not specs:
             self.notify(f"No actions for {target}.", severity="warning")
             return
-        choices = [(spec, self.dispatcher.refusal(spec)) for spec in specs]
+        choices = [(spec, self.session.refusal(spec)) for spec in specs]
 
         def chosen(spec: ActionSpec | None) -> None:
             if spec is not None:
@@ -274,28 +244,28 @@ class OpsConsoleApp(App[int]):
     def open_details(self, check: CheckResult) -> None:
         from screens.details import CheckDetailsScreen
 
-        view = self.board.owner(check.key)
+        view = self.session.board.owner(check.key)
         error = view.result.error if view and view.result else None
-        polled = self.board.polled_at(check.key)
+        polled = self.session.board.polled_at(check.key)
         self.push_screen(CheckDetailsScreen(check, error, clock(polled) if polled else "-"))
 
     def run_verb(self, target: str, verb: str) -> None:
         """Start the action `verb` on `target` (from a key such as R restart)."""
-        spec = next((s for s in self.actions_for(target) if s.verb == verb), None)
+        spec = next((s for s in self.session.actions_for(target) if s.verb == verb), None)
         if spec is None:
             self.notify(f"{target} has no '{verb}' action.", severity="warning")
             return
         self.start_action(spec)
 
     def start_action(self, spec: ActionSpec) -> None:
-        refusal = self.dispatcher.refusal(spec)
+        refusal = self.session.refusal(spec)
         if refusal:
             self.notify(refusal, title=spec.title, severity="warning")
             return
         self.run_worker(self._dispatch(spec), group="actions", exit_on_error=False)
 
     async def _dispatch(self, spec: ActionSpec) -> None:
-        await self.dispatcher.run(spec, self._confirm)
+        await self.session.run_action(spec, self._confirm)
 
     async def _confirm(self, spec: ActionSpec) -> bool:
         from screens.confirm import ConfirmScreen
@@ -304,20 +274,20 @@ class OpsConsoleApp(App[int]):
         return bool(answer)
 
     def action_refresh_now(self) -> None:
-        self.poller.poll_now()
+        self.session.poll_now()
         self.notify("Refreshing every backend.", timeout=2)
 
     # -- command palette ------------------------------------------------------------------
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         for view in VIEWS:
-            yield SystemCommand(f"Go to {view.title}", f"show the {view.title} view (key "
-                                f"{view.key})", lambda n=view.name: self.run_worker(
-                                    self.action_show_view(n)))
+            key = f" (key {view.key})" if view.key else ""
+            yield SystemCommand(f"Go to {view.title}", f"show the {view.title} view{key}",
+                                lambda n=view.name: self.run_worker(self.action_show_view(n)))
         yield SystemCommand("Refresh now", "poll every backend at once", self.action_refresh_now)
         yield SystemCommand("Help", "every key binding", self.action_help)
-        for target in sorted({t for b in self.backends for t in b.targets()}):
-            for spec in self.actions_for(target):
-                refusal = self.dispatcher.refusal(spec)
+        for target in self.session.targets():
+            for spec in self.session.actions_for(target):
+                refusal = self.session.refusal(spec)
                 yield SystemCommand(
                     f"{spec.verb.capitalize()} {target}",
                     refusal or spec.effect, lambda s=spec: self.start_action(s))

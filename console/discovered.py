@@ -10,10 +10,8 @@ from typing import Any
 
 from backends.discovery.model import DiscoveryReport, Finding
 from console import registry
-from console.configtable import Table
-from console.secrets import Redactor
-
-SECTION_ORDER = ("systemd", "redis", "celery", "docker", "postgres", "http", "host")
+from console.core.configtable import Table
+from console.core.secrets import Redactor
 
 
 def host_table(report: DiscoveryReport) -> dict[str, Any]:
@@ -45,7 +43,7 @@ def entries(report: DiscoveryReport) -> list[tuple[str, dict[str, Any], str]]:
     """(section, table, note) for every entry a discovered config holds, in file order."""
     found = [(f.section, f.table, f.note) for f in report.findings]
     found.append(("host", host_table(report), "disks, memory, load and the ports found"))
-    order = {section: i for i, section in enumerate(SECTION_ORDER)}
+    order = {section: i for i, section in enumerate(registry.section_order())}
     return sorted(found, key=lambda e: order.get(e[0], len(order)))
 
 

@@ -1,4 +1,4 @@
-"""A tiny Celery app for tests: real workers run it with ``celery -A tests.testbed.celeryapp``.
+"""A tiny Celery app for tests: real workers run it with ``celery -A console.sandbox.celeryapp``.
 
 Broker and result backend come from OPSCONSOLE_TEST_BROKER and OPSCONSOLE_TEST_BACKEND.
 Task names are fixed ("testbed.add", ...) so they do not depend on how the module is imported.

@@ -14,7 +14,7 @@ from typing import Any, Self
 from .processes import Service, ServiceError, make_temp_dir, stop_process, tail, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CELERY_APP = "tests.testbed.celeryapp"
+CELERY_APP = "console.sandbox.celeryapp"
 
 
 class CeleryWorker(Service):

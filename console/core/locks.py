@@ -14,9 +14,9 @@ import re
 import time
 from pathlib import Path
 
-from console.durations import clock
-from console.errors import ActionRefused
-from console.identity import Identity
+from console.core.durations import clock
+from console.core.errors import ActionRefused
+from console.core.identity import Identity
 
 
 def _file_for(lock_dir: Path, key: str) -> Path:

@@ -4,7 +4,7 @@ Owns ServiceError, the Service context-manager base class (``stop()`` is safe to
 and after a failed ``start()``), TEMP_ROOT and its owner files, CACHE_DIR, and the helpers
 free_port, run, wait_for, make_temp_dir, tail, stop_process, signal_tree, mounts_under,
 unmount_all, kill_processes_using, kill_by_pidfile, stop_by_pidfile and remove_tree.
-The services need root and what tests/testbed/install.sh installs and caches.
+The services need root and what console/sandbox/install.sh installs and caches.
 """
 
 from __future__ import annotations

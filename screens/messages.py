@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from console.core.model import PollResult
 from console.dispatcher import ActionRun
-from console.model import PollResult
 
 
 class PollUpdated(Message):

@@ -17,3 +17,15 @@ class ActionRefused(ConsoleError):
 
 class ActionFailed(ConsoleError):
     """An action started but did not reach its goal."""
+
+
+def one_line(exc: BaseException, timeout: float | None = None, limit: int = 300) -> str:
+    """An exception as one line for a person: its first line, capped, else its type's name.
+
+    A timeout reads "no answer within Ns" when the caller knows its limit.
+    """
+    if isinstance(exc, TimeoutError) and timeout is not None:
+        return f"no answer within {timeout:g}s"
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return first[:limit] or type(exc).__name__

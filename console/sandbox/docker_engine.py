@@ -1,6 +1,6 @@
 """DockerEngine: a private dockerd in a temp dir, with the cached busybox image imported.
 
-Needs the busybox rootfs that tests/testbed/install.sh caches (BUSYBOX_ROOTFS).
+Needs the busybox rootfs that console/sandbox/install.sh caches (BUSYBOX_ROOTFS).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class DockerEngine(Service):
 
     def _start(self) -> None:
         if self.import_busybox and not BUSYBOX_ROOTFS.exists():
-            raise ServiceError(f"{BUSYBOX_ROOTFS} missing: run tests/testbed/install.sh")
+            raise ServiceError(f"{BUSYBOX_ROOTFS} missing: run console/sandbox/install.sh")
         self.dir = self._given_dir or make_temp_dir("docker")
         drivers = [self.storage_driver] if self.storage_driver else ["overlay2", "vfs"]
         last_error: ServiceError | None = None

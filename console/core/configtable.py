@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from console.durations import parse_duration
-from console.errors import ConfigError
-from console.secrets import Redactor, SecretError, expand_env, read_secret_file, url_password
+from console.core.durations import parse_duration
+from console.core.errors import ConfigError
+from console.core.secrets import Redactor, SecretError, expand_env, read_secret_file, url_password
 
 T = TypeVar("T")
 _MISSING: Any = object()

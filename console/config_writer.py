@@ -8,18 +8,8 @@ import time
 from typing import Any
 
 from backends.discovery.model import DiscoveryReport
-from backends.discovery.sections import entries
-
-_HINTS = {
-    "systemd": 'units: names or globs such as "myapp*.service"',
-    "redis": "[[redis.queues]]: queue, processing and failed keys of one family; "
-             "warn/crit thresholds on depth",
-    "celery": "failed_per_hour = { warn = 10, crit = 50 }; beat_schedule = \"/path\"",
-    "docker": 'backup = { dir = "/opt/backups/NAME", keep = 7 } for volume backups',
-    "postgres": 'backup = { dir = "/opt/backups/NAME", keep_days = 30 } for verified backups',
-    "http": "expect_status, expect_body, latency_warn",
-    "host": 'disks = ["/", "/var/lib/postgresql"]; disk_warn/disk_crit in percent',
-}
+from console import registry
+from console.discovered import entries
 
 
 def value(item: Any) -> str:
@@ -67,7 +57,7 @@ def render(report: DiscoveryReport) -> str:
         lines += [f"#   {r.probe}: {r.where}: {r.missing}" for r in report.missing]
     for section, table, note in entries(report):
         lines += ["", f"# {section}: {note}"]
-        if section in _HINTS:
-            lines.append(f"# more: {_HINTS[section]}")
+        if registry.init_hint(section):
+            lines.append(f"# more: {registry.init_hint(section)}")
         lines += _table_lines(section, table)
     return "\n".join(lines) + "\n"

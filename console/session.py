@@ -1,0 +1,222 @@
+"""A Session: everything a front end drives, without a front end.
+
+It owns the config, the backends, the board of check results, the poller, the dispatcher and
+the operator's identity, and answers the questions every front end asks: which actions a
+target offers, which view shows it, what each backend currently says (typed snapshots with
+their "waiting" or "unreachable" reason), the checks worst first and the status counts. The
+TUI drives one, the headless runner drives one, and a remote host can serve one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+from backends.base import Backend
+from console import registry
+from console.assembly import build_backends
+from console.board import BackendView, CheckBoard
+from console.config import Config
+from console.core.actions import ActionSpec
+from console.core.durations import clock
+from console.core.errors import ConfigError
+from console.core.identity import Identity, current_identity
+from console.core.model import CheckResult, PollResult, Status
+from console.dispatcher import ActionRun, Dispatcher
+from console.poller import BackendState, Poller, poll_once
+
+S = TypeVar("S")
+
+PollListener = Callable[[PollResult, bool], None]  # (result, whether the board changed)
+ActionListener = Callable[[ActionRun], None]
+Confirmer = Callable[[ActionSpec], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class Polled(Generic[S]):
+    """What one backend says right now: its typed snapshot, checks, and why it has none."""
+
+    backend: Backend[S]
+    result: PollResult | None
+    last_problem: str | None = None
+
+    @property
+    def snapshot(self) -> S | None:
+        return cast("S | None", self.result.snapshot) if self.result else None
+
+    @property
+    def problem(self) -> str | None:
+        """Why there is nothing (or nothing fresh) to show: waiting, or unreachable: reason."""
+        if self.result is None:
+            return "waiting for the first poll"
+        if self.result.error:
+            return (self.result.checks[0].summary if self.result.checks
+                    else f"unreachable: {self.result.error}")
+        return None
+
+    @property
+    def checks(self) -> tuple[CheckResult, ...]:
+        return self.result.checks if self.result else ()
+
+    def check(self, target: str) -> CheckResult | None:
+        return next((c for c in self.checks if c.target == target), None)
+
+    def status(self, target: str) -> Status:
+        """A target's status as its last poll decided it (UNKNOWN before one)."""
+        found = [c.status for c in self.checks if c.target == target]
+        return max(found, key=lambda s: s.severity) if found else Status.UNKNOWN
+
+
+class Session:
+    """One host's console state and machinery, for any front end."""
+
+    def __init__(self, config: Config, *, read_only: bool = False,
+                 backends: list[Backend[Any]] | None = None, only: list[str] | None = None,
+                 identity: Identity | None = None) -> None:
+        self.config = config
+        self.read_only = read_only or config.console.read_only
+        self.backends = backends if backends is not None else build_backends(config, only)
+        self.board = CheckBoard(self.backends)
+        self.identity = identity or current_identity()
+        self.host = socket.gethostname().split(".")[0]
+        self._poll_listeners: list[PollListener] = []
+        self._action_listeners: list[ActionListener] = []
+        self.dispatcher = Dispatcher(
+            state_dir=config.console.state_dir, read_only=self.read_only,
+            redactor=config.redactor, identity=self.identity, on_change=self._action_changed,
+            repoll=self.poll_now)
+        self.poller = Poller(self.backends, self._published, config.redactor)
+
+    # -- listening ------------------------------------------------------------------------
+    def on_poll(self, listener: PollListener) -> None:
+        self._poll_listeners.append(listener)
+
+    def on_action(self, listener: ActionListener) -> None:
+        self._action_listeners.append(listener)
+
+    def _published(self, result: PollResult) -> None:
+        changed = self.board.update(result)
+        for listener in self._poll_listeners:
+            listener(result, changed)
+
+    def _action_changed(self, run: ActionRun) -> None:
+        for listener in self._action_listeners:
+            listener(run)
+
+    # -- polling --------------------------------------------------------------------------
+    def start(self) -> None:
+        """Poll every backend on its own interval from now on (needs a running loop)."""
+        self.poller.start()
+
+    async def stop(self) -> None:
+        await self.poller.stop()
+
+    def poll_now(self, backend_id: str | None = None) -> None:
+        self.poller.poll_now(backend_id)
+
+    async def poll_all_once(self, deadline: float) -> list[PollResult]:
+        """Poll every backend once, concurrently; whatever misses the deadline is UNKNOWN.
+
+        The results also go on the board; the backends are closed afterwards.
+        """
+        async def one(backend: Backend[Any]) -> PollResult:
+            return await poll_once(backend, BackendState(), self.config.redactor,
+                                   timeout=deadline)
+
+        tasks = {asyncio.create_task(one(b)): b for b in self.backends}
+        results: list[PollResult] = []
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=deadline + 0.5)
+            results = [t.result() for t in done]
+            for task in pending:
+                task.cancel()
+                backend = tasks[task]
+                reason = f"no answer within the run's deadline of {deadline:g}s"
+                results.append(PollResult(backend.id, backend.kind, time.time(), deadline, tuple(
+                    CheckResult(t, Status.UNKNOWN, reason) for t in backend.targets()),
+                    error=reason))
+        for result in results:
+            self.board.update(result)
+        await self.close_backends()
+        return results
+
+    async def close_backends(self) -> None:
+        """Close every backend at once, each within a bound; never raises."""
+        async def close(backend: Backend[Any]) -> None:
+            try:
+                async with asyncio.timeout(3):
+                    await backend.close()
+            except Exception:  # closing is best effort; the results are already in
+                pass
+
+        await asyncio.gather(*(close(b) for b in self.backends))
+
+    # -- what the backends say ------------------------------------------------------------
+    def polled(self, backend_type: type[Backend[S]]) -> list[Polled[S]]:
+        """Every backend of one class with its latest result, in config order."""
+        found: list[Polled[S]] = []
+        for view in self.board.views.values():
+            if isinstance(view.backend, backend_type):
+                found.append(Polled(view.backend, view.result, view.last_problem))
+        return found
+
+    def polled_kind(self, kind: str) -> list[Polled[Any]]:
+        """Every backend of one kind (`systemd`, `http`...) with its latest result."""
+        return [Polled(v.backend, v.result, v.last_problem) for v in self.board.views.values()
+                if v.backend.kind == kind]
+
+    def backend_view(self, backend_id: str) -> BackendView | None:
+        return self.board.views.get(backend_id)
+
+    def checks_worst_first(self) -> list[tuple[CheckResult, str]]:
+        """(check, poll time) for every check, the worst first."""
+        return [(check, clock(polled)) for check, polled in self.board.worst_first()]
+
+    def check(self, key: str) -> CheckResult | None:
+        return self.board.check(key)
+
+    def counts(self) -> dict[Status, int]:
+        return self.board.counts()
+
+    def log_backends(self) -> list[Backend[Any]]:
+        """The backends that offer live logs (journals, container logs, files)."""
+        return [b for b in self.backends if type(b).log_sources is not Backend.log_sources]
+
+    def targets(self) -> list[str]:
+        return sorted({t for b in self.backends for t in b.targets()})
+
+    # -- actions and views ----------------------------------------------------------------
+    def actions_for(self, target: str,
+                    options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
+        """Every action the backends answering for `target` offer on it."""
+        specs: list[ActionSpec] = []
+        for view in self.board.views.values():
+            if view.backend.answers_for(target):
+                snapshot = view.result.snapshot if view.result else None
+                specs.extend(view.backend.actions(snapshot, target, options))
+        return specs
+
+    def action(self, target: str, verb: str,
+               options: Mapping[str, Any] | None = None) -> ActionSpec:
+        """The action `verb` on `target`; a usage error naming what it offers otherwise."""
+        offered = self.actions_for(target, options)
+        spec = next((s for s in offered if s.verb == verb), None)
+        if spec is None:
+            verbs = sorted({s.verb for s in offered})
+            choice = f" (it offers: {', '.join(verbs)})" if verbs else ""
+            raise ConfigError(f"{target} has no '{verb}' action{choice}")
+        return spec
+
+    def view_for(self, target: str) -> registry.ViewSpec:
+        """The view that shows a target (the Overview for kinds without one)."""
+        return registry.view_for_target_kind(target.split(":", 1)[0]) or registry.OVERVIEW
+
+    def refusal(self, spec: ActionSpec) -> str | None:
+        return self.dispatcher.refusal(spec)
+
+    async def run_action(self, spec: ActionSpec, confirm: Confirmer) -> ActionRun:
+        return await self.dispatcher.run(spec, confirm)
