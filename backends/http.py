@@ -24,6 +24,7 @@ import httpx
 from backends.base import Backend, BackendKind, Runtime, unique_names
 from console.core.actions import ActionOutcome, ActionSpec, Progress
 from console.core.configtable import Table
+from console.core.errors import ActionFailed
 from console.core.model import CheckResult, Perf, Status, by_thresholds
 
 _MAX_BODY = 1_000_000
@@ -210,8 +211,9 @@ class HttpBackend(Backend):
         async def check_now(progress: Progress) -> ActionOutcome:
             progress.progress(None, None, f"requesting {self.config.url}")
             result = self.evaluate(await self.collect())[0]
-            return ActionOutcome(result.status is Status.OK,
-                                 f"{result.status.name}: {result.summary}")
+            if result.status is not Status.OK:
+                raise ActionFailed(f"{result.status.name}: {result.summary}")
+            return ActionOutcome(True, f"OK: {result.summary}")
 
         return [ActionSpec(verb="check", target=target, title=f"Check {self.name} now",
                            effect=f"send one {self.config.method} to {self.config.url}",

@@ -146,7 +146,7 @@ class Dispatcher:
             self._end(run, "refused", outcome)
             return run
         except ActionFailed as exc:
-            outcome = ActionOutcome(False, self.redactor(str(exc)))
+            outcome = ActionOutcome(False, str(exc), exc.details)
         except Exception as exc:  # the action failed: report it, keep the console alive
             outcome = ActionOutcome(False, self.redactor(f"{spec.title} failed: "
                                                          f"{one_line(exc)}"))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from console import registry
 from console.config import parse_config
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -18,5 +19,4 @@ def test_readme_config_examples_load(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.S)
     assert len(blocks) >= 2
     config = parse_config("\n".join(blocks), tmp_path / "config.toml")
-    assert {"http", "host", "systemd", "redis", "celery", "docker", "postgres", "deploy",
-            "logs", "sql", "file", "command"} <= set(config.sections)
+    assert set(registry.section_order()) <= set(config.sections)

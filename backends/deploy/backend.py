@@ -240,6 +240,6 @@ async def follow(store: PlanStore, plan_id: str, progress: Progress) -> ActionOu
         await asyncio.sleep(_FOLLOW_EVERY)
     if plan.state == "ok":
         return ActionOutcome(True, f"{plan.deploy} is at {plan.to_rev[:10]}: every step passed")
-    return ActionOutcome(False, f"rollback stopped at {plan.error}; to go back, roll forward "
-                                f"to {plan.from_rev[:10]} (opsconsole --headless rollback "
-                                f"deploy:{plan.deploy} --to {plan.from_rev[:10]})")
+    raise ActionFailed(f"rollback stopped at {plan.error}; to go back, roll forward "
+                       f"to {plan.from_rev[:10]} (opsconsole --headless rollback "
+                       f"deploy:{plan.deploy} --to {plan.from_rev[:10]})")

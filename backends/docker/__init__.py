@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from backends.base import Backend, BackendKind, Runtime
@@ -28,44 +28,14 @@ from backends.docker.engine import Engine
 from backends.docker.events import EventWatcher
 from backends.docker.inspect import ContainerInfo, Inspector, selected
 from backends.docker.logs import ContainerLogSource
+from backends.docker.snapshot import DockerSnapshot, VolumeState
 from backends.docker.stats import StatsCollector
-from backends.docker.volumes import BackupFile, list_backups
+from backends.docker.volumes import list_backups
 from console.core.actions import ActionSpec
 from console.core.counters import CounterHistory
 from console.core.durations import format_age, format_span
 from console.core.loglines import LineSource
 from console.core.model import CheckResult, Perf, Status
-
-
-@dataclass(frozen=True)
-class VolumeState:
-    name: str
-    used_by: tuple[str, ...]
-    backup_dir: str
-    keep: int
-    max_age: float | None
-    backups: tuple[BackupFile, ...]
-
-    @property
-    def last_good(self) -> BackupFile | None:
-        return next((b for b in self.backups if b.good), None)
-
-
-@dataclass(frozen=True)
-class DockerSnapshot:
-    host: str
-    collected_at: float
-    containers: tuple[ContainerInfo, ...]
-    missing: tuple[str, ...]
-    unmatched: tuple[str, ...]
-    volumes: tuple[VolumeState, ...]
-    events_connected: bool | None = None
-
-    def container(self, name: str) -> ContainerInfo | None:
-        return next((c for c in self.containers if c.name == name), None)
-
-    def volume(self, name: str) -> VolumeState | None:
-        return next((v for v in self.volumes if v.name == name), None)
 
 
 def build(entries: list[DockerConfig], runtime: Runtime) -> list[Backend]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from backends.docker.config import VOLUME_PATTERN
+from backends.docker.config import VOLUME_PATTERN, BackupSettings, DockerConfig
 from backends.docker.engine import Engine, EngineError
+from backends.docker.inspect import Inspector
+from backends.docker.snapshot import DockerSnapshot
 from backends.docker.volumes import (
     PAST,
     BackupFile,
@@ -20,15 +22,26 @@ from backends.docker.volumes import (
 )
 from console.core.actions import ActionOutcome, ActionSpec, Progress
 from console.core.durations import format_age
+from console.core.errors import ActionFailed
 from console.core.sizes import format_bytes
 
-if TYPE_CHECKING:
-    from backends.docker import DockerBackend, DockerSnapshot
+
+class DockerActionHost(Protocol):
+    """What the actions need of the Docker backend they act through."""
+
+    config: DockerConfig
+    engine: Engine
+    inspector: Inspector
+
+    @property
+    def id(self) -> str: ...
+
+    def backup_settings(self, volume: str) -> BackupSettings | None: ...
 
 RESTORE_CHOICES = 5  # restore entries offered in a menu (newest first)
 
 
-def container_actions(backend: DockerBackend, snapshot: DockerSnapshot | None,
+def container_actions(backend: DockerActionHost, snapshot: DockerSnapshot | None,
                       name: str) -> list[ActionSpec]:
     info = snapshot.container(name) if snapshot is not None else None
     target = f"container:{name}"
@@ -44,12 +57,12 @@ def container_actions(backend: DockerBackend, snapshot: DockerSnapshot | None,
                 state = await asyncio.to_thread(_container_verb, engine, name, verb,
                                                 stop_timeout)
             except EngineError as exc:
-                return ActionOutcome(False, f"{verb} {target} failed: {exc}")
+                raise ActionFailed(f"{verb} {target} failed: {exc}") from None
             backend.inspector.mark_dirty()
             wanted = "exited" if verb == "stop" else "running"
-            ok = state == wanted
-            return ActionOutcome(ok, f"{target} {_done[verb]}: now {state}" if ok else
-                                 f"{verb} {target} ended with the container {state}")
+            if state != wanted:
+                raise ActionFailed(f"{verb} {target} ended with the container {state}")
+            return ActionOutcome(True, f"{target} {_done[verb]}: now {state}")
         return run
 
     running = info.running if info is not None else None
@@ -91,7 +104,7 @@ def _container_verb(engine: Engine, name: str, verb: str, stop_timeout: int) -> 
         client.close()
 
 
-def volume_actions(backend: DockerBackend, snapshot: DockerSnapshot | None, name: str,
+def volume_actions(backend: DockerActionHost, snapshot: DockerSnapshot | None, name: str,
                    options: Mapping[str, Any]) -> list[ActionSpec]:
     target = f"volume:{name}"
     settings = backend.backup_settings(name)
@@ -107,7 +120,7 @@ def volume_actions(backend: DockerBackend, snapshot: DockerSnapshot | None, name
                     client, name, settings.dir, keep=settings.keep, image=cfg.helper_image,
                     quiesce=settings.quiesce, timeout=cfg.backup_timeout, log=progress.log))
         except EngineError as exc:
-            return ActionOutcome(False, f"backup of {target} failed: {exc}")
+            raise ActionFailed(f"backup of {target} failed: {exc}") from None
         return ActionOutcome(True, f"backed up {target} to {made.path} ({format_bytes(made.size)})")
 
     specs = [ActionSpec(
@@ -146,11 +159,11 @@ def volume_actions(backend: DockerBackend, snapshot: DockerSnapshot | None, name
 
 def _refused(message: str):  # type: ignore[no-untyped-def]
     async def run(progress: Progress) -> ActionOutcome:
-        return ActionOutcome(False, message)
+        raise ActionFailed(message)
     return run
 
 
-def _restorer(backend: DockerBackend, name: str, pick: BackupFile):  # type: ignore[no-untyped-def]
+def _restorer(backend: DockerActionHost, name: str, pick: BackupFile):  # type: ignore[no-untyped-def]
     cfg = backend.config
 
     async def run(progress: Progress) -> ActionOutcome:
@@ -162,7 +175,7 @@ def _restorer(backend: DockerBackend, name: str, pick: BackupFile):  # type: ign
                                               stop_timeout=cfg.stop_timeout,
                                               timeout=cfg.backup_timeout, log=progress.log))
         except EngineError as exc:
-            return ActionOutcome(False, f"restore of volume:{name} failed: {exc}")
+            raise ActionFailed(f"restore of volume:{name} failed: {exc}") from None
         backend.inspector.mark_dirty()
         again = f"; started {', '.join(restarted)} again" if restarted else ""
         return ActionOutcome(True, f"restored volume:{name} from {pick.name} in "

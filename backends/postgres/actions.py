@@ -51,8 +51,8 @@ async def vacuum(config: PostgresConfig, table: str | None, progress: Progress) 
         await conn.close()
     what = tables[0] if table is not None else f"{len(tables)} tables of {config.dbname}"
     if skipped:
-        return ActionOutcome(False, f"VACUUM ANALYZE of {what}: skipped {', '.join(skipped)} "
-                                    "(locked or not permitted)")
+        raise ActionFailed(f"VACUUM ANALYZE of {what}: skipped {', '.join(skipped)} "
+                           "(locked or not permitted)")
     return ActionOutcome(True, f"VACUUM ANALYZE of {what} done")
 
 
@@ -73,7 +73,7 @@ async def signal_backend(config: PostgresConfig, pid: int, terminate: bool) -> A
     finally:
         await conn.close()
     if not row or not row[0]:
-        return ActionOutcome(False, f"pid {pid} did not accept the {verb} signal")
+        raise ActionFailed(f"pid {pid} did not accept the {verb} signal")
     done = "terminated" if terminate else "query cancelled"
     return ActionOutcome(True, f"pid {pid}: {done}")
 

@@ -102,8 +102,7 @@ class UnitAction:
         lines = await self._journal()
         for line in lines:
             progress.log(line)
-        return ActionOutcome(False, f"{self.verb} {self.unit} failed: {problem}",
-                             "\n".join(lines))
+        raise ActionFailed(f"{self.verb} {self.unit} failed: {problem}", "\n".join(lines))
 
     async def _watch(self, before: Observed, progress: Progress) -> tuple[Observed, str | None]:
         deadline = time.monotonic() + self.config.action_timeout

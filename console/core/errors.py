@@ -16,7 +16,14 @@ class ActionRefused(ConsoleError):
 
 
 class ActionFailed(ConsoleError):
-    """An action started but did not reach its goal."""
+    """An action started but did not reach its goal: the one way an action reports failure.
+
+    `details` holds what explains it beyond the one line (the last journal lines, say).
+    """
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
 
 
 def one_line(exc: BaseException, timeout: float | None = None, limit: int = 300) -> str:
