@@ -180,7 +180,7 @@ async def test_peek_is_cut_and_escaped(shared: tuple[Redis, str], shared_redis_u
         texts = [item.text for item in queue.items]
         assert texts[0] == "plain"
         assert texts[1] == "\\x1b[31mred\\x07\\n\\xff"
-        assert texts[2].startswith("x" * 200) and texts[2].endswith("… (10.0 MB)")
+        assert texts[2].startswith("x" * 200) and texts[2].endswith("… (9.5 MiB)")
         assert len(texts[2]) < 300 and queue.items[2].size == 10_000_000
         assert processing.type == "none" and processing.items == ()
         assert [i.text for i in failed.items] == ["[bold]markup[/bold]"]
