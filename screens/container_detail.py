@@ -1,8 +1,9 @@
 """One container up close: `docker inspect` highlights, its backups, and live logs.
 
-The logs start with the last 200 lines of stdout and stderr and then follow; `/` searches
-them (matches highlighted, n jumps to the next), p pauses scrolling. R, s, S act on the
-container and b backs up its first volume.
+The logs (the Docker backend's log source for the container: stdout and stderr) start with
+the last 200 lines and then follow in a `LogPane`; `/` searches them (matches highlighted,
+n jumps to the next), p pauses scrolling. R, s, S act on the container and b backs up its
+first volume.
 """
 
 from __future__ import annotations
@@ -13,20 +14,15 @@ from typing import ClassVar
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.widgets import Static
 
 from backends.docker import DockerBackend, DockerSnapshot
 from backends.docker.inspect import ContainerInfo
-from backends.docker.logs import LogFollower
 from console.core.durations import clock, format_age, format_span
+from console.core.loglines import LineSource
 from console.core.sizes import format_bytes
 from screens.base import ConsoleScreen
-from widgets.log_view import LogView
-
-
-class LogsArrived(Message):
-    """Posted from a log follower thread: lines are waiting to be drained."""
+from widgets.log_pane import LOG_KEYS, LogPane, LogPaneActions
 
 
 def highlights(info: ContainerInfo, snapshot: DockerSnapshot, now: float) -> list[str]:
@@ -62,7 +58,7 @@ def highlights(info: ContainerInfo, snapshot: DockerSnapshot, now: float) -> lis
     return [escape(line) for line in lines]
 
 
-class ContainerDetailScreen(ConsoleScreen):
+class ContainerDetailScreen(LogPaneActions, ConsoleScreen):
     VIEW = "containers"
     DEFAULT_CSS = """
     ContainerDetailScreen #container-summary { height: auto; padding: 0 1; text-style: bold; }
@@ -76,21 +72,20 @@ class ContainerDetailScreen(ConsoleScreen):
         Binding("s", "verb('start')", "start"),
         Binding("S", "verb('stop')", "stop", key_display="S"),
         Binding("b", "backup", "backup volume"),
-        Binding("n", "next_match", "next match"),
-        Binding("p", "pause", "pause"),
+        *LOG_KEYS,
     ]
 
     def __init__(self, backend_id: str, container: str) -> None:
         super().__init__()
         self.backend_id = backend_id
         self.container = container
-        self.follower: LogFollower | None = None
         self._shown: tuple[object, ...] | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Static(escape(self.container), id="container-summary")
         yield Static("", id="container-inspect")
-        yield LogView(max_lines=5000, with_source=True, id="container-logs")
+        yield LogPane(self._logs, with_source=True, id="container-logs",
+                      empty_hint="no logs for this container")
 
     @property
     def backend(self) -> DockerBackend | None:
@@ -105,24 +100,11 @@ class ContainerDetailScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.query_one(LogPane).log_view.focus()
+
+    def _logs(self) -> list[LineSource]:
         backend = self.backend
-        if backend is not None:
-            self.follower = LogFollower(backend.engine, self.container, self._wake)
-            self.follower.start()
-        self.query_one(LogView).focus()
-
-    def _wake(self) -> None:
-        """Called from a follower thread; post_message is thread-safe."""
-        self.post_message(LogsArrived())
-
-    def on_unmount(self) -> None:
-        if self.follower is not None:
-            self.follower.close()
-
-    def on_logs_arrived(self, message: LogsArrived) -> None:
-        if self.follower is None:
-            return
-        self.query_one(LogView).append_lines(self.follower.drain())
+        return backend.log_sources(f"container:{self.container}") if backend is not None else []
 
     def refresh_view(self) -> None:
         snap = self._snapshot()
@@ -151,7 +133,7 @@ class ContainerDetailScreen(ConsoleScreen):
         return f"container:{self.container}"
 
     def apply_filter(self, text: str) -> None:
-        self.query_one(LogView).set_search(text)
+        self.query_one(LogPane).set_search(text)
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -164,11 +146,3 @@ class ContainerDetailScreen(ConsoleScreen):
                         severity="warning")
             return
         self.ops.run_verb(f"volume:{info.volumes[0]}", "backup")
-
-    def action_next_match(self) -> None:
-        if not self.query_one(LogView).jump_to_next_match():
-            self.notify("No match: type / and a word to search.", timeout=3)
-
-    def action_pause(self) -> None:
-        paused = self.query_one(LogView).toggle_pause()
-        self.notify("Logs paused (p to resume)." if paused else "Logs resumed.", timeout=2)

@@ -1,7 +1,8 @@
 """One unit up close: its main properties and its journal, followed live.
 
-The journal starts with the last 200 lines and then follows; `/` searches it (matches are
-highlighted, n jumps to the next), p pauses scrolling. R, s, S and l act on the unit.
+The journal (the systemd backend's log source for the unit) starts with the last 200 lines
+and then follows in a `LogPane`; `/` searches it (matches are highlighted, n jumps to the
+next), p pauses scrolling. R, s, S and l act on the unit.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from backends.systemd.dbus_calls import NOT_SET
 from backends.systemd.listing import SystemdSnapshot, UnitState
 from backends.systemd.verdicts import cpu_text, memory_text, since_text
 from console.core.durations import clock
-from console.core.loglines import LogLine
+from console.core.loglines import LineSource
 from screens.base import ConsoleScreen
-from widgets.log_view import LogView
+from widgets.log_pane import LOG_KEYS, LogPane, LogPaneActions
 
 PROPERTY_KEYS = ("Id", "Description", "LoadState", "ActiveState", "SubState", "UnitFileState",
                  "FragmentPath", "Type", "Restart", "MainPID", "NRestarts", "Result",
@@ -47,7 +48,7 @@ def show_value(key: str, value: Any) -> str:
     return str(value) if value not in ("", None) else "-"
 
 
-class UnitDetailScreen(ConsoleScreen):
+class UnitDetailScreen(LogPaneActions, ConsoleScreen):
     VIEW = "units"
     DEFAULT_CSS = """
     UnitDetailScreen #unit-summary { height: 1; padding: 0 1; text-style: bold; }
@@ -61,8 +62,7 @@ class UnitDetailScreen(ConsoleScreen):
         Binding("s", "verb('start')", "start"),
         Binding("S", "verb('stop')", "stop", key_display="S"),
         Binding("l", "verb('reload')", "reload"),
-        Binding("n", "next_match", "next match"),
-        Binding("p", "pause", "pause"),
+        *LOG_KEYS,
     ]
 
     def __init__(self, backend_id: str, unit: str) -> None:
@@ -74,7 +74,7 @@ class UnitDetailScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         yield Static(escape(self.unit), id="unit-summary")
         yield Static("reading properties...", id="unit-properties")
-        yield LogView(max_lines=5000, id="journal")
+        yield LogPane(self._journal, id="journal", empty_hint="no journal for this unit")
 
     @property
     def backend(self) -> SystemdBackend | None:
@@ -84,8 +84,11 @@ class UnitDetailScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.run_worker(self._follow_journal(), group="journal", exit_on_error=False)
-        self.query_one(LogView).focus()
+        self.query_one(LogPane).log_view.focus()
+
+    def _journal(self) -> list[LineSource]:
+        backend = self.backend
+        return backend.log_sources(f"unit:{self.unit}") if backend is not None else []
 
     def _state(self) -> UnitState | None:
         view = self.session.backend_view(self.backend_id)
@@ -131,34 +134,12 @@ class UnitDetailScreen(ConsoleScreen):
                 for i, left in enumerate(cells[:half])]
         box.update(escape("\n".join(row.rstrip() for row in rows)))
 
-    async def _follow_journal(self) -> None:
-        backend = self.backend
-        log = self.query_one(LogView)
-        if backend is None:
-            return
-        follower = backend.journal_follower(self.unit, lines=200)
-        try:
-            async for batch in follower.batches():
-                log.append_lines(batch)
-        except Exception as exc:  # journalctl missing or failing: say so in the log itself
-            log.append_lines([LogLine(time.time(), f"journal unavailable: {exc}", "err")])
-        finally:
-            await follower.stop()
-
     # -- keys -----------------------------------------------------------------------------
     def selected_target(self) -> str | None:
         return f"unit:{self.unit}"
 
     def apply_filter(self, text: str) -> None:
-        self.query_one(LogView).set_search(text)
+        self.query_one(LogPane).set_search(text)
 
     def action_back(self) -> None:
         self.dismiss(None)
-
-    def action_next_match(self) -> None:
-        if not self.query_one(LogView).jump_to_next_match():
-            self.notify("No match: type / and a word to search.", timeout=3)
-
-    def action_pause(self) -> None:
-        paused = self.query_one(LogView).toggle_pause()
-        self.notify("Journal paused (p to resume)." if paused else "Journal resumed.", timeout=2)

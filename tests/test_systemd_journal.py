@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from backends.systemd.journal import JournalFollower, parse_entry, tail
+from backends.systemd.journal import JournalLineSource, parse_entry, tail
 from console.core.loglines import LogLine
 from console.sandbox.systemd_machine import SystemdMachine
 from tests.test_systemd_fixtures import UnitFactory, make_unit, prefix
@@ -49,29 +49,24 @@ async def test_follow_gives_the_last_lines_then_new_ones(
         "ExecReload=/bin/sh -c 'echo reloaded " + prefix + "'\n"))
     systemd_machine.systemctl("start", name)
     await wait_for_lines(name, systemd_machine.journal_dir, f"first {prefix}")
-    follower = JournalFollower(name, systemd_machine.journal_dir, lines=200)
+    source = JournalLineSource(name, systemd_machine.journal_dir, lines=200)
     texts: list[str] = []
-    batches = follower.batches()
 
-    async def follow() -> None:
-        async for batch in batches:
-            texts.extend(line.text for line in batch)
-            if f"reloaded {prefix}" in texts:
-                return
-
-    task = asyncio.create_task(follow())
-    try:
+    async def read_until(marker: str) -> None:
         deadline = time.monotonic() + 15
-        while f"first {prefix}" not in texts and time.monotonic() < deadline:
+        while marker not in texts and time.monotonic() < deadline:
+            texts.extend(line.text for line in source.read())
             await asyncio.sleep(0.1)
+
+    try:
+        await read_until(f"first {prefix}")
         assert f"first {prefix}" in texts  # the tail came first
         assert f"reloaded {prefix}" not in texts
         systemd_machine.systemctl("reload", name)
-        await asyncio.wait_for(task, 15)
+        await read_until(f"reloaded {prefix}")
+        assert source.status is None
     finally:
-        task.cancel()
-        await batches.aclose()
-        await follower.stop()
+        source.close()
     assert texts.index(f"first {prefix}") < texts.index(f"reloaded {prefix}")
 
 

@@ -101,6 +101,14 @@ class LogView(Log):
         else:
             self._write(batch)
 
+    def merge_lines(self, lines: list[LogLine]) -> None:
+        """Put lines older than some already shown in their place by time, and redraw."""
+        self._flush()
+        merged = sorted([*self.entries, *lines], key=lambda line: line.ts or 0.0)
+        self.entries = collections.deque(merged, maxlen=self.entries.maxlen)
+        self.received += len(lines)
+        self._redraw()
+
     def _write(self, lines: Iterable[LogLine]) -> None:
         self.write_lines(self._rows(lines))
 

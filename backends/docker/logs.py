@@ -13,7 +13,7 @@ from typing import Any
 
 from backends.docker.engine import Engine
 from backends.docker.inspect import docker_time
-from console.core.loglines import LogLine, printable
+from console.core.loglines import LastTime, LogLine, printable
 
 STREAMS = ("stdout", "stderr")
 MAX_PENDING = 20_000  # lines kept for a reader that does not drain (a hidden view)
@@ -185,6 +185,7 @@ class ContainerLogSource:
         self._container = container
         self._tail_lines = tail_lines
         self._follower: LogFollower | None = None
+        self._last = {stream: LastTime() for stream in STREAMS}
 
     @property
     def status(self) -> str | None:
@@ -195,7 +196,9 @@ class ContainerLogSource:
             self._follower = LogFollower(self._engine, self._container, lambda: None,
                                          self._tail_lines)
             self._follower.start()
-        return [LogLine(line.ts, line.text, line.level,
+        now = time.time()
+        return [LogLine(self._last.get(line.source, LastTime()).stamp(line.ts, now), line.text,
+                        line.level,
                         self.label if line.source == "stdout" else f"{self.label} {line.source}")
                 for line in self._follower.drain()]
 

@@ -18,7 +18,7 @@ from backends.base import Backend, BackendKind, Runtime
 from backends.systemd.actions import UnitAction
 from backends.systemd.bus import BusClient
 from backends.systemd.config import UNIT_NAME, SystemdConfig, parse, validate
-from backends.systemd.journal import JournalFollower, JournalLineSource, tail
+from backends.systemd.journal import JournalLineSource, tail
 from backends.systemd.listing import SystemdSnapshot, UnitState, parse_unit, unmatched_names
 from backends.systemd.verdicts import unit_checks
 from console.core.actions import ActionSpec, Progress
@@ -95,9 +95,6 @@ class SystemdBackend(Backend):
 
     async def journal_tail(self, unit: str, lines: int = 200) -> list[LogLine]:
         return await tail(unit, self.config.journal_dir, lines, timeout=self.config.timeout)
-
-    def journal_follower(self, unit: str, lines: int = 200) -> JournalFollower:
-        return JournalFollower(unit, self.config.journal_dir, lines)
 
     def log_sources(self, target: str | None = None) -> list[LineSource]:
         """The journals of the units seen in the last poll, or of one unit (its last 200

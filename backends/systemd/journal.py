@@ -2,8 +2,8 @@
 
 Runs `journalctl --unit=NAME -o json` (with `--directory` for a journal kept elsewhere) as a
 child process with an argument list, and turns each entry into a `LogLine` with its
-priority as the level. Following reads whole chunks of output and hands them over as
-batches, so thousands of lines a second cost a few wake-ups, not one per line.
+priority as the level. Following (`JournalLineSource`) reads whatever whole chunks of
+output are waiting, without blocking, so thousands of lines a second cost a few reads.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import contextlib
 import json
 import os
 import subprocess
-from collections.abc import AsyncGenerator
+import time
 from pathlib import Path
 
 from backends.systemd.config import UNIT_NAME
 from console.core.errors import ConsoleError
-from console.core.loglines import LogLine, printable
+from console.core.loglines import LastTime, LogLine, printable
 
 LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 _FIELDS = "MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_PID"
@@ -91,55 +91,6 @@ async def tail(unit: str, journal_dir: Path | None = None, lines: int = 200,
     return [line for line in map(parse_entry, out.splitlines()) if line is not None]
 
 
-class JournalFollower:
-    """`journalctl --follow` for one unit: the last lines, then batches of new ones."""
-
-    def __init__(self, unit: str, journal_dir: Path | None = None, lines: int = 200) -> None:
-        self.args = journal_args(unit, journal_dir, lines, follow=True)
-        self._proc: asyncio.subprocess.Process | None = None
-
-    async def batches(self) -> AsyncGenerator[list[LogLine], None]:
-        """Yield lists of new lines as they arrive until stop() (or journalctl ends)."""
-        try:
-            self._proc = await asyncio.create_subprocess_exec(
-                *self.args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL)
-        except OSError as exc:
-            raise _missing(exc) from None
-        stdout = self._proc.stdout
-        assert stdout is not None
-        pending = b""
-        try:
-            while True:
-                chunk = await stdout.read(_CHUNK)
-                if not chunk:
-                    break
-                pending += chunk
-                complete, _, pending = pending.rpartition(b"\n")
-                if complete:
-                    batch = [line for line in map(parse_entry, complete.split(b"\n"))
-                             if line is not None]
-                    if batch:
-                        yield batch
-        finally:
-            await self.stop()
-
-    async def stop(self) -> None:
-        """End journalctl; a reader blocked in batches() then sees the end and returns."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        # Reading to the end closes the pipe, so the process transport can close cleanly.
-        with contextlib.suppress(TimeoutError, RuntimeError):
-            async with asyncio.timeout(2):
-                if proc.stdout is not None:
-                    await proc.stdout.read()
-                await proc.wait()
-
-
 class JournalLineSource:
     """A unit's journal as a source of the Logs view, merged there with files and others.
 
@@ -153,6 +104,7 @@ class JournalLineSource:
         self._proc: subprocess.Popen[bytes] | None = None
         self._pending = b""
         self._status: str | None = None
+        self._last = LastTime()
 
     @property
     def status(self) -> str | None:
@@ -182,10 +134,12 @@ class JournalLineSource:
             data += chunk
         complete, _, self._pending = (self._pending + bytes(data)).rpartition(b"\n")
         lines = []
+        now = time.time()
         for raw in complete.split(b"\n") if complete else ():
             entry = parse_entry(raw)
             if entry is not None:
-                lines.append(LogLine(entry.ts, entry.text, entry.level, self.label))
+                lines.append(LogLine(self._last.stamp(entry.ts, now), entry.text, entry.level,
+                                     self.label))
         return lines
 
     def close(self) -> None:

@@ -2,7 +2,8 @@
 
 A `LineSource` is anything with a `label`, a `status` (why it shows nothing, or None) and
 `read()` returning the `LogLine`s that arrived since the last call; backends offer them
-through `Backend.log_sources()`. `TimeMerger` holds lines back for a moment so that lines
+through `Backend.log_sources()`. `LastTime` gives a line without its own time the time of
+the line before it from the same source. `TimeMerger` holds lines back for a moment so that lines
 from different sources written at the same time come out in time order.
 """
 
@@ -56,6 +57,24 @@ class LineSource(Protocol):
     def read(self) -> list[LogLine]: ...
 
     def close(self) -> None: ...
+
+
+class LastTime:
+    """The time of a source's previous line, for its lines that carry none.
+
+    A traceback's continuation lines have no timestamp; stamping them "now" would move them
+    after other sources' newer lines when merged by time, so they take their leader's time.
+    """
+
+    def __init__(self) -> None:
+        self.ts: float | None = None
+
+    def stamp(self, ts: float | None, now: float) -> float:
+        """`ts`, or the previous line's time (`now` before any line had one)."""
+        if ts is None:
+            ts = self.ts if self.ts is not None else now
+        self.ts = ts
+        return ts
 
 
 class TimeMerger:
