@@ -114,7 +114,7 @@ def parse_plugin_output(code: int, stdout: bytes) -> PluginOutput:
                         "\n".join(long_lines).strip())
 
 
-class CommandBackend(Backend):
+class CommandBackend(Backend[CommandSnapshot]):
     kind = "command"
 
     def __init__(self, config: CommandConfig) -> None:
@@ -173,9 +173,8 @@ class CommandBackend(Backend):
             async with asyncio.timeout(2):
                 await process.wait()
 
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
-        snap: CommandSnapshot = snapshot
-        out = snap.output
+    def evaluate(self, snapshot: CommandSnapshot) -> list[CheckResult]:
+        out = snapshot.output
         return [CheckResult(f"command:{self.name}", out.status, out.summary,
                             perfdata=out.perfdata,
                             details="\n".join(filter(None, [" ".join(self.config.argv),

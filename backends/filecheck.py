@@ -123,7 +123,7 @@ def read_file(config: FileConfig) -> FileSnapshot:
     return FileSnapshot(True, age, info.st_size, value, True)
 
 
-class FileBackend(Backend):
+class FileBackend(Backend[FileSnapshot]):
     kind = "file"
     unreachable_status = Status.CRITICAL
 
@@ -137,36 +137,35 @@ class FileBackend(Backend):
     async def collect(self) -> FileSnapshot:
         return await asyncio.to_thread(read_file, self.config)
 
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
-        snap: FileSnapshot = snapshot
+    def evaluate(self, snapshot: FileSnapshot) -> list[CheckResult]:
         cfg = self.config
         target = f"file:{self.name}"
 
         def result(status: Status, summary: str, perf: tuple[Perf, ...] = ()) -> list[CheckResult]:
             return [CheckResult(target, status, summary, perfdata=perf, details=cfg.path)]
 
-        if not snap.exists:
+        if not snapshot.exists:
             return result(Status.CRITICAL, f"{cfg.path} does not exist")
-        if snap.problem is not None:
-            return result(Status.UNKNOWN if "permission" in snap.problem else Status.CRITICAL,
-                          snap.problem)
+        if snapshot.problem is not None:
+            return result(Status.UNKNOWN if "permission" in snapshot.problem else Status.CRITICAL,
+                          snapshot.problem)
         perf: tuple[Perf, ...] = ()
         parts = []
         status = Status.OK
-        if snap.age is not None:
-            perf = (Perf(f"{self.name}_age", round(snap.age), "s", cfg.warn_age, cfg.max_age, 0),)
-            parts.append(f"modified {format_span(snap.age)} ago")
-            if cfg.max_age is not None and snap.age > cfg.max_age:
+        if snapshot.age is not None:
+            perf = (Perf(f"{self.name}_age", round(snapshot.age), "s", cfg.warn_age, cfg.max_age, 0),)
+            parts.append(f"modified {format_span(snapshot.age)} ago")
+            if cfg.max_age is not None and snapshot.age > cfg.max_age:
                 status = Status.CRITICAL
                 parts[-1] += f" (older than {format_span(cfg.max_age)})"
-            elif cfg.warn_age is not None and snap.age > cfg.warn_age:
+            elif cfg.warn_age is not None and snapshot.age > cfg.warn_age:
                 status = Status.WARNING
                 parts[-1] += f" (older than {format_span(cfg.warn_age)})"
         if cfg.json_path is not None:
-            if not snap.found:
+            if not snapshot.found:
                 return result(Status.CRITICAL, f"no value at {cfg.json_path}", perf)
-            shown = json.dumps(snap.value)[:80]
-            if cfg.has_expect and not same_json(snap.value, cfg.expect):
+            shown = json.dumps(snapshot.value)[:80]
+            if cfg.has_expect and not same_json(snapshot.value, cfg.expect):
                 return result(Status.CRITICAL, f"{cfg.json_path} is {shown}, expected "
                               f"{json.dumps(cfg.expect)[:80]}", perf)
             parts.append(f"{cfg.json_path} is {shown}")

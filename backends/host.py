@@ -6,7 +6,6 @@ import asyncio
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any
 
 import psutil
 
@@ -73,7 +72,7 @@ def build(entries: list[HostConfig], runtime: Runtime) -> list[Backend]:
     return [HostBackend(entry, runtime) for entry in entries]
 
 
-class HostBackend(Backend):
+class HostBackend(Backend[HostSnapshot]):
     kind = "host"
 
     def __init__(self, config: HostConfig, runtime: Runtime) -> None:
@@ -104,12 +103,11 @@ class HostBackend(Backend):
         return HostSnapshot(tuple(disks), memory.percent, memory.available, memory.total,
                             os.getloadavg(), os.cpu_count() or 1, listening)
 
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
-        snap: HostSnapshot = snapshot
+    def evaluate(self, snapshot: HostSnapshot) -> list[CheckResult]:
         target = f"host:{self.name}"
         cfg = self.config
         results = []
-        for disk in snap.disks:
+        for disk in snapshot.disks:
             if disk.percent is None:
                 results.append(CheckResult(target, Status.UNKNOWN, f"{disk.mount}: {disk.error}",
                                            check=f"disk {disk.mount}"))
@@ -121,24 +119,24 @@ class HostBackend(Backend):
                 check=f"disk {disk.mount}",
                 perfdata=(Perf(f"disk_{disk.mount}", round(disk.percent, 1), "%",
                                cfg.disk_warn, cfg.disk_crit, 0, 100),)))
-        status = by_thresholds(snap.memory_percent, cfg.memory_warn, cfg.memory_crit)
+        status = by_thresholds(snapshot.memory_percent, cfg.memory_warn, cfg.memory_crit)
         results.append(CheckResult(
             target, status,
-            f"memory {snap.memory_percent:.0f}% used, "
-            f"{snap.memory_available / 2**30:.1f} GiB available",
+            f"memory {snapshot.memory_percent:.0f}% used, "
+            f"{snapshot.memory_available / 2**30:.1f} GiB available",
             check="memory",
-            perfdata=(Perf("memory", round(snap.memory_percent, 1), "%",
+            perfdata=(Perf("memory", round(snapshot.memory_percent, 1), "%",
                            cfg.memory_warn, cfg.memory_crit, 0, 100),)))
-        load1, load5, load15 = snap.load
-        per_core = load5 / snap.cpus
+        load1, load5, load15 = snapshot.load
+        per_core = load5 / snapshot.cpus
         status = by_thresholds(per_core, cfg.load_warn, cfg.load_crit)
         results.append(CheckResult(
-            target, status, f"load {load1:.2f} {load5:.2f} {load15:.2f} on {snap.cpus} cores",
+            target, status, f"load {load1:.2f} {load5:.2f} {load15:.2f} on {snapshot.cpus} cores",
             check="load",
-            perfdata=(Perf("load5", round(load5, 2), "", cfg.load_warn and cfg.load_warn * snap.cpus,
-                           cfg.load_crit and cfg.load_crit * snap.cpus, 0),)))
+            perfdata=(Perf("load5", round(load5, 2), "", cfg.load_warn and cfg.load_warn * snapshot.cpus,
+                           cfg.load_crit and cfg.load_crit * snapshot.cpus, 0),)))
         for port in cfg.ports:
-            up = port in snap.listening
+            up = port in snapshot.listening
             results.append(CheckResult(
                 target, Status.OK if up else Status.CRITICAL,
                 f"port {port} {'listening' if up else 'not listening'}", check=f"port {port}"))

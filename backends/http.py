@@ -124,7 +124,7 @@ def build(entries: list[HttpConfig], runtime: Runtime) -> list[Backend]:
     return [HttpBackend(entry, contexts) for entry in entries]
 
 
-class HttpBackend(Backend):
+class HttpBackend(Backend[EndpointSnapshot]):
     kind = "http"
     unreachable_status = Status.CRITICAL
 
@@ -183,30 +183,29 @@ class HttpBackend(Backend):
                     return f"JSON {path} is {found!r}, expected {expected!r}"
         return None
 
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
-        snap: EndpointSnapshot = snapshot
+    def evaluate(self, snapshot: EndpointSnapshot) -> list[CheckResult]:
         cfg = self.config
         target = f"http:{self.name}"
-        if snap.error is not None or snap.status_code is None or snap.latency is None:
-            return [CheckResult(target, Status.CRITICAL, snap.error or "no answer",
+        if snapshot.error is not None or snapshot.status_code is None or snapshot.latency is None:
+            return [CheckResult(target, Status.CRITICAL, snapshot.error or "no answer",
                                 details=cfg.url)]
-        perf = (Perf(f"{self.name}_time", round(snap.latency, 4), "s",
+        perf = (Perf(f"{self.name}_time", round(snapshot.latency, 4), "s",
                      cfg.latency_warn, cfg.latency_crit, 0),)
-        ms = f"{snap.latency * 1000:.0f} ms"
-        if snap.status_code not in cfg.expect_status:
+        ms = f"{snapshot.latency * 1000:.0f} ms"
+        if snapshot.status_code not in cfg.expect_status:
             expected = "/".join(str(c) for c in cfg.expect_status)
             return [CheckResult(target, Status.CRITICAL,
-                                f"{snap.status_code} in {ms} (expected {expected})",
+                                f"{snapshot.status_code} in {ms} (expected {expected})",
                                 perfdata=perf, details=cfg.url)]
-        if snap.mismatch:
-            return [CheckResult(target, Status.CRITICAL, f"{snap.status_code}: {snap.mismatch}",
+        if snapshot.mismatch:
+            return [CheckResult(target, Status.CRITICAL, f"{snapshot.status_code}: {snapshot.mismatch}",
                                 perfdata=perf, details=cfg.url)]
-        status = by_thresholds(snap.latency, cfg.latency_warn, cfg.latency_crit)
+        status = by_thresholds(snapshot.latency, cfg.latency_warn, cfg.latency_crit)
         note = "" if status is Status.OK else " (slow)"
-        return [CheckResult(target, status, f"{snap.status_code} in {ms}{note}",
+        return [CheckResult(target, status, f"{snapshot.status_code} in {ms}{note}",
                             perfdata=perf, details=cfg.url)]
 
-    def actions(self, snapshot: Any | None, target: str,
+    def actions(self, snapshot: EndpointSnapshot | None, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
         async def check_now(progress: Progress) -> ActionOutcome:
             progress.progress(None, None, f"requesting {self.config.url}")

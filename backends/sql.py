@@ -101,7 +101,7 @@ def _number(row: Any) -> float:
     raise ValueError(f"the query returned {type(value).__name__} {str(value)[:40]!r}, not a number")
 
 
-class SqlBackend(Backend):
+class SqlBackend(Backend[SqlSnapshot]):
     kind = "sql"
 
     def __init__(self, config: SqlConfig, redactor: Redactor) -> None:
@@ -143,21 +143,20 @@ class SqlBackend(Backend):
             await connection.close()
         return _number(row)
 
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
-        snap: SqlSnapshot = snapshot
+    def evaluate(self, snapshot: SqlSnapshot) -> list[CheckResult]:
         cfg = self.config
         target = f"sql:{self.name}"
         where = f"database {cfg.database}" if cfg.database else "dsn"
-        if snap.error is not None or snap.value is None:
-            return [CheckResult(target, Status.UNKNOWN, f"query failed: {snap.error}",
+        if snapshot.error is not None or snapshot.value is None:
+            return [CheckResult(target, Status.UNKNOWN, f"query failed: {snapshot.error}",
                                 details=f"{where}\n{cfg.query}")]
-        status = by_thresholds(snap.value, cfg.warn, cfg.crit, below=cfg.below)
-        shown = f"{snap.value:g}{cfg.unit}"
+        status = by_thresholds(snapshot.value, cfg.warn, cfg.crit, below=cfg.below)
+        shown = f"{snapshot.value:g}{cfg.unit}"
         limit = cfg.crit if status is Status.CRITICAL else cfg.warn
         if status is not Status.OK and limit is not None:
             shown += f" ({'below' if cfg.below else 'at or above'} {limit:g})"
         return [CheckResult(target, status, shown,
-                            perfdata=(Perf(self.name, snap.value, "", cfg.warn, cfg.crit),),
+                            perfdata=(Perf(self.name, snapshot.value, "", cfg.warn, cfg.crit),),
                             details=f"{where}\n{cfg.query}")]
 
 

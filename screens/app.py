@@ -39,10 +39,7 @@ _REDRAW_DELAY = 0.1
 
 class OpsConsoleApp(App[int]):
     TITLE = "opsconsole"
-    CSS = """
-    Screen { background: $background; }
-    #notice { padding: 0 1; color: $warning; height: auto; }
-    """
+    CSS_PATH = "console.tcss"  # the console's shared styles: views, tables, dialogs
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(v.key, f"show_view('{v.name}')", v.title, show=False) for v in VIEWS if v.key),
         Binding("question_mark", "help", "help", key_display="?"),

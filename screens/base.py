@@ -40,6 +40,7 @@ class ConsoleScreen(Screen[None]):
     """Base of the console's views. Subclasses fill `compose_body` and `refresh_view`."""
 
     VIEW: ClassVar[str] = ""
+    NOUN: ClassVar[str] = "row"  # what a row is, for "Select a ... first."
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "filter", key_display="/"),
         Binding("a", "actions", "actions"),
@@ -105,13 +106,13 @@ class ConsoleScreen(Screen[None]):
         dispatcher; the views bind their keys to this."""
         target = self.selected_target()
         if target is None:
-            self.notify("Select a row first.", severity="warning")
+            self.notify(f"Select a {self.NOUN} first.", severity="warning")
             return
         self.ops.run_verb(target, verb)
 
     def action_actions(self) -> None:
         target = self.selected_target()
         if target is None:
-            self.notify("Select a row first.", severity="warning")
+            self.notify(f"Select a {self.NOUN} first.", severity="warning")
             return
         self.ops.open_action_menu(target)

@@ -7,6 +7,7 @@ Failed tasks open a detail dialog with the exception, traceback, args and kwargs
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from rich.markup import escape
@@ -14,14 +15,17 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
+from backends.base import Backend
+from backends.celery.backend import CeleryBackend
 from backends.celery.beat import describe_age
 from backends.celery.snapshot import CelerySnapshot, FailedTask
 from console.core.durations import clock, format_span
 from console.core.model import Status
-from screens.base import ConsoleScreen
+from console.session import Polled
+from screens.dialog import Dialog
+from screens.table import TableScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import status_cell
 
@@ -32,15 +36,10 @@ def _text(value: Any, style: str = "") -> Text:
     return Text(str(value), style=style, overflow="ellipsis", no_wrap=True)
 
 
-class FailedTaskScreen(ModalScreen[None]):
+class FailedTaskScreen(Dialog[None]):
     """Everything known about one failed task."""
 
-    DEFAULT_CSS = """
-    FailedTaskScreen { align: center middle; }
-    FailedTaskScreen > VerticalScroll { width: 120; max-width: 95%; height: auto;
-        max-height: 90%; border: thick $error; background: $surface; padding: 0 1; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "close", "close")]
 
     def __init__(self, app_name: str, task: FailedTask) -> None:
         super().__init__()
@@ -69,17 +68,13 @@ class FailedTaskScreen(ModalScreen[None]):
             "",
             "[dim]escape close · t on the list retries it[/]",
         ]
-        with VerticalScroll():
+        with VerticalScroll(classes="dialog"):
             yield Static("\n".join(lines), id="failed-detail")
 
-    def action_close(self) -> None:
-        self.dismiss(None)
 
-
-class CeleryScreen(ConsoleScreen):
+class CeleryScreen(TableScreen[CelerySnapshot]):
     VIEW = "celery"
     DEFAULT_CSS = """
-    CeleryScreen #celery-notes { height: auto; max-height: 4; padding: 0 1; }
     CeleryScreen #celery-tabs { height: 1fr; }
     CeleryScreen TabPane { height: 1fr; padding: 0; }
     """
@@ -100,8 +95,10 @@ class CeleryScreen(ConsoleScreen):
         Binding("S", "worker_verb('shutdown')", "shutdown"),
     ]
 
-    def compose_body(self) -> ComposeResult:
-        yield Static(id="celery-notes")
+    def __init__(self) -> None:
+        super().__init__(CeleryBackend)
+
+    def compose_tables(self) -> ComposeResult:
         with TabbedContent(initial="workers", id="celery-tabs"):
             with TabPane("w Workers", id="workers"):
                 yield LiveTable([("Status", 6), ("App", 12), ("Worker", 28), ("Since", 10),
@@ -126,13 +123,20 @@ class CeleryScreen(ConsoleScreen):
                                 id="beat-table")
 
     # -- drawing --------------------------------------------------------------------------
-    def _snapshots(self) -> list[tuple[str, CelerySnapshot | None, str]]:
-        found = []
-        for view in self.session.board.backend_views("celery"):
-            snap = view.result.snapshot if view.result else None
-            found.append((view.backend.name, snap if isinstance(snap, CelerySnapshot) else None,
-                          (view.result.error or "") if view.result else ""))
-        return found
+    def extra_notices(self, polled: list[Polled[CelerySnapshot]]) -> Iterable[str]:
+        now = time.time()
+        for each in polled:
+            app, snap = each.backend.name, each.snapshot
+            if snap is None:
+                continue
+            for note in (snap.results_note, snap.events_note, snap.inspect_note):
+                if note:
+                    yield f"{app}: {note}"
+            if snap.beat is not None and snap.beat.error:
+                yield f"{app}: beat: {snap.beat.error}"
+            elif snap.beat is not None and snap.beat.modified is not None:
+                yield (f"{app}: beat schedule {snap.beat.path}: {describe_age(snap.beat, now)}"
+                       " (beat writes it every few minutes)")
 
     def refresh_view(self) -> None:
         now = time.time()
@@ -141,15 +145,10 @@ class CeleryScreen(ConsoleScreen):
         tasks: list[Row] = []
         failed: list[Row] = []
         beat: list[Row] = []
-        notes: list[str] = []
-        for app, snap, problem in self._snapshots():
-            if problem:
-                notes.append(f"{app}: {problem}")
+        for polled in self.polled():
+            app, snap = polled.backend.name, polled.snapshot
             if snap is None:
                 continue
-            for note in (snap.results_note, snap.events_note, snap.inspect_note):
-                if note:
-                    notes.append(f"{app}: {note}")
             for w in snap.workers:
                 load = " ".join(f"{x:.2f}" for x in w.load) if w.load else "-"
                 since = format_span(now - w.since) if w.since else "-"
@@ -179,19 +178,11 @@ class CeleryScreen(ConsoleScreen):
                     _text(f.exception, "red"), _text(retry or "not retried"),
                     _text(f.task_id))))
             if snap.beat is not None:
-                if snap.beat.error:
-                    notes.append(f"{app}: beat: {snap.beat.error}")
-                elif snap.beat.modified is not None:
-                    notes.append(f"{app}: beat schedule {snap.beat.path}: "
-                                 f"{describe_age(snap.beat, now)} (beat writes it every few "
-                                 "minutes)")
                 for e in snap.beat.entries:
                     beat.append((f"{app}|{e.name}", (
                         _text(app), _text(e.name), _text(e.task), _text(e.schedule),
                         _text(clock(e.last_run) if e.last_run else "never"), _text(e.runs),
                         _text(e.args))))
-        self.query_one("#celery-notes", Static).update(
-            Text("\n".join(notes[:4]), style="yellow") if notes else "")
         for table_id, rows in (("workers", workers), ("queues", queues), ("tasks", tasks),
                                ("failed", failed), ("beat", beat)):
             self.query_one(f"#{table_id}-table", LiveTable).set_rows(rows)
@@ -199,6 +190,9 @@ class CeleryScreen(ConsoleScreen):
     # -- selection ------------------------------------------------------------------------
     def _tab(self) -> str:
         return self.query_one(TabbedContent).active or "workers"
+
+    def table(self) -> LiveTable:
+        return self.query_one(f"#{self._tab()}-table", LiveTable)
 
     def _selected(self, tab: str | None = None) -> tuple[str, str] | None:
         key = self.query_one(f"#{tab or self._tab()}-table", LiveTable).selected_key
@@ -211,18 +205,14 @@ class CeleryScreen(ConsoleScreen):
         chosen = self._selected()
         if chosen:
             return f"celery:{chosen[0]}"
-        views = self.session.board.backend_views("celery")
-        return f"celery:{views[0].backend.name}" if len(views) == 1 else None
+        polled = self.polled()
+        return f"celery:{polled[0].backend.name}" if len(polled) == 1 else None
 
-    def apply_filter(self, text: str) -> None:
-        for tab in TABS:
-            self.query_one(f"#{tab}-table", LiveTable).set_filter(text)
-
-    def _snapshot_of(self, app: str) -> tuple[Any, CelerySnapshot | None]:
-        for view in self.session.board.backend_views("celery"):
-            if view.backend.name == app:
-                snap = view.result.snapshot if view.result else None
-                return view.backend, snap if isinstance(snap, CelerySnapshot) else None
+    def _snapshot_of(self, app: str) -> tuple[Backend[CelerySnapshot] | None,
+                                              CelerySnapshot | None]:
+        for polled in self.polled():
+            if polled.backend.name == app:
+                return polled.backend, polled.snapshot
         return None, None
 
     def _start(self, app: str, verb: str, options: dict[str, Any]) -> None:
@@ -250,17 +240,22 @@ class CeleryScreen(ConsoleScreen):
         return chosen
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.prevent_default()  # only a failed task has details
+        event.stop()
         if event.data_table.id == "failed-table":
             self.action_details()
 
     def action_details(self) -> None:
         chosen = self._need("failed", "a failed task")
-        if chosen is None:
-            return
-        _, snap = self._snapshot_of(chosen[0])
-        task = snap.failed_task(chosen[1]) if snap else None
+        if chosen is not None:
+            self.open_details("|".join(chosen))
+
+    def open_details(self, key: str) -> None:
+        app, _, task_id = key.partition("|")
+        _, snap = self._snapshot_of(app)
+        task = snap.failed_task(task_id) if snap else None
         if task is not None:
-            self.app.push_screen(FailedTaskScreen(chosen[0], task))
+            self.app.push_screen(FailedTaskScreen(app, task))
 
     def action_retry(self) -> None:
         chosen = self._need("failed", "a failed task")

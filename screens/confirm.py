@@ -1,4 +1,8 @@
-"""The confirmation dialog: says exactly what will happen; destructive ones need typing a name."""
+"""The confirmation dialog: says exactly what will happen and which key runs it.
+
+A plain action runs with `y` (the Cancel button has the focus, so a stray enter does not run
+it); a destructive one needs its name typed, then enter. Escape always cancels.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,21 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from console.core.actions import ActionSpec
+from screens.dialog import Dialog
 
 
-class ConfirmScreen(ModalScreen[bool]):
-    DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical { width: 72; max-width: 95%; height: auto; border: thick $warning;
-                               background: $surface; padding: 1 2; }
-    ConfirmScreen #buttons { height: auto; margin-top: 1; }
-    ConfirmScreen Button { margin-right: 2; }
-    """
+def keys_hint(spec: ActionSpec) -> str:
+    """The line that says how to confirm and how to cancel."""
+    if spec.type_to_confirm:
+        return f"type {spec.type_to_confirm} then enter · escape cancel"
+    return "y confirm · escape cancel"
+
+
+class ConfirmScreen(Dialog[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "cancel"),
         Binding("y", "confirm", "yes", show=False),
     ]
 
@@ -33,7 +36,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         spec = self.spec
-        with Vertical():
+        with Vertical(classes="dialog"):
             yield Static(f"[b]{escape(spec.title)}[/b]")
             yield Static(f"\nTarget: {escape(spec.target)}\nEffect: {escape(spec.effect)}")
             if spec.type_to_confirm:
@@ -43,10 +46,14 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button("Run it", variant="error" if spec.type_to_confirm else "warning",
                              id="ok", disabled=bool(spec.type_to_confirm))
                 yield Button("Cancel", id="cancel")
+            yield Static(escape(keys_hint(spec)), id="confirm-keys", classes="dialog-keys")
 
     def on_mount(self) -> None:
         focus = "#typed" if self.spec.type_to_confirm else "#cancel"
         self.query_one(focus).focus()
+
+    def close_result(self) -> bool:
+        return False
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_one("#ok", Button).disabled = event.value != self.spec.type_to_confirm
@@ -61,6 +68,3 @@ class ConfirmScreen(ModalScreen[bool]):
     def action_confirm(self) -> None:
         if not self.spec.type_to_confirm:
             self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)

@@ -94,9 +94,9 @@ class ContainerDetailScreen(LogPaneActions, ConsoleScreen):
         return backend if isinstance(backend, DockerBackend) else None
 
     def _snapshot(self) -> DockerSnapshot | None:
-        view = self.session.backend_view(self.backend_id)
-        snap = view.result.snapshot if view and view.result else None
-        return snap if isinstance(snap, DockerSnapshot) else None
+        polled = next((p for p in self.session.polled(DockerBackend)
+                       if p.backend.id == self.backend_id), None)
+        return polled.snapshot if polled else None
 
     def on_mount(self) -> None:
         super().on_mount()

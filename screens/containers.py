@@ -8,19 +8,21 @@ selected volume (or the first volume of the selected container).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Static
 
-from backends.docker import DockerSnapshot, VolumeState
+from backends.docker import DockerBackend, DockerSnapshot, VolumeState
 from backends.docker.inspect import ContainerInfo
 from console.core.durations import format_age, format_span
 from console.core.model import CheckResult, Status
 from console.core.sizes import format_bytes
-from screens.base import ConsoleScreen
+from console.session import Polled
+from screens.table import TableScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import status_cell, styled
 
@@ -66,12 +68,12 @@ def volume_row(volume: VolumeState, check: CheckResult | None, now: float) -> tu
             Text(volume.backup_dir, style="dim"))
 
 
-class ContainersScreen(ConsoleScreen):
+class ContainersScreen(TableScreen[DockerSnapshot]):
     VIEW = "containers"
+    NOUN = "container"
     DEFAULT_CSS = """
     ContainersScreen #containers { height: 2fr; }
     ContainersScreen #volumes { height: 1fr; }
-    ContainersScreen .caption { height: auto; padding: 0 1; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "details", "details/logs", priority=True),
@@ -81,53 +83,49 @@ class ContainersScreen(ConsoleScreen):
         Binding("b", "backup", "backup volume"),
     ]
 
-    def compose_body(self) -> ComposeResult:
-        yield Static("", id="containers-notice", classes="caption")
+    def __init__(self) -> None:
+        super().__init__(DockerBackend)
+
+    def compose_tables(self) -> ComposeResult:
         yield LiveTable(CONTAINER_COLUMNS, id="containers",
                         empty="No container matches the config yet.")
         yield Static("Volumes", classes="caption", id="volumes-caption")
         yield LiveTable(VOLUME_COLUMNS, id="volumes")
 
+    def extra_notices(self, polled: list[Polled[DockerSnapshot]]) -> Iterable[str]:
+        for each in polled:
+            if each.snapshot is not None and each.snapshot.events_connected is False:
+                yield (f"{each.backend.name}: events stream reconnecting; polling every "
+                       f"{each.backend.interval:g}s")
+
     def refresh_view(self) -> None:
         now = time.time()
         container_rows: list[tuple[tuple[int, str], Row]] = []
         volume_rows: list[tuple[tuple[int, str], Row]] = []
-        notes: list[str] = []
-        for view in self.session.board.backend_views("docker"):
-            result = view.result
-            if result is None:
-                notes.append(f"{view.backend.name}: waiting for the first poll…")
+        for polled in self.polled():
+            snap = polled.snapshot
+            if snap is None:
                 continue
-            by_target = {c.target: c for c in result.checks}
-            if result.error:
-                notes.append(f"{view.backend.name}: {result.checks[0].summary}"
-                             if result.checks else f"{view.backend.name}: {result.error}")
-            snap = result.snapshot
-            if not isinstance(snap, DockerSnapshot):
-                continue
-            if snap.events_connected is False:
-                notes.append(f"{view.backend.name}: events stream reconnecting; polling every "
-                             f"{view.backend.interval:g}s")
+            backend_id = polled.backend.id
             for info in snap.containers:
-                check = by_target.get(info.target)
-                key = f"{view.backend.id}|{info.target}"
-                status = check.status if check else Status.UNKNOWN
+                check = polled.check(info.target)
+                status = polled.status(info.target)
                 container_rows.append(((-status.severity, info.name),
-                                       (key, container_row(info, check, now))))
+                                       (f"{backend_id}|{info.target}",
+                                        container_row(info, check, now))))
             for missing in (*snap.missing, *snap.unmatched):
-                check = by_target.get(f"container:{missing}")
+                check = polled.check(f"container:{missing}")
                 if check is None:
                     continue
                 cells = [status_cell(check.status), Text(missing)] + [Text("-")] * 8 + [
                     styled(check.summary, check.status)]
                 container_rows.append(((-check.status.severity, missing),
-                                       (f"{view.backend.id}|container:{missing}", tuple(cells))))
+                                       (f"{backend_id}|container:{missing}", tuple(cells))))
             for volume in snap.volumes:
-                check = by_target.get(f"volume:{volume.name}")
-                status = check.status if check else Status.UNKNOWN
-                volume_rows.append(((-status.severity, volume.name),
-                                    (f"{view.backend.id}|volume:{volume.name}",
-                                     volume_row(volume, check, now))))
+                target = f"volume:{volume.name}"
+                volume_rows.append(((-polled.status(target).severity, volume.name),
+                                    (f"{backend_id}|{target}",
+                                     volume_row(volume, polled.check(target), now))))
         container_rows.sort(key=lambda r: r[0])
         volume_rows.sort(key=lambda r: r[0])
         self.query_one("#containers", LiveTable).set_rows([row for _, row in container_rows])
@@ -135,21 +133,10 @@ class ContainersScreen(ConsoleScreen):
         volumes.set_rows([row for _, row in volume_rows])
         volumes.display = bool(volume_rows)
         self.query_one("#volumes-caption", Static).display = bool(volume_rows)
-        self.query_one("#containers-notice", Static).update(Text("\n".join(notes)))
-
-    def apply_filter(self, text: str) -> None:
-        for table in self.query(LiveTable):
-            table.set_filter(text)
 
     # -- selection ------------------------------------------------------------------------
-    def _table(self) -> LiveTable:
-        focused = self.focused
-        if isinstance(focused, LiveTable):
-            return focused
-        return self.query_one("#containers", LiveTable)
-
     def _selected(self) -> tuple[str, str] | None:
-        key = self._table().selected_key
+        key = self.selected_key()
         if not key:
             return None
         backend_id, _, target = key.partition("|")
@@ -160,11 +147,9 @@ class ContainersScreen(ConsoleScreen):
         return selected[1] if selected else None
 
     def _container(self, backend_id: str, target: str) -> ContainerInfo | None:
-        view = self.session.backend_view(backend_id)
-        snap = view.result.snapshot if view and view.result else None
-        if not isinstance(snap, DockerSnapshot):
-            return None
-        return snap.container(target.partition(":")[2])
+        polled = next((p for p in self.polled() if p.backend.id == backend_id), None)
+        snap = polled.snapshot if polled else None
+        return snap.container(target.partition(":")[2]) if snap else None
 
     # -- keys -----------------------------------------------------------------------------
     def action_backup(self) -> None:
@@ -181,18 +166,11 @@ class ContainersScreen(ConsoleScreen):
             target = f"volume:{info.volumes[0]}"
         self.ops.run_verb(target, "backup")
 
-    def action_details(self) -> None:
-        if isinstance(self.focused, Input):  # enter in the filter line ends the filter
-            self._table().focus()
-            return
-        selected = self._selected()
-        if selected is None or not selected[1].startswith("container:"):
+    def open_details(self, key: str) -> None:
+        backend_id, _, target = key.partition("|")
+        if not target.startswith("container:"):
             self.notify("Select a container first.", severity="warning")
             return
         from screens.container_detail import ContainerDetailScreen
 
-        self.app.push_screen(ContainerDetailScreen(selected[0], selected[1].partition(":")[2]))
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        self.action_details()
+        self.app.push_screen(ContainerDetailScreen(backend_id, target.partition(":")[2]))

@@ -11,10 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
+from backends.postgres import PostgresBackend
+from backends.postgres.snapshot import PostgresSnapshot
 from console.core.durations import format_span
 from console.core.model import Status
 from console.core.sizes import format_bytes
-from screens.base import ConsoleScreen
+from console.session import Polled
+from screens.table import TableScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import status_cell, styled
 
@@ -23,7 +26,7 @@ def _ago(ts: float | None) -> str:
     return "never" if ts is None else format_span(time.time() - ts) + " ago"
 
 
-class DatabaseScreen(ConsoleScreen):
+class DatabaseScreen(TableScreen[PostgresSnapshot]):
     VIEW = "database"
     DEFAULT_CSS = """
     DatabaseScreen #pg-summary { height: auto; padding: 0 1; }
@@ -46,10 +49,10 @@ class DatabaseScreen(ConsoleScreen):
     ]
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(PostgresBackend)
         self.current = 0
 
-    def compose_body(self) -> ComposeResult:
+    def compose_tables(self) -> ComposeResult:
         yield Static("Waiting for the first poll...", id="pg-summary")
         yield LiveTable([("St", 5), ("Pid", 8), ("User", 12), ("State", 20), ("For", 9),
                          ("Waits for", 12), ("Query", None)], id="pg-sessions")
@@ -61,15 +64,9 @@ class DatabaseScreen(ConsoleScreen):
                          ("Note", None)], id="pg-backups")
 
     # -- state ----------------------------------------------------------------------------
-    def _view(self) -> Any | None:
-        views = self.session.board.backend_views("postgres")
-        if not views:
-            return None
-        return views[self.current % len(views)]
-
-    def _snapshot(self) -> Any | None:
-        view = self._view()
-        return view.result.snapshot if view and view.result else None
+    def _view(self) -> Polled[PostgresSnapshot] | None:
+        polled = self.polled()
+        return polled[self.current % len(polled)] if polled else None
 
     def refresh_view(self) -> None:
         view = self._view()
@@ -77,13 +74,10 @@ class DatabaseScreen(ConsoleScreen):
         if view is None:
             summary.update("No [[postgres]] configured.")
             return
-        snap = self._snapshot()
-        result = view.result
-        if snap is None:
-            reason = result.error if result and result.error else "waiting for the first poll"
-            summary.update(Text.assemble((f"postgres:{view.backend.name}  ", "bold"),
-                                         styled(reason, Status.CRITICAL)))
-            for table in self.query(LiveTable):
+        snap = view.snapshot
+        if snap is None:  # the notice line above says why
+            summary.update(Text(f"postgres:{view.backend.name}", style="bold"))
+            for table in self.tables():
                 table.set_rows([])
             return
         summary.update(self._summary(view, snap))
@@ -92,15 +86,17 @@ class DatabaseScreen(ConsoleScreen):
         self._fill_other(snap)
         self._fill_backups(snap)
 
-    def _summary(self, view: Any, snap: Any) -> Text:
-        checks = view.result.checks if view.result else ()
-        worst = max((c.status for c in checks), key=lambda s: s.severity, default=Status.OK)
+    def _summary(self, view: Polled[PostgresSnapshot], snap: PostgresSnapshot) -> Text:
+        checks = view.checks
+        worst = view.status(f"postgres:{view.backend.name}")
+        backend = view.backend
+        where = backend.config.where if isinstance(backend, PostgresBackend) else ""
         states = ", ".join(f"{state} {count}" for state, count in snap.connections)
         lag = "-" if snap.replication_lag is None else format_span(snap.replication_lag)
         cache = "-" if snap.cache_hit is None else f"{snap.cache_hit * 100:.1f}%"
         text = Text.assemble(
             status_cell(worst), "  ", (f"postgres:{view.backend.name}", "bold"),
-            f"  {view.backend.config.where}  {snap.role} {snap.version.split()[0]}"
+            f"  {where}  {snap.role} {snap.version.split()[0]}"
             f"  up {format_span(snap.uptime)}  size {format_bytes(snap.size)}"
             f"  conn {snap.connection_count}/{snap.max_connections} ({states})"
             f"  cache hit {cache}  lag {lag}")
@@ -113,7 +109,7 @@ class DatabaseScreen(ConsoleScreen):
             text.append(f"\n{panel} off: {reason}", style="dim")
         return text
 
-    def _fill_sessions(self, snap: Any) -> None:
+    def _fill_sessions(self, snap: PostgresSnapshot) -> None:
         rows: list[Row] = []
         for s in snap.sessions:
             status = (Status.CRITICAL if s.blocked_by else Status.WARNING if s.blocking
@@ -127,7 +123,7 @@ class DatabaseScreen(ConsoleScreen):
                 Text(" ".join(s.query.split()), overflow="ellipsis", no_wrap=True))))
         self.query_one("#pg-sessions", LiveTable).set_rows(rows)
 
-    def _fill_tables(self, snap: Any) -> None:
+    def _fill_tables(self, snap: PostgresSnapshot) -> None:
         rows: list[Row] = []
         for t in snap.tables:
             size = format_bytes(t.size) + (" ~locked" if t.locked else "")
@@ -137,7 +133,7 @@ class DatabaseScreen(ConsoleScreen):
                 Text(_ago(t.last_vacuum)), Text(_ago(t.last_analyze)))))
         self.query_one("#pg-tables", LiveTable).set_rows(rows)
 
-    def _fill_other(self, snap: Any) -> None:
+    def _fill_other(self, snap: PostgresSnapshot) -> None:
         rows: list[Row] = []
         for i in snap.unused_indexes:
             rows.append((f"index:{i.schema}.{i.index}", (
@@ -160,7 +156,7 @@ class DatabaseScreen(ConsoleScreen):
                 Text(format_span(replica.lag)), Text(replica.state))))
         self.query_one("#pg-other", LiveTable).set_rows(rows)
 
-    def _fill_backups(self, snap: Any) -> None:
+    def _fill_backups(self, snap: PostgresSnapshot) -> None:
         rows: list[Row] = []
         for b in snap.backups:
             rows.append((f"backup:{b.path}", (
@@ -176,10 +172,6 @@ class DatabaseScreen(ConsoleScreen):
         view = self._view()
         return f"postgres:{view.backend.name}" if view else None
 
-    def apply_filter(self, text: str) -> None:
-        for table in self.query(LiveTable):
-            table.set_filter(text)
-
     def _selected(self, table_id: str, prefix: str) -> str | None:
         key = self.query_one(table_id, LiveTable).selected_key
         return key[len(prefix):] if key and key.startswith(prefix) else None
@@ -190,7 +182,7 @@ class DatabaseScreen(ConsoleScreen):
             return
         target = f"postgres:{view.backend.name}"
         try:
-            specs = view.backend.actions(self._snapshot(), target, options)
+            specs = view.backend.actions(view.snapshot, target, options)
         except Exception as exc:  # a bad option (pid) reads as a notice, not a crash
             self.notify(str(exc), severity="warning")
             return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,9 +10,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from backends.deploy.backend import DeployBackend, DeploySnapshot
+from backends.deploy.plans import Plan
 from console.core.durations import clock, format_age, format_span
 from console.core.loglines import LogLine
-from screens.base import ConsoleScreen
+from screens.table import TableScreen
 from widgets.live_table import LiveTable, Row
 from widgets.log_view import LogView
 
@@ -20,11 +22,10 @@ _STEP_STYLE = {"ok": "green", "failed": "bold red", "running": "bold cyan",
                "skipped": "dim", "pending": "dim"}
 
 
-class DeployScreen(ConsoleScreen):
+class DeployScreen(TableScreen[DeploySnapshot]):
     VIEW = "deploy"
     DEFAULT_CSS = """
     DeployScreen #summary { height: auto; padding: 0 1; }
-    DeployScreen .caption { height: 1; padding: 0 1; color: $text-muted; }
     DeployScreen #changes { height: 1fr; }
     DeployScreen #steps { height: 1fr; }
     DeployScreen #output { height: 1fr; border-top: solid $primary; }
@@ -35,7 +36,10 @@ class DeployScreen(ConsoleScreen):
         Binding("D", "verb('restore')", "restore db"),
     ]
 
-    def compose_body(self) -> ComposeResult:
+    def __init__(self) -> None:
+        super().__init__(DeployBackend)
+
+    def compose_tables(self) -> ComposeResult:
         yield Static(id="summary")
         with Horizontal():
             with Vertical():
@@ -48,20 +52,17 @@ class DeployScreen(ConsoleScreen):
                                 id="steps")
         yield LogView(max_lines=2000, id="output")
 
-    def _snapshot(self) -> tuple[str, Any] | None:
-        for view in self.session.board.backend_views("deploy"):
-            if view.result is not None and view.result.snapshot is not None:
-                return view.backend.name, view.result.snapshot
+    def _snapshot(self) -> tuple[str, DeploySnapshot] | None:
+        for polled in self.polled():
+            if polled.snapshot is not None:
+                return polled.backend.name, polled.snapshot
         return None
 
     def refresh_view(self) -> None:
         found = self._snapshot()
         summary = self.query_one("#summary", Static)
-        if found is None:
-            errors = [v.result.error for v in self.session.board.backend_views("deploy")
-                      if v.result is not None and v.result.error]
-            summary.update(Text(errors[0] if errors else "Reading the repository...",
-                                style="red" if errors else ""))
+        if found is None:  # the notice line above says why
+            summary.update("Reading the repository...")
             return
         name, snap = found
         head = snap.current
@@ -84,7 +85,7 @@ class DeployScreen(ConsoleScreen):
         self.query_one("#changes", LiveTable).set_rows(changes)
         self._show_plan(snap.last_plan)
 
-    def _show_plan(self, plan: Any) -> None:
+    def _show_plan(self, plan: Plan | None) -> None:
         caption = self.query_one("#plan-caption", Static)
         steps = self.query_one("#steps", LiveTable)
         output = self.query_one("#output", LogView)
@@ -117,5 +118,5 @@ class DeployScreen(ConsoleScreen):
         return f"deploy:{found[0]}" if found else None
 
     def apply_filter(self, text: str) -> None:
-        self.query_one("#changes", LiveTable).set_filter(text)
+        super().apply_filter(text)
         self.query_one("#output", LogView).set_search(text)

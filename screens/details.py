@@ -8,24 +8,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.markup import escape
-from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from console.core.actions import ActionSpec
 from console.core.model import CheckResult
+from screens.dialog import Dialog
 from screens.host import ConsoleHost
 from widgets.status_text import STYLE
 
 
-class CheckDetailsScreen(ModalScreen[None]):
-    DEFAULT_CSS = """
-    CheckDetailsScreen { align: center middle; }
-    CheckDetailsScreen > VerticalScroll { width: 90; max-width: 95%; height: auto;
-        max-height: 90%; border: thick $primary; background: $surface; padding: 0 1; }
-    """
+class CheckDetailsScreen(Dialog[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "close", "close"),
+        Binding("q", "close", "close"),
         Binding("a", "actions", "actions"),
         Binding("g", "go", "go to view"),
     ]
@@ -51,11 +46,8 @@ class CheckDetailsScreen(ModalScreen[None]):
             lines += ["", f"[red]backend error:[/] {escape(self.backend_error)}"]
         lines += ["", f"[dim]polled {self.polled} · a actions · g go to its view · "
                       "escape close[/]"]
-        with VerticalScroll():
+        with VerticalScroll(classes="dialog"):
             yield Static("\n".join(lines))
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
     def action_actions(self) -> None:
         cast(ConsoleHost, self.app).open_action_menu(self.check.target)
@@ -66,15 +58,8 @@ class CheckDetailsScreen(ModalScreen[None]):
         host.show_view_for(self.check.target)
 
 
-class ActionMenuScreen(ModalScreen[ActionSpec | None]):
+class ActionMenuScreen(Dialog[ActionSpec]):
     """Pick an action for a target; unavailable ones are shown disabled with the reason."""
-
-    DEFAULT_CSS = """
-    ActionMenuScreen { align: center middle; }
-    ActionMenuScreen > OptionList { width: 80; max-width: 95%; height: auto; max-height: 80%;
-                                    border: thick $primary; background: $surface; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "close")]
 
     def __init__(self, target: str, specs: list[tuple[ActionSpec, str | None]]) -> None:
         super().__init__()
@@ -88,13 +73,10 @@ class ActionMenuScreen(ModalScreen[ActionSpec | None]):
             if refusal:
                 label = f"[dim]{escape(spec.title)}  ({escape(refusal)})[/]"
             options.append(Option(label, id=str(index), disabled=bool(refusal)))
-        menu = OptionList(*options)
+        menu = OptionList(*options, classes="dialog")
         menu.border_title = f"Actions on {self.target}"
         yield menu
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         index = int(event.option.id or 0)
         self.dismiss(self.specs[index][0])
-
-    def action_close(self) -> None:
-        self.dismiss(None)

@@ -11,19 +11,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from screens.dialog import Dialog
 
-class DiscoveryScreen(ModalScreen[None]):
-    DEFAULT_CSS = """
-    DiscoveryScreen { align: center middle; }
-    DiscoveryScreen > VerticalScroll { width: 90%; height: 80%; border: round $accent;
-                                       background: $surface; padding: 0 1; }
-    """
+
+class DiscoveryScreen(Dialog[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss", "close"),
-        Binding("D", "dismiss", "close", show=False),
+        Binding("D", "close", "close", show=False),
     ]
 
     def __init__(self, report: Any) -> None:
@@ -31,12 +26,9 @@ class DiscoveryScreen(ModalScreen[None]):
         self.report = report
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        with VerticalScroll(classes="dialog"):
             yield Static(render_report(self.report), id="discovery")
         yield Footer()
-
-    async def action_dismiss(self, result: None = None) -> None:
-        self.dismiss(result)
 
 
 def render_report(report: Any) -> Text:

@@ -8,18 +8,14 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from screens.dialog import Dialog
 
-class HelpScreen(ModalScreen[None]):
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 76; max-width: 95%; height: auto; max-height: 90%;
-                                  border: thick $primary; background: $surface; padding: 0 1; }
-    """
+
+class HelpScreen(Dialog[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark", "close", "close"),
+        Binding("q,question_mark", "close", "close"),
     ]
 
     def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]) -> None:
@@ -35,12 +31,9 @@ class HelpScreen(ModalScreen[None]):
             for key, description in keys:
                 table.add_row(key, description)
             table.add_row("", "")
-        with VerticalScroll():
+        with VerticalScroll(classes="dialog"):
             yield Static("[b]opsconsole keys[/b]   (escape closes)\n")
             yield Static(table)
             yield Static("Mouse: click a view's name, a row, or a footer key.\n"
                          "Headless: opsconsole --headless check | status | audit ... "
                          "(opsconsole --help)")
-
-    def action_close(self) -> None:
-        self.dismiss(None)

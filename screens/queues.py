@@ -10,18 +10,19 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from backends.redis.backend import RedisBackend
-from backends.redis.checks import family_check, rate_text
+from backends.redis.checks import rate_text
 from backends.redis.history import sparkline
 from backends.redis.peek import Peek
 from backends.redis.snapshot import FamilySnapshot, RedisSnapshot
 from console.core.durations import format_span
 from console.core.model import Status
 from console.core.sizes import format_bytes
-from screens.base import ConsoleScreen
+from console.session import Polled
+from screens.dialog import Dialog
+from screens.table import TableScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import status_cell, styled
 
@@ -32,8 +33,9 @@ def _count(value: int | None) -> Text:
     return Text("-" if value is None else f"{value:,}", justify="right")
 
 
-class QueuesScreen(ConsoleScreen):
+class QueuesScreen(TableScreen[RedisSnapshot]):
     VIEW = "queues"
+    NOUN = "queue"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "details", "peek", show=True),
         Binding("t", "retry", "retry failed"),
@@ -41,7 +43,10 @@ class QueuesScreen(ConsoleScreen):
         Binding("x", "purge", "purge failed"),
     ]
 
-    def compose_body(self) -> ComposeResult:
+    def __init__(self) -> None:
+        super().__init__(RedisBackend)
+
+    def compose_tables(self) -> ComposeResult:
         yield LiveTable([("Status", 6), ("Queue", 28), ("Depth", 9), ("Trend", 16),
                          ("Rate", 18), ("Drain", 9), ("Processing", 10), ("Failed", 8),
                          ("Note", None)], id="queues",
@@ -50,15 +55,14 @@ class QueuesScreen(ConsoleScreen):
     def refresh_view(self) -> None:
         rows: list[Row] = []
         now = time.time()
-        for view in self.session.board.backend_views("redis"):
-            backend = view.backend
-            snap = view.result.snapshot if view.result else None
-            if isinstance(snap, RedisSnapshot):
-                rows.extend(self._family_row(family, now) for family in snap.families)
+        for polled in self.polled():
+            snap = polled.snapshot
+            if snap is not None:
+                rows.extend(self._family_row(family, polled, now) for family in snap.families)
                 continue
-            reason = (view.result.error if view.result else None) or "waiting for the first poll"
-            status = Status.UNKNOWN if view.result is None else Status.CRITICAL
-            for target in backend.targets():
+            reason = (polled.result.error if polled.result else None) or (polled.problem or "")
+            for target in polled.backend.targets():
+                status = polled.status(target)
                 name = target.split(":", 1)[1]
                 rows.append((target, (status_cell(status), Text(name), _count(None), Text(""),
                                       Text(""), Text(""), _count(None), _count(None),
@@ -67,8 +71,8 @@ class QueuesScreen(ConsoleScreen):
         self.query_one(LiveTable).set_rows(rows)
 
     @staticmethod
-    def _family_row(family: FamilySnapshot, now: float) -> Row:
-        check = family_check(family, now)
+    def _family_row(family: FamilySnapshot, polled: Polled[RedisSnapshot], now: float) -> Row:
+        status = polled.status(family.target)
         trend = family.trend
         note = "; ".join(family.problems) if family.problems else ""
         stuck = trend.stuck_for(now)
@@ -82,65 +86,40 @@ class QueuesScreen(ConsoleScreen):
             processing.stylize("bold yellow")
         drain = format_span(trend.drain_seconds) if trend.drain_seconds is not None else "-"
         return (family.target, (
-            status_cell(check.status), Text(family.target.split(":", 1)[1], overflow="ellipsis"),
+            status_cell(status), Text(family.target.split(":", 1)[1], overflow="ellipsis"),
             _count(family.depth), Text(sparkline(trend.samples), style="cyan"),
             Text(rate_text(trend.rate_per_min)), Text(drain), processing,
             _count(family.failed),
-            styled(note, check.status if check.status is not Status.OK else Status.WARNING)))
+            styled(note, status if status is not Status.OK else Status.WARNING)))
 
-    def apply_filter(self, text: str) -> None:
-        self.query_one(LiveTable).set_filter(text)
-
-    def selected_target(self) -> str | None:
-        return self.query_one(LiveTable).selected_key
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        self.action_details()
-
-    def action_details(self) -> None:
-        target = self.selected_target()
-        backend = self._backend_for(target)
-        if target is None or backend is None:
+    def open_details(self, key: str) -> None:
+        backend = self._backend_for(key)
+        if backend is None:
             self.notify("Select a queue first.", severity="warning")
             return
-        self.app.push_screen(QueueDetailScreen(backend, target))
+        self.app.push_screen(QueueDetailScreen(backend, key))
 
-    def _backend_for(self, target: str | None) -> RedisBackend | None:
-        if target is None:
-            return None
-        for view in self.session.board.backend_views("redis"):
-            if isinstance(view.backend, RedisBackend) and view.backend.answers_for(target):
-                return view.backend
+    def _backend_for(self, target: str) -> RedisBackend | None:
+        for polled in self.polled():
+            if isinstance(polled.backend, RedisBackend) and polled.backend.answers_for(target):
+                return polled.backend
         return None
 
-    def _verb(self, verb: str) -> None:
-        target = self.selected_target()
-        if target is None:
-            self.notify("Select a queue first.", severity="warning")
-            return
-        self.ops.run_verb(target, verb)
-
     def action_retry(self) -> None:
-        self._verb("retry")
+        self.action_verb("retry")
 
     def action_requeue(self) -> None:
-        self._verb("requeue")
+        self.action_verb("requeue")
 
     def action_purge(self) -> None:
-        self._verb("purge")
+        self.action_verb("purge")
 
 
-class QueueDetailScreen(ModalScreen[None]):
+class QueueDetailScreen(Dialog[None]):
     """The first items of a family's queue, processing and failed keys, shown safely."""
 
-    DEFAULT_CSS = """
-    QueueDetailScreen { align: center middle; }
-    QueueDetailScreen > VerticalScroll { width: 110; max-width: 95%; height: auto;
-        max-height: 90%; border: thick $primary; background: $surface; padding: 0 1; }
-    """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "close", "close"),
+        Binding("q", "close", "close"),
         Binding("r", "reload", "reload"),
     ]
 
@@ -150,7 +129,7 @@ class QueueDetailScreen(ModalScreen[None]):
         self.target = target
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        with VerticalScroll(classes="dialog"):
             yield Static(f"[b]{escape(self.target)}[/b]\n\nreading…", id="peek")
 
     def on_mount(self) -> None:
@@ -183,6 +162,3 @@ class QueueDetailScreen(ModalScreen[None]):
                 text.append(f"  [{format_bytes(item.size)}]\n", style="dim")
         text.append("\nr reload · escape close", style="dim")
         return text
-
-    def action_close(self) -> None:
-        self.dismiss(None)

@@ -17,7 +17,7 @@ from textual.widgets import Static
 
 from backends.systemd import SystemdBackend
 from backends.systemd.dbus_calls import NOT_SET
-from backends.systemd.listing import SystemdSnapshot, UnitState
+from backends.systemd.listing import UnitState
 from backends.systemd.verdicts import cpu_text, memory_text, since_text
 from console.core.durations import clock
 from console.core.loglines import LineSource
@@ -91,9 +91,10 @@ class UnitDetailScreen(LogPaneActions, ConsoleScreen):
         return backend.log_sources(f"unit:{self.unit}") if backend is not None else []
 
     def _state(self) -> UnitState | None:
-        view = self.session.backend_view(self.backend_id)
-        snapshot = view.result.snapshot if view and view.result else None
-        return snapshot.unit(self.unit) if isinstance(snapshot, SystemdSnapshot) else None
+        polled = next((p for p in self.session.polled(SystemdBackend)
+                       if p.backend.id == self.backend_id), None)
+        snapshot = polled.snapshot if polled else None
+        return snapshot.unit(self.unit) if snapshot else None
 
     def refresh_view(self) -> None:
         unit = self._state()

@@ -11,12 +11,13 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Static
 
+from backends.systemd import SystemdBackend
 from backends.systemd.listing import SystemdSnapshot, UnitState
 from backends.systemd.verdicts import cpu_text, memory_text, since_text, timer_text
 from console.core.model import CheckResult, Status
-from screens.base import ConsoleScreen
+from screens.table import TableScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import STYLE, status_cell, styled
 
@@ -30,12 +31,12 @@ def _severity(status: Status) -> int:
     return -status.severity
 
 
-class UnitsScreen(ConsoleScreen):
+class UnitsScreen(TableScreen[SystemdSnapshot]):
     VIEW = "units"
+    NOUN = "unit"
     DEFAULT_CSS = """
     UnitsScreen #units { height: 2fr; }
     UnitsScreen #timers { height: 1fr; }
-    UnitsScreen .caption { height: 1; padding: 0 1; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         # priority: the table would otherwise take enter and hide it from the footer
@@ -46,8 +47,10 @@ class UnitsScreen(ConsoleScreen):
         Binding("l", "verb('reload')", "reload"),
     ]
 
-    def compose_body(self) -> ComposeResult:
-        yield Static("", id="units-notice", classes="caption")
+    def __init__(self) -> None:
+        super().__init__(SystemdBackend)
+
+    def compose_tables(self) -> ComposeResult:
         yield LiveTable(UNIT_COLUMNS, id="units")
         yield Static("Timers", classes="caption")
         yield LiveTable(TIMER_COLUMNS, id="timers")
@@ -55,30 +58,19 @@ class UnitsScreen(ConsoleScreen):
     def refresh_view(self) -> None:
         unit_rows: list[tuple[tuple[int, str], Row]] = []
         timer_rows: list[tuple[tuple[int, str], Row]] = []
-        problems: list[str] = []
-        for view in self.session.board.backend_views("systemd"):
-            result = view.result
-            if result is None:
-                problems.append(f"{view.backend.name}: waiting for the first poll")
+        for polled in self.polled():
+            snapshot = polled.snapshot
+            if snapshot is None:
                 continue
-            if result.error:
-                problems.append(f"{view.backend.name}: {result.checks[0].summary}"
-                                if result.checks else f"{view.backend.name}: {result.error}")
-            snapshot = result.snapshot
-            if not isinstance(snapshot, SystemdSnapshot):
-                continue
-            checks = {c.target: c for c in result.checks}
             for unit in snapshot.units:
-                check = checks.get(unit.target)
-                status = check.status if check else Status.UNKNOWN
-                key = f"{view.backend.id}|{unit.name}"
+                check = polled.check(unit.target)
+                status = polled.status(unit.target)
+                key = f"{polled.backend.id}|{unit.name}"
                 order = (_severity(status), unit.name)
                 if unit.kind == "timer":
                     timer_rows.append((order, (key, self._timer_cells(unit, status))))
                 else:
                     unit_rows.append((order, (key, self._unit_cells(unit, status, check))))
-        notice = self.query_one("#units-notice", Static)
-        notice.update(Text(" · ".join(problems), style="bold red") if problems else "")
         self.query_one("#units", LiveTable).set_rows([row for _, row in sorted(unit_rows)])
         self.query_one("#timers", LiveTable).set_rows([row for _, row in sorted(timer_rows)])
 
@@ -106,19 +98,8 @@ class UnitsScreen(ConsoleScreen):
                 styled(unit.sub or unit.active, status), styled(detail, status))
 
     # -- selection and keys ---------------------------------------------------------------
-    def _focused_table(self) -> LiveTable:
-        focused = self.focused
-        if isinstance(focused, LiveTable):
-            self._last_table = focused
-            return focused
-        return self._focused_table_or_units()
-
-    def _focused_table_or_units(self) -> LiveTable:
-        last = getattr(self, "_last_table", None)
-        return last if isinstance(last, LiveTable) else self.query_one("#units", LiveTable)
-
     def _selected(self) -> tuple[str, str] | None:
-        key = self._focused_table().selected_key
+        key = self.selected_key()
         if not key:
             return None
         backend_id, _, unit = key.partition("|")
@@ -128,22 +109,8 @@ class UnitsScreen(ConsoleScreen):
         selected = self._selected()
         return f"unit:{selected[1]}" if selected else None
 
-    def apply_filter(self, text: str) -> None:
-        for table in self.query(LiveTable):
-            table.set_filter(text)
-
-    def action_details(self) -> None:
-        if isinstance(self.focused, Input):  # enter in the filter line ends the filter
-            self._focused_table_or_units().focus()
-            return
-        selected = self._selected()
-        if selected is None:
-            self.notify("Select a unit first.", severity="warning")
-            return
+    def open_details(self, key: str) -> None:
         from screens.unit_detail import UnitDetailScreen
 
-        self.app.push_screen(UnitDetailScreen(*selected))
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        self.action_details()
+        backend_id, _, unit = key.partition("|")
+        self.app.push_screen(UnitDetailScreen(backend_id, unit))

@@ -142,6 +142,7 @@ async def test_mutating_action_is_confirmed_audited_and_shown(
         assert type(app.screen).__name__ == "ActionMenuScreen"
         await pilot.press("enter")
         assert type(app.screen).__name__ == "ConfirmScreen"
+        assert "type danger-app then enter" in text_of(app.screen.query_one("#confirm-keys"))
         await pilot.press(*"danger-ap", "enter")  # wrong name: nothing happens
         assert type(app.screen).__name__ == "ConfirmScreen"
         await pilot.press("p", "enter")

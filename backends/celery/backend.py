@@ -31,7 +31,7 @@ PRUNE_EVERY = 600.0
 CHANGE_MIN_GAP = 1.0
 
 
-class CeleryBackend(Backend):
+class CeleryBackend(Backend[CelerySnapshot]):
     kind = "celery"
     unreachable_status = Status.CRITICAL
 
@@ -203,11 +203,10 @@ class CeleryBackend(Backend):
         return tuple(workers), tuple(tasks)
 
     # -- checks ---------------------------------------------------------------------------
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
-        snap: CelerySnapshot = snapshot
+    def evaluate(self, snapshot: CelerySnapshot) -> list[CheckResult]:
         cfg = self.config
         target = f"celery:{self.name}"
-        online = [w.name for w in snap.online]
+        online = [w.name for w in snapshot.online]
         expected = cfg.expected_workers
         missing = [n for n in cfg.expect_names if n not in online]
         count = f"{len(online)}/{expected}" if expected is not None else str(len(online))
@@ -219,36 +218,35 @@ class CeleryBackend(Backend):
             status, summary = Status.CRITICAL, f"{count} workers online"
         else:
             status, summary = Status.OK, f"{count} workers online"
-        busy = sum(w.active for w in snap.online)
+        busy = sum(w.active for w in snapshot.online)
         checks = [CheckResult(target, status, f"{summary} · {busy} active", check="workers",
                               perfdata=(Perf("workers", len(online), "", None, None, 0,
                                              expected),),
-                              details=snap.inspect_note or ", ".join(online))]
-        failed = snap.failed_last_hour
+                              details=snapshot.inspect_note or ", ".join(online))]
+        failed = snapshot.failed_last_hour
         f_status = by_thresholds(failed, cfg.failed_warn, cfg.failed_crit)
         checks.append(CheckResult(target, f_status, f"{failed} failed in the last hour",
                                   check="failed",
                                   perfdata=(Perf("failed_per_hour", failed, "", cfg.failed_warn,
                                                  cfg.failed_crit, 0),),
-                                  details=snap.results_note))
-        total = sum(q.waiting for q in snap.queues)
-        q_status = worst_depth(snap, cfg.depth_warn, cfg.depth_crit)
-        shown = ", ".join(f"{q.name} {q.waiting}" for q in snap.queues[:6])
+                                  details=snapshot.results_note))
+        total = sum(q.waiting for q in snapshot.queues)
+        q_status = worst_depth(snapshot, cfg.depth_warn, cfg.depth_crit)
+        shown = ", ".join(f"{q.name} {q.waiting}" for q in snapshot.queues[:6])
         checks.append(CheckResult(
-            target, q_status, f"queued {total} · reserved/ETA {snap.unacked_total}"
+            target, q_status, f"queued {total} · reserved/ETA {snapshot.unacked_total}"
             + (f" ({shown})" if shown else ""), check="queues",
             perfdata=(*(Perf(f"queue_{q.name}", q.waiting, "", cfg.depth_warn, cfg.depth_crit,
-                              0) for q in snap.queues),
-                      Perf("unacked", snap.unacked_total, "", None, None, 0))))
+                              0) for q in snapshot.queues),
+                      Perf("unacked", snapshot.unacked_total, "", None, None, 0))))
         return checks
 
     # -- actions and push -----------------------------------------------------------------
-    def actions(self, snapshot: Any | None, target: str,
+    def actions(self, snapshot: CelerySnapshot | None, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
         builder = CeleryActions(self.name, self.id, self.client, self.store,
                                 self.config.retry_rate)
-        return builder.specs(snapshot if isinstance(snapshot, CelerySnapshot) else None,
-                             options or {})
+        return builder.specs(snapshot, options or {})
 
     def watch(self, changed: Callable[[], None]) -> None:
         def throttled() -> None:

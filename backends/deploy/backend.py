@@ -96,7 +96,7 @@ def read_snapshot(config: DeployConfig, store: PlanStore,
                           git.is_dirty(repo), history, tuple(plans), backup)
 
 
-class DeployBackend(Backend):
+class DeployBackend(Backend[DeploySnapshot]):
     kind = "deploy"
 
     def __init__(self, config: DeployConfig, runtime: Runtime) -> None:
@@ -113,14 +113,13 @@ class DeployBackend(Backend):
         return await asyncio.to_thread(read_snapshot, self.config, self.store,
                                        self.runtime.sections)
 
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
-        snap: DeploySnapshot = snapshot
+    def evaluate(self, snapshot: DeploySnapshot) -> list[CheckResult]:
         target = f"deploy:{self.name}"
-        head = snap.current
+        head = snapshot.current
         summary = f"at {head.short} {head.subject!r} ({format_age(head.date)})"
-        if snap.previous is not None:
-            summary += f" · previous {snap.previous.short}"
-        plan = snap.last_plan
+        if snapshot.previous is not None:
+            summary += f" · previous {snapshot.previous.short}"
+        plan = snapshot.last_plan
         if plan is not None and not plan.done and plan.runner_alive:
             step = next((i for i, s in enumerate(plan.steps, 1) if s.state == "running"), 0)
             return [CheckResult(target, Status.WARNING,
@@ -128,24 +127,24 @@ class DeployBackend(Backend):
         if plan is not None and plan.state == "failed" and plan.created > head.date:
             return [CheckResult(target, Status.WARNING, f"last rollback failed: {plan.error}",
                                 details=summary)]
-        if snap.dirty:
+        if snapshot.dirty:
             return [CheckResult(target, Status.WARNING, f"uncommitted changes · {summary}")]
         return [CheckResult(target, Status.OK, summary)]
 
-    def actions(self, snapshot: Any | None, target: str,
+    def actions(self, snapshot: DeploySnapshot | None, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
-        snap: DeploySnapshot | None = snapshot
         options = options or {}
         specs = []
-        to_rev = options.get("to") or (snap.previous.sha if snap and snap.previous else None)
+        previous = snapshot.previous if snapshot else None
+        to_rev = options.get("to") or (previous.sha if previous else None)
         if to_rev:
             specs.append(self._rollback_spec(target, str(to_rev), bool(options.get("dry_run")),
-                                             snap))
-        plan = snap.last_plan if snap else None
+                                             snapshot))
+        plan = snapshot.last_plan if snapshot else None
         if plan is not None and plan.state == "failed":
-            specs.append(self._rollback_spec(target, plan.from_rev, False, snap,
+            specs.append(self._rollback_spec(target, plan.from_rev, False, snapshot,
                                              verb="roll-forward"))
-        backup = options.get("from") or (snap.pre_deploy_backup if snap else None)
+        backup = options.get("from") or (snapshot.pre_deploy_backup if snapshot else None)
         if backup and self.config.database:
             specs.append(self._restore_spec(target, str(backup)))
         return specs

@@ -42,7 +42,7 @@ def build(entries: list[DockerConfig], runtime: Runtime) -> list[Backend]:
     return [DockerBackend(entry, runtime) for entry in entries]
 
 
-class DockerBackend(Backend):
+class DockerBackend(Backend[DockerSnapshot]):
     kind = "docker"
     unreachable_status = Status.CRITICAL
 
@@ -137,18 +137,17 @@ class DockerBackend(Backend):
         return states
 
     # -- checks ---------------------------------------------------------------------------
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
-        snap: DockerSnapshot = snapshot
-        results = [self._container_check(info, snap.collected_at) for info in snap.containers]
-        for name in snap.missing:
+    def evaluate(self, snapshot: DockerSnapshot) -> list[CheckResult]:
+        results = [self._container_check(info, snapshot.collected_at) for info in snapshot.containers]
+        for name in snapshot.missing:
             results.append(CheckResult(
                 f"container:{name}", Status.CRITICAL,
-                f"no container named {name} on {snap.host}",
+                f"no container named {name} on {snapshot.host}",
                 details="listed in [[docker]] containers; create it or fix the name"))
-        for pattern in snap.unmatched:
+        for pattern in snapshot.unmatched:
             results.append(CheckResult(f"container:{pattern}", Status.WARNING,
-                                       f"no container matches {pattern!r} on {snap.host}"))
-        results += [self._volume_check(v, snap.collected_at) for v in snap.volumes]
+                                       f"no container matches {pattern!r} on {snapshot.host}"))
+        results += [self._volume_check(v, snapshot.collected_at) for v in snapshot.volumes]
         return results
 
     def _container_check(self, info: ContainerInfo, now: float) -> CheckResult:
@@ -208,14 +207,13 @@ class DockerBackend(Backend):
                            details=f"{good.path}; used by {', '.join(volume.used_by) or '-'}")
 
     # -- actions --------------------------------------------------------------------------
-    def actions(self, snapshot: Any | None, target: str,
+    def actions(self, snapshot: DockerSnapshot | None, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
         kind, _, name = target.partition(":")
-        snap: DockerSnapshot | None = snapshot if isinstance(snapshot, DockerSnapshot) else None
         if kind == "container":
-            return container_actions(self, snap, name)
+            return container_actions(self, snapshot, name)
         if kind == "volume":
-            return volume_actions(self, snap, name, options or {})
+            return volume_actions(self, snapshot, name, options or {})
         return []
 
     # -- push -----------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from backends.base import Backend
 from backends.logs.config import LogsConfig
@@ -45,7 +44,7 @@ def combined(files: tuple[RateSnapshot, ...], span: float) -> WindowTotals:
 SAVE_EVERY = 60.0  # seconds between saved positions while running; always saved on close
 
 
-class LogsBackend(Backend):
+class LogsBackend(Backend[LogsSnapshot]):
     kind = "log"
 
     def __init__(self, config: LogsConfig, store: PositionStore) -> None:
@@ -109,19 +108,18 @@ class LogsBackend(Backend):
             return  # the next run reads back from the end instead: nothing is lost here
         self._saved_at = now
 
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
-        snap: LogsSnapshot = snapshot
+    def evaluate(self, snapshot: LogsSnapshot) -> list[CheckResult]:
         cfg = self.config
         target = f"log:{self.name}"
-        if not snap.files:
+        if not snapshot.files:
             return [CheckResult(target, Status.UNKNOWN,
                                 f"waiting for file: nothing matches {cfg.path} yet")]
-        problems = [f.problem for f in snap.files if f.problem]
-        if problems and len(problems) == len(snap.files):
+        problems = [f.problem for f in snapshot.files if f.problem]
+        if problems and len(problems) == len(snapshot.files):
             return [CheckResult(target, Status.UNKNOWN, problems[0], details=cfg.path)]
-        totals = combined(tuple(f for f in snap.files if not f.problem), cfg.window)
+        totals = combined(tuple(f for f in snapshot.files if not f.problem), cfg.window)
         span = format_span(cfg.window)
-        details = "\n".join([f.path for f in snap.files] + problems)
+        details = "\n".join([f.path for f in snapshot.files] + problems)
         results: list[CheckResult] = []
         if cfg.error_pattern is not None:
             rate = totals.matches_per_minute

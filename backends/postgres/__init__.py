@@ -31,7 +31,7 @@ def build(entries: list[PostgresConfig], runtime: Runtime) -> list[Backend]:
     return [PostgresBackend(entry) for entry in entries]
 
 
-class PostgresBackend(Backend):
+class PostgresBackend(Backend[PostgresSnapshot]):
     kind = "postgres"
     unreachable_status = Status.CRITICAL
 
@@ -56,35 +56,34 @@ class PostgresBackend(Backend):
         backups = await asyncio.to_thread(list_backups, backup.dir, self.name) if backup else ()
         return build_snapshot(values, backups, str(backup.dir) if backup else "")
 
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
-        snap: PostgresSnapshot = snapshot
+    def evaluate(self, snapshot: PostgresSnapshot) -> list[CheckResult]:
         th = self.config.thresholds
         target = f"postgres:{self.name}"
         results = []
-        used = snap.connection_count
-        percent = 100.0 * used / max(snap.max_connections, 1)
+        used = snapshot.connection_count
+        percent = 100.0 * used / max(snapshot.max_connections, 1)
         warn, crit = th.connections
-        newest = newest_verified(snap.backups)
+        newest = newest_verified(snapshot.backups)
         backup_note = (f" · last verified backup {format_span(time.time() - newest.started)} ago"
                        if newest else "")
         results.append(CheckResult(
             target, by_thresholds(percent, warn, crit),
-            f"{used}/{snap.max_connections} conn · {format_bytes(snap.size)} · {snap.role} "
-            f"{snap.version}{backup_note}", check="connections",
-            perfdata=(Perf("connections", used, "", _of(warn, snap.max_connections),
-                           _of(crit, snap.max_connections), 0, snap.max_connections),
-                      Perf("size", snap.size, "B", min=0)),
-            details=self._details(snap)))
-        results += self._activity_checks(snap, target)
-        if snap.panel_off("replication") is None:
-            lag = snap.replication_lag
+            f"{used}/{snapshot.max_connections} conn · {format_bytes(snapshot.size)} · {snapshot.role} "
+            f"{snapshot.version}{backup_note}", check="connections",
+            perfdata=(Perf("connections", used, "", _of(warn, snapshot.max_connections),
+                           _of(crit, snapshot.max_connections), 0, snapshot.max_connections),
+                      Perf("size", snapshot.size, "B", min=0)),
+            details=self._details(snapshot)))
+        results += self._activity_checks(snapshot, target)
+        if snapshot.panel_off("replication") is None:
+            lag = snapshot.replication_lag
             status = by_thresholds(lag or 0.0, *th.replication_lag)
-            text = ("no replicas" if lag is None and not snap.in_recovery
+            text = ("no replicas" if lag is None and not snapshot.in_recovery
                     else f"replication lag {format_span(lag or 0)}")
             results.append(CheckResult(target, status, text, check="replication",
                                        perfdata=(Perf("replication_lag", round(lag or 0, 3), "s",
                                                       *th.replication_lag, 0),)))
-        inactive = [s for s in snap.slots if not s.active]
+        inactive = [s for s in snapshot.slots if not s.active]
         if inactive:
             retained = sum(s.retained_bytes or 0 for s in inactive)
             results.append(CheckResult(
@@ -93,7 +92,7 @@ class PostgresBackend(Backend):
                 + ", ".join(s.name for s in inactive), check="slots",
                 perfdata=(Perf("slot_retained_wal", retained, "B", min=0),)))
         if self.config.backup is not None:
-            results.append(self._backup_check(snap, target))
+            results.append(self._backup_check(snapshot, target))
         return results
 
     def _details(self, snap: PostgresSnapshot) -> str:
@@ -150,7 +149,7 @@ class PostgresBackend(Backend):
             f"{len(snap.backups)} kept)", check="backup",
             perfdata=(Perf("backup_age", int(age), "s", warn, crit, 0),))
 
-    def actions(self, snapshot: Any | None, target: str,
+    def actions(self, snapshot: PostgresSnapshot | None, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
         return build_actions(self.config, snapshot, target, options or {}, self.id,
                              self.pool.close)

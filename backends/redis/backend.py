@@ -36,7 +36,7 @@ def build(entries: list[RedisConfig], runtime: Runtime) -> list[Backend]:
     return [RedisBackend(entry, runtime) for entry in entries]
 
 
-class RedisBackend(Backend):
+class RedisBackend(Backend[RedisSnapshot]):
     kind = "redis"
     unreachable_status = Status.CRITICAL
 
@@ -168,19 +168,17 @@ class RedisBackend(Backend):
                                if cut else "")
         self._discovered_at = time.monotonic()
 
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
-        snap: RedisSnapshot = snapshot
-        return [family_check(f, snap.polled_at) for f in snap.families]
+    def evaluate(self, snapshot: RedisSnapshot) -> list[CheckResult]:
+        return [family_check(f, snapshot.polled_at) for f in snapshot.families]
 
     # -- actions --------------------------------------------------------------------------
-    def actions(self, snapshot: Any | None, target: str,
+    def actions(self, snapshot: RedisSnapshot | None, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
         family = self.family_for(target)
         if family is None:
             return []
         options = options or {}
-        snap: FamilySnapshot | None = snapshot.family(family.name) \
-            if isinstance(snapshot, RedisSnapshot) else None
+        snap = snapshot.family(family.name) if snapshot is not None else None
         return [self._retry(family, snap, bool(options.get("dry_run"))),
                 self._requeue(family, snap), self._purge(family, snap)]
 

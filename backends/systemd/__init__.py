@@ -36,7 +36,7 @@ def build(entries: list[SystemdConfig], runtime: Runtime) -> list[Backend]:
     return [SystemdBackend(entry, runtime) for entry in entries]
 
 
-class SystemdBackend(Backend):
+class SystemdBackend(Backend[SystemdSnapshot]):
     kind = "systemd"
     unreachable_status = Status.CRITICAL
 
@@ -61,13 +61,12 @@ class SystemdBackend(Backend):
         return SystemdSnapshot(self.config.bus_label, time.time(), units, self.config.units,
                                unmatched_names(self.config.units, units))
 
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
-        snap: SystemdSnapshot = snapshot
-        results = [check for unit in snap.units for check in unit_checks(unit, self.config)]
-        if not snap.units:
+    def evaluate(self, snapshot: SystemdSnapshot) -> list[CheckResult]:
+        results = [check for unit in snapshot.units for check in unit_checks(unit, self.config)]
+        if not snapshot.units:
             results.append(CheckResult(
                 f"unit:{','.join(self.config.units)}", Status.WARNING,
-                f"no unit on {snap.bus} matches {', '.join(self.config.units)}"))
+                f"no unit on {snapshot.bus} matches {', '.join(self.config.units)}"))
         return results
 
     def targets(self) -> list[str]:
@@ -108,7 +107,7 @@ class SystemdBackend(Backend):
                 if not unit.endswith(".timer")]
 
     # -- actions --------------------------------------------------------------------------
-    def actions(self, snapshot: Any | None, target: str,
+    def actions(self, snapshot: SystemdSnapshot | None, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
         if not self.answers_for(target):
             return []
@@ -117,8 +116,7 @@ class SystemdBackend(Backend):
         if not UNIT_NAME.match(unit):
             return []
         target = f"unit:{unit}"
-        state: UnitState | None = snapshot.unit(unit) if isinstance(snapshot,
-                                                                    SystemdSnapshot) else None
+        state = snapshot.unit(unit) if snapshot is not None else None
         specs = []
         for verb in VERBS:
             if verb == "reload" and not (state is not None and state.can_reload):

@@ -15,7 +15,7 @@ from console.core.model import CheckResult, Perf, Status
 FROZEN_TIME = 1_795_000_000.0  # shown as 08:26:40 UTC
 
 
-class FixedBackend(Backend):
+class FixedBackend(Backend[int]):
     """Answers the same checks on every poll."""
 
     def __init__(self, kind: str, name: str, checks: list[CheckResult]) -> None:
@@ -29,7 +29,7 @@ class FixedBackend(Backend):
     async def collect(self) -> int:
         return len(self._checks)
 
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
+    def evaluate(self, snapshot: int) -> list[CheckResult]:
         return list(self._checks)
 
 
@@ -47,7 +47,7 @@ class FixedEndpoint(HttpBackend):
         return self._fixed
 
 
-def sample_backends() -> list[Backend]:
+def sample_backends() -> list[Backend[Any]]:
     """The overview of a small production box with a few problems."""
     return [
         FixedBackend("container", "ledger", [CheckResult(

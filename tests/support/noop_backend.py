@@ -34,7 +34,7 @@ def parse(table: Table) -> NoopConfig:
     return config
 
 
-class NoopBackend(Backend):
+class NoopBackend(Backend[int]):
     kind = "noop"
 
     def __init__(self, config: NoopConfig, runtime: Runtime) -> None:
@@ -48,10 +48,10 @@ class NoopBackend(Backend):
         path = Path(self.config.journal)
         return len(path.read_text().splitlines()) if path.exists() else 0
 
-    def evaluate(self, snapshot: Any) -> list[CheckResult]:
+    def evaluate(self, snapshot: int) -> list[CheckResult]:
         return [CheckResult(f"unit:{self.name}", Status.OK, f"{snapshot} restarts so far")]
 
-    def actions(self, snapshot: Any | None, target: str,
+    def actions(self, snapshot: int | None, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
         async def restart(progress: Progress) -> ActionOutcome:
             for step in range(3):
