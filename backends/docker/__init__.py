@@ -23,7 +23,13 @@ from backends.docker.config import (
     parse,
     validate,
 )
-from backends.docker.crashloop import FailedRunLogs, crash_loop, restart_samples, with_crash
+from backends.docker.crashloop import (
+    FailedRunLogs,
+    crash_loop,
+    restart_samples,
+    start_times,
+    with_crash,
+)
 from backends.docker.engine import Engine
 from backends.docker.events import EventWatcher
 from backends.docker.inspect import ContainerInfo, Inspector, selected
@@ -99,7 +105,8 @@ class DockerBackend(Backend[DockerSnapshot]):
     def _read(self, client: Any) -> DockerSnapshot:
         infos, missing = self.inspector.read(client)
         now = time.time()
-        restarts = self.history.record(restart_samples(infos), now)
+        restarts = self.history.record(restart_samples(infos), now,
+                                       lambda names, since: start_times(client, names, since, now))
         cfg = self.config
         shown: list[ContainerInfo] = []
         for info in infos:

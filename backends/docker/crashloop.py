@@ -14,6 +14,29 @@ from console.core.counters import Sample
 from console.core.loglines import LogLine
 
 
+def start_times(client: Any, names: list[str], since: float, now: float) -> dict[str, list[float]]:
+    """When each container started since `since`, from the engine's own event record.
+
+    Policy restarts show as `start` events; a first poll reads them, so a container that
+    has restarted every minute for ten minutes reads so at once.
+    """
+    times: dict[str, list[float]] = {}
+    wanted = set(names)
+    events = client.api.events(since=int(since), until=int(now) + 1, decode=True,
+                               filters={"type": "container", "event": ["start"]})
+    try:
+        for event in events:
+            name = (event.get("Actor") or {}).get("Attributes", {}).get("name")
+            if name in wanted:
+                times.setdefault(name, []).append(event.get("timeNano", 0) / 1e9
+                                                  or float(event.get("time", 0)))
+    finally:
+        close = getattr(events, "close", None)
+        if callable(close):
+            close()
+    return times
+
+
 def restart_samples(infos: list[ContainerInfo]) -> list[Sample]:
     """RestartCount per container name; a new container id under the name is a reset."""
     return [Sample(info.name, info.restart_count, info.id) for info in infos]

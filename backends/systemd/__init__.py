@@ -17,8 +17,9 @@ from typing import Any
 from backends.base import Backend, BackendKind, Runtime
 from backends.systemd.actions import UnitAction
 from backends.systemd.bus import BusClient
+from backends.systemd.causes import UnitCauses
 from backends.systemd.config import UNIT_NAME, SystemdConfig, parse, validate
-from backends.systemd.journal import JournalLineSource, tail
+from backends.systemd.journal import JournalLineSource, restart_times, tail
 from backends.systemd.listing import SystemdSnapshot, UnitState, parse_unit, unmatched_names
 from backends.systemd.verdicts import unit_checks
 from console.core.actions import ActionSpec, Progress
@@ -47,6 +48,10 @@ class SystemdBackend(Backend[SystemdSnapshot]):
         self.client = BusClient(config.bus)
         self.history = CounterHistory(runtime.state_dir, self.id, config.restarts_window)
         self.known: tuple[str, ...] = ()
+        self.causes = UnitCauses(config.journal_dir, config.timeout)
+
+    def _restarts_from_journal(self, units: list[str], since: float) -> dict[str, list[float]]:
+        return restart_times(units, since, self.config.journal_dir, self.config.timeout)
 
     # -- reading --------------------------------------------------------------------------
     async def collect(self) -> SystemdSnapshot:
@@ -54,9 +59,11 @@ class SystemdBackend(Backend[SystemdSnapshot]):
                                           patterns=list(self.config.units))
         units = tuple(parse_unit(row) for row in reply["units"])
         counts = [Sample(u.name, u.restarts) for u in units if u.restarts is not None]
-        growth = await asyncio.to_thread(self.history.record, counts, time.time())
+        growth = await asyncio.to_thread(self.history.record, counts, time.time(),
+                                         self._restarts_from_journal)
         units = tuple(dataclasses.replace(u, restarts_in_window=growth.get(u.name, 0))
                       for u in units)
+        units = await asyncio.to_thread(self.causes.attach, units)
         self.known = tuple(u.name for u in units)
         return SystemdSnapshot(self.config.bus_label, time.time(), units, self.config.units,
                                unmatched_names(self.config.units, units))

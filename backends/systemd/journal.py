@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -25,6 +26,77 @@ _FIELDS = "MESSAGE,PRIORITY,SYSLOG_IDENTIFIER,_PID"
 _CHUNK = 256 * 1024
 
 _MAX_READ = 4 * 1024 * 1024  # per read, so one busy journal cannot starve the others
+
+
+RESTART_SCHEDULED = "5eb03494b6584870a536b337290809b3"  # systemd: "Scheduled restart job"
+_ERROR_WORDS = re.compile(r"error|fatal|exception|traceback|fail|denied|refused|cannot|can't|"
+                          r"not found|no such|missing|invalid|killed|panic", re.IGNORECASE)
+_MAX_ENTRIES = 100_000  # a window's restart records read at most
+
+
+def _run_journalctl(args: list[str], timeout: float) -> list[dict[str, object]]:
+    """journalctl's JSON entries (blocking: call it from a thread)."""
+    try:
+        done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout, check=False)
+    except OSError as exc:
+        raise _missing(exc) from None
+    except subprocess.TimeoutExpired:
+        raise ConsoleError(f"journalctl gave no answer within {timeout:g}s") from None
+    entries = []
+    for raw in done.stdout.splitlines()[:_MAX_ENTRIES]:
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+def restart_times(units: list[str], since: float, journal_dir: Path | None,
+                  timeout: float) -> dict[str, list[float]]:
+    """When systemd scheduled an automatic restart of each unit since `since`, from its
+    journal: the system's own record, so a first poll sees a crash loop that began before."""
+    args = ["journalctl", "--no-pager", "-o", "json", "--output-fields=UNIT",
+            f"--since=@{int(since)}", f"MESSAGE_ID={RESTART_SCHEDULED}"]
+    if journal_dir is not None:
+        args.append(f"--directory={journal_dir}")
+    wanted = set(units)
+    times: dict[str, list[float]] = {}
+    for entry in _run_journalctl(args, timeout):
+        unit = entry.get("UNIT")
+        stamp = entry.get("__REALTIME_TIMESTAMP")
+        if isinstance(unit, str) and unit in wanted and isinstance(stamp, str) and stamp.isdigit():
+            times.setdefault(unit, []).append(int(stamp) / 1e6)
+    return times
+
+
+def last_error_line(unit: str, journal_dir: Path | None, timeout: float) -> str | None:
+    """The line of a unit's recent journal that most likely says why it failed.
+
+    The unit's own output is preferred (the last line that reads like an error, else its
+    last line); without any, systemd's own last word on it ("Main process exited ...").
+    """
+    if not UNIT_NAME.match(unit):
+        return None
+    args = ["journalctl", "--no-pager", "-o", "json", "--output-fields=MESSAGE,_PID",
+            "--lines=40", f"--unit={unit}"]
+    if journal_dir is not None:
+        args.append(f"--directory={journal_dir}")
+    own: list[str] = []
+    systemd: list[str] = []
+    for entry in _run_journalctl(args, timeout):
+        message = entry.get("MESSAGE")
+        if not isinstance(message, str) or not message.strip():
+            continue
+        (systemd if entry.get("_PID") == "1" else own).append(printable(message.strip(), 300))
+    errors = [line for line in own if _ERROR_WORDS.search(line)]
+    if errors or own:
+        return (errors or own)[-1]
+    exited = [line for line in systemd if "exited" in line or "Failed" in line]
+    chosen = exited or systemd
+    return chosen[-1] if chosen else None
 
 
 def journal_args(unit: str, journal_dir: Path | None, lines: int, follow: bool) -> list[str]:

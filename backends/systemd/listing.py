@@ -224,6 +224,12 @@ class UnitState:
     next_trigger: float | None = None
     triggered: TriggeredUnit | None = None
     restarts_in_window: int = 0
+    cause: str | None = None  # the journal line that most likely says why it is failing
+
+    @property
+    def troubled(self) -> bool:
+        """Failed, restarting or restarted lately: worth quoting its journal for."""
+        return self.active == "failed" or self.sub == "auto-restart" or self.restarts_in_window > 0
 
     @property
     def kind(self) -> str:

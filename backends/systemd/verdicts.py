@@ -70,11 +70,12 @@ def unit_checks(unit: UnitState, config: SystemdConfig) -> list[CheckResult]:
                             f"no such unit on {config.bus_label}: check the name in the config")]
     if unit.load == "masked":
         return [CheckResult(target, Status.OK, "masked (disabled on purpose)")]
+    cause = f' · "{unit.cause}"' if unit.cause else ""
     if unit.active == "failed":
         why = f"exit {unit.exit_status}" if unit.exit_status else unit.result or "failed"
         when = f" since {clock(unit.changed_at)}" if unit.changed_at else ""
-        return [CheckResult(target, Status.CRITICAL, f"failed{when} ({why})", perfdata=perf,
-                            details=unit.description)]
+        return [CheckResult(target, Status.CRITICAL, f"failed{when} ({why}){cause}",
+                            perfdata=perf, details=_details(unit))]
     if unit.kind == "timer":
         return [_timer_check(unit)]
     if unit.active == "inactive":
@@ -90,11 +91,12 @@ def unit_checks(unit: UnitState, config: SystemdConfig) -> list[CheckResult]:
     if flapping is not Status.OK:
         return [CheckResult(target, flapping,
                             f"{state} but flapping: restarted {unit.restarts_in_window}× in "
-                            f"{window} ({unit.restarts} in all)", perfdata=perf,
-                            details=unit.description)]
+                            f"{window} ({unit.restarts} in all){cause}", perfdata=perf,
+                            details=_details(unit))]
     if unit.sub == "auto-restart":
-        return [CheckResult(target, Status.WARNING, f"{state}: exited, systemd restarts it",
-                            perfdata=perf)]
+        return [CheckResult(target, Status.WARNING,
+                            f"{state}: exited, systemd restarts it{cause}", perfdata=perf,
+                            details=_details(unit))]
     parts = [state]
     since = since_text(unit)
     if since:
@@ -105,6 +107,13 @@ def unit_checks(unit: UnitState, config: SystemdConfig) -> list[CheckResult]:
         parts.append(f"PID {unit.main_pid}")
     return [CheckResult(target, Status.OK, " · ".join(parts), perfdata=perf,
                         details=unit.description)]
+
+
+def _details(unit: UnitState) -> str:
+    lines = [unit.description] if unit.description else []
+    if unit.cause:
+        lines.append(f"last error line in its journal: {unit.cause}")
+    return "\n".join(lines)
 
 
 def _timer_check(unit: UnitState) -> CheckResult:

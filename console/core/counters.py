@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,11 @@ DELETE FROM counter_samples WHERE namespace = :ns AND ts < (
     AND later.key = counter_samples.key AND later.ts < :start)
 """
 FORGET_AFTER = 7 * 86400  # a key missing from the samples this long is gone (container removed)
+
+# Given keys whose history does not reach back to the window's start, and that start: for
+# each key, the times of its increments within the window, read from the system's own record
+# (the journal, Docker's events). Called from the thread that records.
+Backfill = Callable[[list[str], float], dict[str, list[float]]]
 
 
 @dataclass(frozen=True)
@@ -84,15 +89,22 @@ class CounterHistory:
         self._series: dict[str, list[_Point]] | None = None
         self._lock = threading.Lock()
 
-    def record(self, samples: Iterable[Sample], now: float) -> dict[str, int]:
+    def record(self, samples: Iterable[Sample], now: float,
+               backfill: Backfill | None = None) -> dict[str, int]:
         """Remember this poll's counts; growth per sampled key within the window up to now.
 
+        A key this history has not followed back to the window's start (a fresh state dir, a
+        first poll) is filled in by `backfill` from the system's own record, so a first poll
+        tells the truth about a crash loop that began before the console looked.
         Blocking (SQLite, the first time and whenever a count changed): call it from a thread.
         """
         start = now - self.window
+        samples = list(samples)
         with self._lock:
             if self._series is None:
                 self._series = self._load(start)
+            if backfill is not None:
+                self._backfill(samples, start, backfill)
             fresh: list[tuple[str, _Point]] = []
             result: dict[str, int] = {}
             for sample in samples:
@@ -109,6 +121,28 @@ class CounterHistory:
             if fresh:
                 self._store(fresh, start, now, set(result))
             return result
+
+    def _backfill(self, samples: list[Sample], start: float, backfill: Backfill) -> None:
+        """Seed keys without a baseline from their increments' times in the window."""
+        assert self._series is not None
+        wanted = {s.key: s for s in samples if s.count > 0
+                  and not any(p.ts < start for p in self._series.get(s.key, ()))}
+        if not wanted:
+            return
+        try:
+            times = backfill(sorted(wanted), start)
+        except Exception:  # the record could not be read: growth from what is seen, as before
+            return
+        seeded: list[tuple[str, _Point]] = []
+        for key, sample in wanted.items():
+            stamps = sorted(t for t in times.get(key, []) if t >= start)[-sample.count:]
+            base = sample.count - len(stamps)
+            points = [_Point(start - 1, base, sample.identity)]
+            points += [_Point(t, base + i, sample.identity) for i, t in enumerate(stamps, 1)]
+            later = [p for p in self._series.get(key, []) if p.ts > points[-1].ts]
+            self._series[key] = points + later
+            seeded += [(key, p) for p in points]
+        self._store(seeded, start, start, set())
 
     def _connect(self) -> sqlite3.Connection:
         connection = statedb.connect(self.state_dir)
