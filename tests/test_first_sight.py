@@ -54,8 +54,9 @@ async def test_a_fresh_console_sees_a_unit_crash_loop_that_began_before_it(
                       f'journal_dir = "{systemd_machine.journal_dir}"\n'
                       'restarts = { warn = 2, crit = 3 }\n')
     env = dict(cli_env, OPSCONSOLE_STATE_DIR=str(tmp_path / "cron-state"))
-    done = await asyncio.to_thread(subprocess.run, [*OPSCONSOLE, "--headless", "check", "--config", str(config)],
-                                 capture_output=True, text=True, env=env, timeout=120)
+    command = [*OPSCONSOLE, "--headless", "check", "--config", str(config)]
+    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True,
+                                   env=env, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "flapping: restarted" in done.stdout and "Fatal: cannot open /srv/db" in done.stdout
 
