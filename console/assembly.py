@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from backends.base import Backend, Runtime
 from console import registry
+from console.broken import BrokenBackend
 from console.config import Config
 from console.core.targets import matches
 
@@ -20,6 +21,7 @@ def build_backends(config: Config, only: list[str] | None = None) -> list[Backen
     backends: list[Backend] = []
     for section, entries in config.sections.items():
         backends.extend(registry.load_kind(section).build(entries, runtime))
+    backends.extend(BrokenBackend(entry) for entry in config.broken)
     if only:
         backends = [b for b in backends
                     if any(matches(t, only) for t in b.targets())

@@ -12,6 +12,7 @@ from typing import Any
 
 from console import __version__, registry
 from console.core.errors import ConfigError, ConsoleError
+from console.output import emit, silence_stdout
 
 SCREENLESS_COMMANDS = ("init", "demo")  # commands that work with or without --headless
 
@@ -104,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
                      f"{', '.join(registry.verbs())} or audit")
     try:
         return _dispatch(args)
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
+        silence_stdout()
+        return 141
     except ConsoleError as exc:
         print(f"opsconsole: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
@@ -132,8 +136,15 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         preload = threading.Thread(target=import_tui, daemon=True)
         preload.start()
-    config = load_config(getattr(args, "config", None), discover_if_missing=True,
-                         force_discovery=args.discover)
+    try:
+        config = load_config(getattr(args, "config", None), discover_if_missing=True,
+                             force_discovery=args.discover, tolerant=True)
+    except ConsoleError as exc:
+        if args.command != "check":
+            raise
+        # monitoring-plugins: UNKNOWN (3) when the check itself cannot run, on stdout
+        emit(f"OPSCONSOLE UNKNOWN - {exc}")
+        return 3
     if preload is not None:
         preload.join()
     for warning in config.warnings:

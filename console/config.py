@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from console import registry
+from console.broken import BrokenEntry, names_of
 from console.core.configtable import Table
 from console.core.errors import ConfigError
 from console.core.secrets import Redactor
@@ -52,6 +53,7 @@ class Config:
     sections: dict[str, list[Any]]
     redactor: Redactor
     warnings: list[str] = field(default_factory=list)
+    broken: list[BrokenEntry] = field(default_factory=list)  # entries kept out, with why
     discovery: Any = None  # a backends.discovery DiscoveryReport when the entries were discovered
 
     @property
@@ -60,15 +62,16 @@ class Config:
 
 
 def find_config(explicit: str | None) -> tuple[Path | None, list[Path]]:
-    """The config file to use and every place looked at."""
+    """The config file to use and every place looked at, as absolute paths (a relative
+    --config keeps meaning the same file for work handed to another process)."""
     if explicit:
-        path = Path(explicit).expanduser()
+        path = Path(explicit).expanduser().absolute()
         if not path.is_file():
             raise ConfigError(f"{path}: no such config file (check --config)")
         return path, [path]
     from_env = os.environ.get("OPSCONSOLE_CONFIG")
     if from_env:
-        path = Path(from_env).expanduser()
+        path = Path(from_env).expanduser().absolute()
         if not path.is_file():
             raise ConfigError(f"{path}: no such config file (check $OPSCONSOLE_CONFIG)")
         return path, [path]
@@ -80,12 +83,13 @@ def find_config(explicit: str | None) -> tuple[Path | None, list[Path]]:
 
 
 def load_config(explicit: str | None = None, *, discover_if_missing: bool = False,
-                force_discovery: bool = False) -> Config:
+                force_discovery: bool = False, tolerant: bool = False) -> Config:
     """Find and load the config.
 
     With no file, a config that watches this host only, or (`discover_if_missing`, as the
     command line asks) what discovery finds on this machine plus the host checks.
     `force_discovery` uses discovery even when a file exists (`opsconsole --discover`).
+    `tolerant` keeps a broken `[[section]]` entry out instead of failing (see parse_config).
     """
     if force_discovery:
         explicit_path = Path(explicit).expanduser() if explicit else None
@@ -98,11 +102,18 @@ def load_config(explicit: str | None = None, *, discover_if_missing: bool = Fals
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_config(text, path, searched)
+    return parse_config(text, path, searched, tolerant=tolerant)
 
 
-def parse_config(text: str, path: Path, searched: list[Path] | None = None) -> Config:
-    """Parse config text; raises ConfigError naming the file, line or key."""
+def parse_config(text: str, path: Path, searched: list[Path] | None = None, *,
+                 tolerant: bool = False) -> Config:
+    """Parse config text; raises ConfigError naming the file, line or key.
+
+    With `tolerant`, an entry whose own values cannot be used (an unset ${ENV}, an
+    unreadable *_file, a bad value) is kept out and listed in `Config.broken` with the reason,
+    and the rest of the file is used; a file that is not TOML, an unknown section or a bad
+    [console] table still fail as a whole.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -112,6 +123,7 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None) -> C
     root = Table(data, "top level", name, redactor)
     console = _parse_console(root.table("console"))
     sections: dict[str, list[Any]] = {}
+    broken: list[BrokenEntry] = []
     for section in data:
         if section == "console":
             continue
@@ -125,15 +137,38 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None) -> C
             kind = registry.load_kind(section)
         except ModuleNotFoundError as exc:
             raise root.error(section, f"not supported by this installation ({exc.name})") from None
-        sections[section] = [kind.parse(table) for table in tables]
+        parsed: list[Any] = []
+        for index, table in enumerate(tables):
+            try:
+                parsed.append(kind.parse(table))
+            except ConfigError as exc:
+                if not tolerant:
+                    raise
+                broken.append(_broken(section, index, table.data, str(exc)))
+        if parsed:
+            sections[section] = parsed
     root.done()
-    for section, entries in sections.items():
+    for section, entries in list(sections.items()):
         kind = registry.load_kind(section)
-        if kind.validate is not None:
+        if kind.validate is None:
+            continue
+        try:
             kind.validate(entries, sections)
-    config = Config(path, searched or [path], console, sections, redactor)
+        except ConfigError as exc:
+            if not tolerant:
+                raise
+            del sections[section]
+            raws = root.tables(section)
+            broken.extend(_broken(section, i, t.data, str(exc)) for i, t in enumerate(raws))
+    config = Config(path, searched or [path], console, sections, redactor, broken=broken)
+    config.warnings.extend(f"{b.where} is not checked: {b.reason}" for b in broken)
     config.warnings.extend(_permission_warnings(path, redactor))
     return config
+
+
+def _broken(section: str, index: int, raw: dict[str, Any], reason: str) -> BrokenEntry:
+    row = registry.ROW_BY_SECTION[section]
+    return BrokenEntry(section, index, row.targets[0], names_of(raw), reason)
 
 
 def _parse_console(table: Table | None) -> ConsoleSettings:

@@ -15,6 +15,7 @@ from console import report
 from console.config import Config
 from console.core.model import CheckResult, Status
 from console.core.targets import matches
+from console.output import emit
 from console.session import Session
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
@@ -29,7 +30,7 @@ def run_check(config: Config, *, fmt: str, only: list[str], timeout: float | Non
     started = time.monotonic()
     session = Session(config, only=only or None)
     if only and not session.backends:
-        print(f"OPSCONSOLE UNKNOWN - no configured target matches {' '.join(only)}")
+        emit(f"OPSCONSOLE UNKNOWN - no configured target matches {' '.join(only)}")
         return int(Status.UNKNOWN)
     results = asyncio.run(session.poll_all_once(_deadline(config, timeout)))
     checks = [c for r in results for c in r.checks]
@@ -37,9 +38,9 @@ def run_check(config: Config, *, fmt: str, only: list[str], timeout: float | Non
         checks = [c for c in checks if matches(c.target, only)] or [
             CheckResult(" ".join(only), Status.UNKNOWN, "no check answered for this target")]
     if fmt == "json":
-        print(report.check_json(checks, time.monotonic() - started))
+        emit(report.check_json(checks, time.monotonic() - started))
     else:
-        print(report.check_text(checks))
+        emit(report.check_text(checks))
     return int(report.overall(checks))
 
 
@@ -52,9 +53,9 @@ def run_status(config: Config, *, fmt: str) -> int:
                      "targets": [c.target for c in r.checks],
                      "summaries": {c.label: c.summary for c in r.checks},
                      "snapshot": report.to_jsonable(r.snapshot)} for r in results]
-        print(json.dumps(document, indent=2))
+        emit(json.dumps(document, indent=2))
         return EXIT_OK
-    for result in sorted(results, key=lambda r: r.backend_id):
-        for check in result.checks:
-            print(f"{check.label}: {check.summary}")
+    lines = [f"{check.status.name:<8} {check.label}: {check.summary}"
+             for result in sorted(results, key=lambda r: r.backend_id) for check in result.checks]
+    emit("\n".join(lines))
     return EXIT_OK

@@ -20,6 +20,7 @@ from console.core.durations import clock, parse_duration
 from console.core.errors import ConfigError
 from console.dispatcher import ActionRun
 from console.headless import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
+from console.output import emit
 from console.poller import BackendState, poll_once
 from console.registry import parse_target
 from console.session import Session
@@ -37,16 +38,18 @@ def run_audit(config: Config, *, fmt: str, since: str | None) -> int:
     records = log.records(since=cutoff)
     verdict = log.verify()
     if fmt == "json":
-        print(json.dumps({"records": [r.as_dict() for r in records],
+        emit(json.dumps({"records": [r.as_dict() for r in records],
                           "chain": {"ok": verdict.ok, "message": verdict.message}}, indent=2))
     else:
+        lines = []
         for r in records:
             took = f" in {r.duration:.1f}s" if r.duration is not None else ""
             detail = r.error or r.outcome
-            print(f"{time.strftime('%Y-%m-%d', time.localtime(r.ts))} {clock(r.ts)} "
-                  f"{r.phase:<8} {r.who}@{r.client or '-'} {r.verb} {r.target}{took}"
-                  + (f" - {detail}" if detail else ""))
-        print(("OK" if verdict.ok else "BROKEN") + f": {verdict.message}")
+            lines.append(f"{time.strftime('%Y-%m-%d', time.localtime(r.ts))} {clock(r.ts)} "
+                         f"{r.phase:<8} {r.who}@{r.client or '-'} {r.verb} {r.target}{took}"
+                         + (f" - {detail}" if detail else ""))
+        lines.append(("OK" if verdict.ok else "BROKEN") + f": {verdict.message}")
+        emit("\n".join(lines))
     return EXIT_OK if verdict.ok else EXIT_FAILED
 
 
@@ -90,7 +93,7 @@ async def _run_action(session: Session, verb: str, target: str, options: Mapping
         lines = list(run.lines)
         fresh = run.line_count - printed
         for line in lines[-fresh:] if fresh > 0 else []:
-            print(f"  {line}")
+            emit(f"  {line}")
         printed = run.line_count
 
     session.on_action(show)
@@ -105,7 +108,7 @@ async def _run_action(session: Session, verb: str, target: str, options: Mapping
     outcome = run.outcome
     message = outcome.message if outcome else run.state
     if run.state == "ok":
-        print(message)
+        emit(message)
         return EXIT_OK
     print(message, file=sys.stderr)
     return EXIT_REFUSED if run.state == "refused" else EXIT_FAILED

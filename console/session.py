@@ -20,6 +20,7 @@ from backends.base import Backend
 from console import registry
 from console.assembly import build_backends
 from console.board import BackendView, CheckBoard
+from console.broken import BrokenBackend
 from console.config import Config
 from console.core.actions import ActionSpec
 from console.core.durations import clock
@@ -205,6 +206,12 @@ class Session:
         """The action `verb` on `target`; a usage error naming what it offers otherwise."""
         offered = self.actions_for(target, options)
         spec = next((s for s in offered if s.verb == verb), None)
+        broken = [b for b in self.backends if isinstance(b, BrokenBackend)
+                  and target in b.targets()]
+        if spec is None and broken:
+            entry = broken[0].entry
+            raise ConfigError(f"{target} cannot be acted on: {entry.where} in the config: "
+                              f"{entry.reason}")
         if spec is None:
             verbs = sorted({s.verb for s in offered})
             choice = f" (it offers: {', '.join(verbs)})" if verbs else ""

@@ -128,11 +128,14 @@ health_timeout = 15
     return make
 
 
-def rollback(config: Path, env: dict[str, str], *args: str,
-             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def rollback(config: Path, env: dict[str, str], *args: str, timeout: float = 120,
+             relative: bool = False) -> subprocess.CompletedProcess[str]:
+    """`rollback deploy:app`; with `relative`, run beside the config and name it relatively
+    (the detached runner starts elsewhere, so the path must be resolved before it)."""
+    given = config.name if relative else str(config)
     return subprocess.run([*OPSCONSOLE, "--headless", "rollback", "deploy:app", "--config",
-                           str(config), *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, check=False)
+                           given, *args], capture_output=True, text=True, env=env,
+                          timeout=timeout, check=False, cwd=config.parent if relative else None)
 
 
 def check(config: Path, env: dict[str, str], target: str) -> subprocess.CompletedProcess[str]:
@@ -146,7 +149,7 @@ def test_rollback_restores_health_and_audits_every_step(
         state_dir: Path, systemd_machine: Any, app_unit: str) -> None:
     config = deploy_config()
     assert check(config, cli_env, "http:app").returncode == 2  # broken now
-    result = rollback(config, cli_env, "--yes")
+    result = rollback(config, cli_env, "--yes", relative=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"app is at {release.previous[:10]}: every step passed" in result.stdout
     assert git(release.repo, "rev-parse", "HEAD") == release.previous

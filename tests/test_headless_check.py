@@ -145,12 +145,67 @@ def test_host_checks_appear_like_any_backend(write_config: Callable[[str], Path]
     assert any(line.startswith("OK host:web1 memory - memory ") for line in lines)
 
 
-def test_config_error_exits_2_with_one_line(write_config: Callable[[str], Path],
-                                            cli_env: dict[str, str]) -> None:
+def test_a_bad_entry_is_unknown_with_its_one_line_reason(write_config: Callable[[str], Path],
+                                                         cli_env: dict[str, str]) -> None:
     result = run(write_config("[[http]]\nname = 'api'\nurl = 'localhost'\n"), cli_env)
-    assert result.returncode == 2
-    assert result.stderr.strip() == ("opsconsole: config.toml: [[http]] #1 'url': expected a "
-                                     "http:// URL or a https:// URL, got 'localhost'")
+    assert result.returncode == 3, result.stdout + result.stderr
+    reason = ("config.toml: [[http]] #1 'url': expected a http:// URL or a https:// URL, "
+              "got 'localhost'")
+    assert f"UNKNOWN http:api - not checked: [[http]] #1 in the config: {reason}" in result.stdout
+    assert result.stderr.strip() == f"opsconsole: warning: [[http]] #1 is not checked: {reason}"
+
+
+def test_a_missing_env_var_leaves_the_other_targets_checked(
+        server: str, write_config: Callable[[str], Path], cli_env: dict[str, str]) -> None:
+    text = (endpoint("api", f"{server}/ok")
+            + "[[postgres]]\nname = 'app'\n"
+              "dsn = 'postgresql://app:${OPSCONSOLE_TEST_UNSET_PW}@127.0.0.1/app'\n")
+    env = {k: v for k, v in cli_env.items() if k != "OPSCONSOLE_TEST_UNSET_PW"}
+    result = run(write_config(text), env)
+    assert result.returncode == 3, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("OPSCONSOLE UNKNOWN - 1 ok, 0 warning, 0 critical, 1 unknown")
+    assert "OK http:api - 200 in" in result.stdout
+    assert "UNKNOWN postgres:app - not checked:" in result.stdout
+    assert "OPSCONSOLE_TEST_UNSET_PW" in result.stdout
+    only = run(write_config(text), env, "--only", "http:api")
+    assert only.returncode == 0 and only.stdout.startswith("OPSCONSOLE OK"), only.stdout
+
+
+def test_an_unusable_config_still_prints_a_status_line_and_exits_3(
+        write_config: Callable[[str], Path], cli_env: dict[str, str]) -> None:
+    result = run(write_config("[[http]\nname = 'api'\n"), cli_env)
+    assert result.returncode == 3
+    assert result.stdout.startswith("OPSCONSOLE UNKNOWN - ")
+    assert "not valid TOML" in result.stdout and "Traceback" not in result.stderr
+    missing = subprocess.run([*OPSCONSOLE, "--headless", "check", "--config", "/nonexistent.toml"],
+                             capture_output=True, text=True, env=cli_env, timeout=60)
+    assert missing.returncode == 3
+    assert missing.stdout.startswith("OPSCONSOLE UNKNOWN - /nonexistent.toml: no such config file")
+
+
+def test_a_closed_stdout_ends_quietly(server: str, write_config: Callable[[str], Path],
+                                      cli_env: dict[str, str]) -> None:
+    config = write_config(endpoint("api", f"{server}/ok") + endpoint("text", f"{server}/ok"))
+    for command in (["check"], ["audit"], ["status"]):
+        reader = subprocess.Popen([*OPSCONSOLE, "--headless", *command, "--config", str(config)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env)
+        assert reader.stdout is not None and reader.stderr is not None
+        reader.stdout.close()  # as `| head -0` would: nobody reads what it prints
+        errors = reader.stderr.read().decode()
+        reader.wait(timeout=60)
+        assert "Traceback" not in errors and "BrokenPipe" not in errors, (command, errors)
+
+
+def test_status_names_each_targets_state(server: str, write_config: Callable[[str], Path],
+                                         cli_env: dict[str, str]) -> None:
+    config = write_config(endpoint("api", f"{server}/ok") + endpoint("bad", f"{server}/fail"))
+    result = subprocess.run([*OPSCONSOLE, "--headless", "status", "--config", str(config)],
+                            capture_output=True, text=True, env=cli_env, timeout=60)
+    assert result.returncode == 0
+    lines = sorted(result.stdout.splitlines())
+    assert lines[0].startswith("CRITICAL http:bad: 500 in")
+    assert lines[1].startswith("OK       http:api: 200 in")
 
 
 def test_headless_never_imports_textual_nor_unused_backends(

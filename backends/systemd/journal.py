@@ -94,8 +94,9 @@ def last_error_line(unit: str, journal_dir: Path | None, timeout: float) -> str 
     errors = [line for line in own if _ERROR_WORDS.search(line)]
     if errors or own:
         return (errors or own)[-1]
-    exited = [line for line in systemd if "exited" in line or "Failed" in line]
-    chosen = exited or systemd
+    exited = [line for line in systemd if "exited" in line]
+    failed = [line for line in systemd if "Failed" in line]
+    chosen = exited or failed or systemd
     return chosen[-1] if chosen else None
 
 
