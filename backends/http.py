@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import json
 import ssl
 import sys
 import time
@@ -25,9 +27,49 @@ from backends.base import Backend, BackendKind, Runtime, unique_names
 from console.core.actions import ActionOutcome, ActionSpec, Progress
 from console.core.configtable import Table
 from console.core.errors import ActionFailed
+from console.core.loglines import printable
 from console.core.model import CheckResult, Perf, Status, by_thresholds
 
 _MAX_BODY = 1_000_000
+_BODY_EXCERPT = 600
+_SAID = 120  # the cause quoted on the row
+_SHOWN_HEADERS = frozenset({"content-type", "server", "retry-after", "location",
+                            "www-authenticate", "x-request-id"})
+_EXPLAINING_KEYS = ("error", "message", "detail", "reason", "description")
+
+
+def explanation(body: bytes, content_type: str) -> str | None:
+    """The part of a failing answer that explains it: for JSON the `error`, `message` or
+    `detail` field (or the first string field), else the body's first non-empty line; cut,
+    and made printable."""
+    text = body.decode("utf-8", "replace")
+    if "json" in content_type or text.lstrip().startswith(("{", "[")):
+        try:
+            document = json.loads(text)
+        except ValueError:
+            document = None
+        found = _explaining_field(document)
+        if found:
+            return printable(found, _SAID)
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return printable(line, _SAID) if line else None
+
+
+def _explaining_field(document: Any) -> str | None:
+    if isinstance(document, dict):
+        for key in _EXPLAINING_KEYS:
+            value = document.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+            if isinstance(value, dict):
+                nested = _explaining_field(value)
+                if nested:
+                    return nested
+        return next((v.strip() for v in document.values()
+                     if isinstance(v, str) and v.strip()), None)
+    if isinstance(document, list) and document:
+        return _explaining_field(document[0])
+    return None
 
 
 @dataclass(frozen=True)
@@ -54,6 +96,9 @@ class EndpointSnapshot:
     latency: float | None = None
     error: str | None = None
     mismatch: str | None = None
+    said: str | None = None  # what a failing answer says about why, from its body
+    headers: tuple[tuple[str, str], ...] = ()  # the ones worth reading when it fails
+    body: str = ""  # the start of a failing answer's body, printable
 
 
 def parse(table: Table) -> HttpConfig:
@@ -133,6 +178,7 @@ class HttpBackend(Backend[EndpointSnapshot]):
         self.config = config
         self.contexts = contexts or TlsContexts()
         self._client: httpx.AsyncClient | None = None
+        self.latencies: collections.deque[float] = collections.deque(maxlen=20)
 
     def _http_client(self) -> httpx.AsyncClient:
         # A client of its own: httpx's connection pool slows down badly when hundreds of
@@ -162,8 +208,17 @@ class HttpBackend(Backend[EndpointSnapshot]):
         except httpx.HTTPError as exc:
             return EndpointSnapshot(cfg.url, time.time(), error=_describe(exc))
         latency = time.monotonic() - started
-        return EndpointSnapshot(cfg.url, time.time(), response.status_code, latency,
-                                mismatch=self._body_mismatch(response))
+        self.latencies.append(latency)
+        mismatch = self._body_mismatch(response)
+        if response.status_code in cfg.expect_status and mismatch is None:
+            return EndpointSnapshot(cfg.url, time.time(), response.status_code, latency)
+        body = response.content[:_MAX_BODY]
+        return EndpointSnapshot(
+            cfg.url, time.time(), response.status_code, latency, mismatch=mismatch,
+            said=explanation(body, response.headers.get("content-type", "")),
+            headers=tuple((k, printable(v, 200)) for k, v in response.headers.items()
+                          if k.lower() in _SHOWN_HEADERS),
+            body=printable(body[:_BODY_EXCERPT].decode("utf-8", "replace"), _BODY_EXCERPT))
 
     def _body_mismatch(self, response: httpx.Response) -> str | None:
         cfg = self.config
@@ -192,18 +247,33 @@ class HttpBackend(Backend[EndpointSnapshot]):
         perf = (Perf(f"{self.name}_time", round(snapshot.latency, 4), "s",
                      cfg.latency_warn, cfg.latency_crit, 0),)
         ms = f"{snapshot.latency * 1000:.0f} ms"
+        said = f': "{snapshot.said}"' if snapshot.said else ""
         if snapshot.status_code not in cfg.expect_status:
             expected = "/".join(str(c) for c in cfg.expect_status)
             return [CheckResult(target, Status.CRITICAL,
-                                f"{snapshot.status_code} in {ms} (expected {expected})",
-                                perfdata=perf, details=cfg.url)]
+                                f"{snapshot.status_code} in {ms} (expected {expected}){said}",
+                                perfdata=perf, details=self._details(snapshot))]
         if snapshot.mismatch:
-            return [CheckResult(target, Status.CRITICAL, f"{snapshot.status_code}: {snapshot.mismatch}",
-                                perfdata=perf, details=cfg.url)]
+            return [CheckResult(target, Status.CRITICAL,
+                                f"{snapshot.status_code}: {snapshot.mismatch}{said}",
+                                perfdata=perf, details=self._details(snapshot))]
         status = by_thresholds(snapshot.latency, cfg.latency_warn, cfg.latency_crit)
         note = "" if status is Status.OK else " (slow)"
         return [CheckResult(target, status, f"{snapshot.status_code} in {ms}{note}",
-                            perfdata=perf, details=cfg.url)]
+                            perfdata=perf, details=self._details(snapshot))]
+
+    def _details(self, snapshot: EndpointSnapshot) -> str:
+        """What Enter on the endpoint shows: the request, the answer, latency history."""
+        lines = [f"{self.config.method} {self.config.url}"]
+        if snapshot.status_code is not None:
+            lines.append(f"status {snapshot.status_code}")
+        lines += [f"{name}: {value}" for name, value in snapshot.headers]
+        if snapshot.body:
+            lines += ["body:", snapshot.body]
+        if self.latencies:
+            history = " ".join(f"{value * 1000:.0f}" for value in self.latencies)
+            lines.append(f"latency of the last {len(self.latencies)} answers (ms): {history}")
+        return "\n".join(lines)
 
     def actions(self, snapshot: EndpointSnapshot | None, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:

@@ -233,3 +233,18 @@ def test_status_lists_every_target_without_thresholds(server: str,
     document = json.loads(result.stdout)
     assert document[0]["targets"] == ["http:bad"]
     assert document[0]["snapshot"]["status_code"] == 500
+
+
+def test_a_failed_endpoint_says_what_it_answered(server: str, write_config: Callable[[str], Path],
+                                                 cli_env: dict[str, str]) -> None:
+    config = write_config(endpoint("db", f"{server}/db-down") + endpoint("gw", f"{server}/gateway"))
+    result = run(config, cli_env, "--format", "json")
+    assert result.returncode == 2
+    checks = {c["target"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["http:db"]["summary"].endswith('(expected 200): "database connection refused"')
+    gateway = checks["http:gw"]
+    assert "Bad Gateway: upstream app:8000 is not answering" in gateway["summary"]
+    assert "retry later" not in gateway["summary"]  # the first line only
+    assert "\x1b" not in result.stdout and "\\x1b" in gateway["summary"]  # escaped, not sent
+    assert "status 502" in gateway["details"] and "retry later" in gateway["details"]
+    assert "latency of the last 1 answers (ms):" in gateway["details"]

@@ -25,6 +25,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"status": "ok"})
         elif path == "/text":
             self._send(200, None, body=b"all systems go")
+        elif path == "/db-down":
+            self._send(503, {"status": "error", "detail": "database connection refused",
+                             "checks": {"db": "down"}})
+        elif path == "/gateway":  # a proxy's plain-text page, with a terminal escape in it
+            self._send(502, None, body=b"\n\x1b]0;pwned\x07Bad Gateway: upstream app:8000 "
+                                       b"is not answering\nretry later\n")
         else:
             self._send(404, {"error": "not found"})
 
