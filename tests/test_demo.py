@@ -108,7 +108,7 @@ def test_an_installed_copy_carries_the_sandbox_and_every_subpackage(tmp_path: Pa
     import zipfile
 
     root = Path(__file__).resolve().parent.parent
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                             "-q", "-w", str(tmp_path), str(root)],
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
