@@ -57,14 +57,10 @@ class CheckBoard:
         return [v for v in self.views.values() if v.backend.kind == kind]
 
     def worst_first(self) -> list[tuple[CheckResult, float]]:
-        """(check, poll time) for every check: groups by kind, the worst group first, and
-        the worst check first within each group."""
+        """(check, poll time) for every check, worst first across all targets (CRITICAL,
+        UNKNOWN, WARNING, OK), then by kind and target."""
         entries = [(check, polled) for check, polled, _ in self._checks.values()]
-        group_worst: dict[str, int] = {}
-        for check, _ in entries:
-            group_worst[check.kind] = max(group_worst.get(check.kind, 0), check.status.severity)
-        entries.sort(key=lambda e: (-group_worst[e[0].kind], e[0].kind,
-                                    -e[0].status.severity, e[0].key))
+        entries.sort(key=lambda e: (-e[0].status.severity, e[0].kind, e[0].key))
         return entries
 
     def check(self, key: str) -> CheckResult | None:

@@ -45,8 +45,8 @@ class ActionsScreen(ConsoleScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("Actions of this console, then the audit log's recent history", classes="caption")
-        yield LiveTable([("State", 8), ("Started", 8), ("Action", 10), ("Target", 28),
-                         ("Progress", 18), ("Message", None)], id="runs")
+        yield LiveTable([("State", 8), ("Started", 8, 2), ("Action", 10), ("Target", 28, 1),
+                         ("Progress", 18, 3), ("Message", None)], id="runs")
         yield RichLog(id="output", max_lines=500, markup=False, wrap=True)
 
     def on_mount(self) -> None:

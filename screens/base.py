@@ -7,10 +7,11 @@ from typing import ClassVar, cast
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from console.session import Session
 from screens.host import ConsoleHost
+from widgets.footer import FittedFooter
 from widgets.navbar import NavBar
 from widgets.topbar import TopBar
 
@@ -64,7 +65,7 @@ class ConsoleScreen(Screen[None]):
         yield from self.compose_body()
         yield FilterInput(placeholder="filter: type to narrow the list, escape to clear",
                           id="filter", disabled=True)
-        yield Footer()
+        yield FittedFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

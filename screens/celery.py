@@ -101,25 +101,27 @@ class CeleryScreen(TableScreen[CelerySnapshot]):
     def compose_tables(self) -> ComposeResult:
         with TabbedContent(initial="workers", id="celery-tabs"):
             with TabPane("w Workers", id="workers"):
-                yield LiveTable([("Status", 6), ("App", 12), ("Worker", 28), ("Since", 10),
-                                 ("Pool", 5), ("Processed", 10), ("Load", 15), ("Active", 7),
-                                 ("Reserved", 9), ("Sched", 6), ("Queues", None)],
+                yield LiveTable([("Status", 4), ("App", 12, 2), ("Worker", None),
+                                 ("Since", 10, 3), ("Pool", 5, 4), ("Processed", 10, 3),
+                                 ("Load", 15, 4), ("Active", 7, 1), ("Reserved", 9, 2),
+                                 ("Sched", 6, 2), ("Queues", None)],
                                 id="workers-table")
             with TabPane("u Queues", id="queues"):
                 yield LiveTable([("App", 12), ("Queue", 30), ("Waiting", 9),
                                  ("By priority 0/3/6/9", 20), ("Reserved/ETA", 13)],
                                 id="queues-table")
             with TabPane("k Tasks", id="tasks"):
-                yield LiveTable([("State", 10), ("App", 12), ("Task", 28), ("Id", 38),
-                                 ("Worker", 24), ("Runtime/ETA", 26), ("Args", None)],
+                yield LiveTable([("State", 10), ("App", 12, 3), ("Task", 28), ("Id", 38, 4),
+                                 ("Worker", 24, 3), ("Runtime/ETA", 26, 1), ("Args", None)],
                                 id="tasks-table")
             with TabPane("f Failed", id="failed"):
-                yield LiveTable([("Failed at", 9), ("App", 12), ("Task", 26),
-                                 ("Exception", 40), ("Retry", 22), ("Id", None)],
+                yield LiveTable([("Failed at", 9), ("App", 12, 3), ("Task", 26),
+                                 ("Retry", 22, 2), ("Id", 38, 4), ("Exception", None)],
                                 id="failed-table")
             with TabPane("b Beat", id="beat"):
-                yield LiveTable([("App", 12), ("Entry", 26), ("Task", 28), ("Schedule", 24),
-                                 ("Last run", 9), ("Runs", 6), ("Args", None)],
+                yield LiveTable([("App", 12, 3), ("Entry", 26), ("Task", 28, 1),
+                                 ("Schedule", 24, 1), ("Last run", 9, 2), ("Runs", 6, 3),
+                                 ("Args", None)],
                                 id="beat-table")
 
     # -- drawing --------------------------------------------------------------------------
@@ -175,8 +177,8 @@ class CeleryScreen(TableScreen[CelerySnapshot]):
                     retry = f"retried: {f.retry_state or 'PENDING'}"
                 failed.append((f"{app}|{f.task_id}", (
                     _text(clock(f.failed_at)), _text(app), _text(f.name or "?"),
-                    _text(f.exception, "red"), _text(retry or "not retried"),
-                    _text(f.task_id))))
+                    _text(retry or "not retried"), _text(f.task_id),
+                    _text(f.exception, "red"))))
             if snap.beat is not None:
                 for e in snap.beat.entries:
                     beat.append((f"{app}|{e.name}", (

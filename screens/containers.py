@@ -23,14 +23,14 @@ from console.core.model import CheckResult, Status
 from console.core.sizes import format_bytes
 from console.session import Polled
 from screens.table import TableScreen
-from widgets.live_table import LiveTable, Row
+from widgets.live_table import Column, LiveTable, Row
 from widgets.status_text import status_cell, styled
 
-CONTAINER_COLUMNS = [("Status", 6), ("Name", 22), ("Image", 16), ("State", 10), ("Health", 9),
-                     ("Uptime", 9), ("Exit", 4), ("Restarts", 8), ("CPU", 6), ("Memory", 9),
-                     ("Note", None)]
-VOLUME_COLUMNS = [("Status", 6), ("Volume", 24), ("Used by", 20), ("Last backup", 12),
-                  ("Kept", 6), ("Size", 9), ("Checksum", 9), ("Backup dir", None)]
+CONTAINER_COLUMNS: list[Column] = [("Status", 4), ("Name", None), ("Image", 16, 5), ("State", 10, 1),
+                     ("Health", 9, 2), ("Uptime", 9, 3), ("Exit", 4, 2), ("Restarts", 8, 1),
+                     ("CPU", 6, 4), ("Memory", 9, 4), ("Note", None)]
+VOLUME_COLUMNS: list[Column] = [("Status", 4), ("Volume", None), ("Used by", 20, 3), ("Last backup", 12, 1),
+                  ("Kept", 6, 2), ("Size", 9, 2), ("Checksum", 9, 1), ("Backup dir", None)]
 
 
 def container_row(info: ContainerInfo, check: CheckResult | None, now: float) -> tuple:  # type: ignore[type-arg]

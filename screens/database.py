@@ -54,13 +54,13 @@ class DatabaseScreen(TableScreen[PostgresSnapshot]):
 
     def compose_tables(self) -> ComposeResult:
         yield Static("Waiting for the first poll...", id="pg-summary")
-        yield LiveTable([("St", 5), ("Pid", 8), ("User", 12), ("State", 20), ("For", 9),
-                         ("Waits for", 12), ("Query", None)], id="pg-sessions")
-        yield LiveTable([("Table", 32), ("Size", 10), ("Rows", 11), ("Dead", 9),
-                         ("Vacuumed", 12), ("Analyzed", 12)], id="pg-tables")
-        yield LiveTable([("Kind", 14), ("Name", 40), ("Size/time", 12), ("Detail", None)],
+        yield LiveTable([("St", 5), ("Pid", 8, 1), ("User", 12, 3), ("State", 20, 2),
+                         ("For", 9, 1), ("Waits for", 12, 2), ("Query", None)], id="pg-sessions")
+        yield LiveTable([("Table", 32), ("Size", 10), ("Rows", 11, 1), ("Dead", 9, 2),
+                         ("Vacuumed", 12, 3), ("Analyzed", 12, 3)], id="pg-tables")
+        yield LiveTable([("Kind", 14), ("Name", 40, 1), ("Size/time", 12, 2), ("Detail", None)],
                         id="pg-other")
-        yield LiveTable([("Backup", 44), ("Age", 12), ("Size", 10), ("Verified", 10),
+        yield LiveTable([("Backup", None), ("Age", 12, 1), ("Size", 10, 2), ("Verified", 10, 1),
                          ("Note", None)], id="pg-backups")
 
     # -- state ----------------------------------------------------------------------------

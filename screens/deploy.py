@@ -44,8 +44,8 @@ class DeployScreen(TableScreen[DeploySnapshot]):
         with Horizontal():
             with Vertical():
                 yield Static("Changes since the previous release", classes="caption")
-                yield LiveTable([("Commit", 10), ("Subject", None), ("Author", 14),
-                                 ("When", 10)], id="changes")
+                yield LiveTable([("Commit", 10), ("Author", 14, 2), ("When", 10, 1),
+                                 ("Subject", None)], id="changes")
             with Vertical():
                 yield Static("Last rollback", classes="caption", id="plan-caption")
                 yield LiveTable([("#", 2), ("State", 8), ("Step", None), ("Took", 8)],
@@ -80,8 +80,8 @@ class DeployScreen(TableScreen[DeploySnapshot]):
         if snap.dirty:
             text.append("\nthe working tree has uncommitted changes", style="bold yellow")
         summary.update(text)
-        changes: list[Row] = [(c.sha, (Text(c.short), Text(c.subject), Text(c.author),
-                                       Text(format_age(c.date)))) for c in snap.changes]
+        changes: list[Row] = [(c.sha, (Text(c.short), Text(c.author), Text(format_age(c.date)),
+                                       Text(c.subject))) for c in snap.changes]
         self.query_one("#changes", LiveTable).set_rows(changes)
         self._show_plan(snap.last_plan)
 

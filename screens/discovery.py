@@ -11,9 +11,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from screens.dialog import Dialog
+from widgets.footer import FittedFooter
 
 
 class DiscoveryScreen(Dialog[None]):
@@ -28,7 +29,7 @@ class DiscoveryScreen(Dialog[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
             yield Static(render_report(self.report), id="discovery")
-        yield Footer()
+        yield FittedFooter()
 
 
 def render_report(report: Any) -> Text:

@@ -27,8 +27,9 @@ class EndpointsScreen(TableScreen[EndpointSnapshot]):
         super().__init__(HttpBackend)
 
     def compose_tables(self) -> ComposeResult:
-        yield LiveTable([("Status", 6), ("Name", 18), ("URL", 40), ("Code", 5),
-                         ("Latency", 9), ("Last error", None), ("Checked", 8)], id="endpoints")
+        yield LiveTable([("Status", 4), ("Name", None), ("URL", 40, 4), ("Code", 5, 1),
+                         ("Latency", 9, 2), ("Checked", 8, 5), ("Last error", None)],
+                        id="endpoints")
 
     def refresh_view(self) -> None:
         rows: list[Row] = []
@@ -39,12 +40,17 @@ class EndpointsScreen(TableScreen[EndpointSnapshot]):
             url = backend.config.url if isinstance(backend, HttpBackend) else ""
             code = str(snap.status_code) if snap and snap.status_code else "-"
             latency = snap.latency if snap else None
+            check = polled.check(backend.id)
+            if check is not None and status is not Status.OK:
+                cause = styled(check.summary, status)  # what it answered, now
+            else:
+                cause = Text(f"last: {polled.last_problem}" if polled.last_problem else "",
+                             style="dim")
             rows.append((backend.id, (
                 status_cell(status), Text(backend.name),
                 Text(url, overflow="ellipsis"), Text(code),
                 Text(f"{latency * 1000:.0f} ms" if latency is not None else "-"),
-                styled(polled.last_problem or "",
-                       status if status is not Status.OK else Status.WARNING),
-                Text(clock(polled.result.polled_at) if polled.result else "-", style="dim"))))
+                Text(clock(polled.result.polled_at) if polled.result else "-", style="dim"),
+                cause)))
         rows.sort(key=lambda r: r[0])
         self.query_one(LiveTable).set_rows(rows)

@@ -16,7 +16,7 @@ class OverviewScreen(ConsoleScreen):
     VIEW = "overview"
     def compose_body(self) -> ComposeResult:
         yield Static(id="notice")
-        yield LiveTable([("Status", 4), ("Target", None), ("Polled", 8), ("Summary", None)],
+        yield LiveTable([("Status", 4), ("Target", None), ("Polled", 8, 3), ("Summary", None)],
                         id="checks")
 
     def refresh_view(self) -> None:

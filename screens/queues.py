@@ -47,9 +47,9 @@ class QueuesScreen(TableScreen[RedisSnapshot]):
         super().__init__(RedisBackend)
 
     def compose_tables(self) -> ComposeResult:
-        yield LiveTable([("Status", 6), ("Queue", 28), ("Depth", 9), ("Trend", 16),
-                         ("Rate", 18), ("Drain", 9), ("Processing", 10), ("Failed", 8),
-                         ("Note", None)], id="queues",
+        yield LiveTable([("Status", 4), ("Queue", None), ("Depth", 9, 1), ("Trend", 16, 3),
+                         ("Rate", 18, 4), ("Drain", 9, 3), ("Processing", 10, 1),
+                         ("Failed", 8, 1), ("Note", None)], id="queues",
                         empty="no queue families configured")
 
     def refresh_view(self) -> None:

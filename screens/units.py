@@ -18,13 +18,15 @@ from backends.systemd.listing import SystemdSnapshot, UnitState
 from backends.systemd.verdicts import cpu_text, memory_text, since_text, timer_text
 from console.core.model import CheckResult, Status
 from screens.table import TableScreen
-from widgets.live_table import LiveTable, Row
+from widgets.live_table import Column, LiveTable, Row
 from widgets.status_text import STYLE, status_cell, styled
 
-UNIT_COLUMNS = [("Status", 6), ("Unit", 34), ("Description", 28), ("Load", 9), ("Active", 10),
-                ("Sub", 12), ("Since", 9), ("Restarts", 12), ("PID", 8), ("Memory", 8),
-                ("CPU", 8)]
-TIMER_COLUMNS = [("Status", 6), ("Timer", 34), ("State", 10), ("Next · last · runs", None)]
+# Identity and status always; then Active and Restarts; the Note (the cause for a unit in
+# trouble, else its description) takes what is left; the rest hide as the terminal narrows.
+UNIT_COLUMNS: list[Column] = [("Status", 4), ("Unit", None), ("Active", 10, 1), ("Sub", 12, 2),
+                ("Restarts", 8, 1), ("Since", 9, 3), ("PID", 8, 5), ("Memory", 8, 4),
+                ("CPU", 8, 4), ("Load", 9, 6), ("Note", None)]
+TIMER_COLUMNS: list[Column] = [("Status", 4), ("Timer", None), ("State", 10, 1), ("Next · last · runs", None)]
 
 
 def _severity(status: Status) -> int:
@@ -81,12 +83,14 @@ class UnitsScreen(TableScreen[SystemdSnapshot]):
         restarts = "n/a" if unit.restarts is None else str(unit.restarts)
         if unit.restarts_in_window:
             restarts += f" (+{unit.restarts_in_window})"
+        note = styled(check.summary, status) if check is not None and status is not Status.OK \
+            else Text(unit.description, overflow="ellipsis")
         return (status_cell(status), Text(unit.name, style=name_style, overflow="ellipsis"),
-                Text(unit.description, overflow="ellipsis"), Text(unit.load),
-                styled(unit.active, status), Text(unit.sub), Text(since_text(unit) or "-"),
+                styled(unit.active, status), Text(unit.sub),
                 styled(restarts, status if unit.restarts_in_window else Status.OK),
+                Text(since_text(unit) or "-"),
                 Text(str(unit.main_pid) if unit.main_pid else "-"),
-                Text(memory_text(unit)), Text(cpu_text(unit)))
+                Text(memory_text(unit)), Text(cpu_text(unit)), Text(unit.load), note)
 
     @staticmethod
     def _timer_cells(unit: UnitState, status: Status) -> tuple[Any, ...]:

@@ -11,7 +11,7 @@ def result(backend_id: str, kind: str, checks: list[CheckResult], at: float = 10
     return PollResult(backend_id, kind, at, 0.01, tuple(checks))
 
 
-def test_worst_group_first_then_worst_check_first() -> None:
+def test_worst_first_across_every_target_then_by_kind() -> None:
     units = FixedBackend("unit", "units", [])
     web = FixedBackend("http", "web", [])
     board = CheckBoard([units, web])
@@ -21,9 +21,16 @@ def test_worst_group_first_then_worst_check_first() -> None:
     board.update(result(web.id, "http", [
         CheckResult("http:api", Status.OK, "200"),
         CheckResult("http:admin", Status.CRITICAL, "connection refused")]))
+    board.update(result(units.id, "unit", [
+        CheckResult("unit:a.service", Status.OK, "active"),
+        CheckResult("unit:b.service", Status.WARNING, "flapping"),
+        CheckResult("unit:c.service", Status.UNKNOWN, "not checked"),
+        CheckResult("unit:d.service", Status.CRITICAL, "failed")]))
     order = [c.target for c, _ in board.worst_first()]
-    assert order == ["http:admin", "http:api", "unit:b.service", "unit:a.service"]
-    assert board.counts() == {Status.OK: 2, Status.WARNING: 1, Status.CRITICAL: 1}
+    assert order == ["http:admin", "unit:d.service", "unit:c.service", "unit:b.service",
+                     "http:api", "unit:a.service"]
+    assert board.counts() == {Status.OK: 2, Status.WARNING: 1, Status.CRITICAL: 2,
+                              Status.UNKNOWN: 1}
 
 
 def test_a_new_result_replaces_the_backends_checks_and_remembers_the_last_problem() -> None:

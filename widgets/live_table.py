@@ -3,6 +3,11 @@
 Screens hand it the full list of rows on every update; when the row order is unchanged it
 updates just the cells whose value changed, otherwise it rebuilds and keeps the cursor on the
 same row. A filter text hides rows that do not contain it.
+
+Columns fit the width: each is `(label, width)` or `(label, width, priority)`. Priority 0
+(the default) always shows: identity and status. As the terminal narrows, the highest
+priority numbers hide first. The last column without a width is the one that fills what is
+left (the cause or summary); other columns without a width take their content's width.
 """
 
 from __future__ import annotations
@@ -16,6 +21,12 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 Row = tuple[str, tuple[RenderableType, ...]]
+Column = tuple[str, int | None] | tuple[str, int | None, int]
+
+FILL_MIN = 16  # the fill column is never narrower than this while lower columns can hide
+FILL_WANT = 60  # the fill column's content up to this width outranks optional columns
+NATURAL_MAX = 40  # a content-width column never takes more than this
+_PADDING = 2  # a DataTable cell's padding, left and right
 
 
 def _plain(cell: RenderableType) -> str:
@@ -36,10 +47,14 @@ class LiveTable(DataTable[RenderableType]):
         Binding("enter", "select_cursor", "details"),
     ]
 
-    def __init__(self, columns: Sequence[tuple[str, int | None]], *, id: str | None = None,
+    def __init__(self, columns: Sequence[Column], *, id: str | None = None,
                  empty: str = "") -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
-        self._columns = list(columns)
+        self._columns: list[tuple[str, int | None, int]] = [
+            (c[0], c[1], c[2] if len(c) > 2 else 0) for c in columns]  # type: ignore[misc]
+        unsized = [i for i, c in enumerate(self._columns) if c[1] is None]
+        self._fill = unsized[-1] if unsized else None
+        self._layout: tuple[tuple[int, int | None], ...] = ()  # (column index, width) shown
         self._rows: list[Row] = []
         self._shown: dict[str, tuple[tuple[str, str], ...]] = {}
         self._order: list[str] = []
@@ -47,8 +62,67 @@ class LiveTable(DataTable[RenderableType]):
         self.empty = empty
 
     def on_mount(self) -> None:
-        for label, width in self._columns:
+        self._apply_layout(self._fit(self.size.width))
+
+    def on_resize(self) -> None:
+        self._relayout()
+
+    # -- fitting the width ----------------------------------------------------------------
+    def _natural(self, index: int) -> int:
+        label = self._columns[index][0]
+        widest = max((len(_plain(cells[index])) for _, cells in self._rows
+                      if index < len(cells)), default=0)
+        return min(NATURAL_MAX, max(len(label), widest))
+
+    def _fit(self, width: int) -> tuple[tuple[int, int | None], ...]:
+        """Which columns show at this width, and how wide each is (None: as wide as needed)."""
+        if width <= 0:  # not laid out yet: every column, as declared
+            return tuple((i, c[1]) for i, c in enumerate(self._columns))
+        available = width - 1  # the vertical scrollbar
+        widths = {i: (c[1] if c[1] is not None else self._natural(i))
+                  for i, c in enumerate(self._columns) if i != self._fill}
+        # The fill column asks for its content's width (up to FILL_WANT) before a
+        # lower-priority column may take the room.
+        # Priority 1 columns (the key facts beside identity) need only leave FILL_MIN.
+        wanted = 0
+        if self._fill is not None:
+            wanted = max(FILL_MIN, min(FILL_WANT, self._natural(self._fill))) + _PADDING
+        order = sorted(range(len(self._columns)), key=lambda i: (self._columns[i][2], i))
+        shown: list[int] = []
+        used = 0
+        for index in order:
+            if index == self._fill:
+                continue
+            need = widths[index] + _PADDING
+            priority = self._columns[index][2]
+            reserve = 0 if self._fill is None else (
+                FILL_MIN + _PADDING if priority <= 1 else wanted)
+            if priority == 0 or used + need + reserve <= available:
+                shown.append(index)
+                used += need
+        if self._fill is not None:
+            shown.append(self._fill)
+            widths[self._fill] = max(FILL_MIN, available - used - _PADDING)
+        return tuple((i, widths[i]) for i in sorted(shown))
+
+    def _relayout(self) -> None:
+        layout = self._fit(self.size.width)
+        if layout != self._layout:
+            self._apply_layout(layout)
+
+    def _apply_layout(self, layout: tuple[tuple[int, int | None], ...]) -> None:
+        self._layout = layout
+        self.clear(columns=True)
+        for index, width in layout:
+            label = self._columns[index][0]
             self.add_column(label, key=label, width=width)
+        self._order = []  # every row is added again with the cells that now show
+        self._render_rows()
+
+    @property
+    def shown_columns(self) -> list[str]:
+        """The labels of the columns on screen, left to right."""
+        return [self._columns[index][0] for index, _ in self._layout]
 
     @property
     def selected_key(self) -> str | None:
@@ -62,6 +136,12 @@ class LiveTable(DataTable[RenderableType]):
 
     def set_rows(self, rows: Sequence[Row]) -> None:
         self._rows = list(rows)
+        if self._layout and any(width is not None and index != self._fill
+                                and self._columns[index][1] is None
+                                and self._natural(index) > width
+                                for index, width in self._layout):
+            self._relayout()  # a content-width column needs more room now
+            return
         self._render_rows()
 
     def _visible(self) -> list[Row]:
@@ -71,7 +151,11 @@ class LiveTable(DataTable[RenderableType]):
                 if self._filter in " ".join(_plain(c) for c in row[1]).lower()]
 
     def _render_rows(self) -> None:
-        rows = self._visible()
+        if not self._layout:
+            return  # not mounted yet: the first layout renders them
+        rows = [(key, tuple(cells[i] for i, _ in self._layout if i < len(cells)))
+                for key, cells in self._visible()]
+        labels = self.shown_columns
         order = [key for key, _ in rows]
         if order == self._order:
             for key, cells in rows:
@@ -81,7 +165,7 @@ class LiveTable(DataTable[RenderableType]):
                     continue
                 for index, cell in enumerate(cells):
                     if old is None or old[index] != signature[index]:
-                        self.update_cell(key, self._columns[index][0], cell)
+                        self.update_cell(key, labels[index], cell)
                 self._shown[key] = signature
             return
         selected = self.selected_key
