@@ -12,6 +12,7 @@ import psutil
 from backends.base import Backend, BackendKind, Runtime
 from console.core.configtable import Table
 from console.core.model import CheckResult, Perf, Status, by_thresholds
+from console.core.sizes import format_bytes
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,9 @@ class HostBackend(Backend[HostSnapshot]):
                                            check=f"disk {disk.mount}"))
                 continue
             status = by_thresholds(disk.percent, cfg.disk_warn, cfg.disk_crit)
-            free_gb = (disk.total - disk.used) / 1e9
             results.append(CheckResult(
-                target, status, f"{disk.mount} {disk.percent:.0f}% used, {free_gb:.1f} GB free",
+                target, status,
+                f"{disk.mount} {disk.percent:.0f}% used, {format_bytes(disk.total - disk.used)} free",
                 check=f"disk {disk.mount}",
                 perfdata=(Perf(f"disk_{disk.mount}", round(disk.percent, 1), "%",
                                cfg.disk_warn, cfg.disk_crit, 0, 100),)))
@@ -123,7 +124,7 @@ class HostBackend(Backend[HostSnapshot]):
         results.append(CheckResult(
             target, status,
             f"memory {snapshot.memory_percent:.0f}% used, "
-            f"{snapshot.memory_available / 2**30:.1f} GiB available",
+            f"{format_bytes(snapshot.memory_available)} available",
             check="memory",
             perfdata=(Perf("memory", round(snapshot.memory_percent, 1), "%",
                            cfg.memory_warn, cfg.memory_crit, 0, 100),)))

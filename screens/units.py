@@ -83,8 +83,12 @@ class UnitsScreen(TableScreen[SystemdSnapshot]):
         restarts = "n/a" if unit.restarts is None else str(unit.restarts)
         if unit.restarts_in_window:
             restarts += f" (+{unit.restarts_in_window})"
-        note = styled(check.summary, status) if check is not None and status is not Status.OK \
-            else Text(unit.description, overflow="ellipsis")
+        if status is Status.OK or check is None:
+            note = Text(unit.description, overflow="ellipsis")
+        elif unit.cause:  # the journal's word first: the state has columns of its own
+            note = styled(f'"{unit.cause}"', status)
+        else:
+            note = styled(check.summary, status)
         return (status_cell(status), Text(unit.name, style=name_style, overflow="ellipsis"),
                 styled(unit.active, status), Text(unit.sub),
                 styled(restarts, status if unit.restarts_in_window else Status.OK),
