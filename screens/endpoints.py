@@ -28,7 +28,8 @@ class EndpointsScreen(TableScreen[EndpointSnapshot]):
 
     def compose_tables(self) -> ComposeResult:
         yield LiveTable([("Status", 6), ("Name", 18), ("URL", 40), ("Code", 5),
-                         ("Latency", 9), ("Last error", None), ("Checked", 8)], id="endpoints")
+                         ("Latency", 9), ("Cert", 6), ("Last error", None), ("Checked", 8)],
+                        id="endpoints")
 
     def refresh_view(self) -> None:
         rows: list[Row] = []
@@ -39,10 +40,13 @@ class EndpointsScreen(TableScreen[EndpointSnapshot]):
             url = backend.config.url if isinstance(backend, HttpBackend) else ""
             code = str(snap.status_code) if snap and snap.status_code else "-"
             latency = snap.latency if snap else None
+            cert = snap.cert if snap else None
+            days = cert.days_left(snap.checked_at) if cert is not None and snap else None
             rows.append((backend.id, (
                 status_cell(status), Text(backend.name),
                 Text(url, overflow="ellipsis"), Text(code),
                 Text(f"{latency * 1000:.0f} ms" if latency is not None else "-"),
+                Text(f"{days}d" if days is not None else "-"),
                 styled(polled.last_problem or "",
                        status if status is not Status.OK else Status.WARNING),
                 Text(clock(polled.result.polled_at) if polled.result else "-", style="dim"))))
