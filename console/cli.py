@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
                                      "verified backup taken before the release was deployed)")
         if verb == "rollback":
             action.add_argument("--to", metavar="REV", help="revision to go back to")
+        if verb == "restore":
+            action.add_argument("--to", metavar="DIR",
+                                help="dir: targets only: restore under this directory instead "
+                                     "of the original places")
 
     init = commands.add_parser("init", help="write a config file from what runs on this machine")
     init.add_argument("--output", metavar="PATH",
@@ -102,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.headless and not args.command:
         parser.error("--headless needs a COMMAND: check, status, "
                      f"{', '.join(registry.verbs())} or audit")
+    if args.command == "restore" and args.to and not args.target.startswith("dir:"):
+        parser.error("restore --to DIR is for dir:NAME targets only")
     try:
         return _dispatch(args)
     except ConsoleError as exc:
