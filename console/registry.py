@@ -73,7 +73,7 @@ KINDS: tuple[KindRow, ...] = (
                      hint='add a [[celery]] section with broker = "redis://..."'),
             Probe("celery", "backends.discovery.celery", after="redis"),
             'failed_per_hour = { warn = 10, crit = 50 }; beat_schedule = "/path"',
-            (("retry", "celery:APP"),)),
+            (("retry", "celery:APP"), ("call", "celery:APP"))),
     KindRow("docker", "backends.docker", ("container", "volume"),
             ViewSpec("containers", "Containers", "screens.containers:ContainersScreen", "5",
                      short="Docker", hint='add a [[docker]] section with containers = ["name"]'),
