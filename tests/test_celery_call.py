@@ -122,3 +122,36 @@ def test_a_failing_task_a_timeout_and_bad_input(worker: CeleryWorker, redis_serv
 
     unconfirmed = call(config, cli_env, "testbed.add", "--args", "[1, 1]")
     assert unconfirmed.returncode == 3 and "pass --yes" in unconfirmed.stderr
+
+
+async def test_tui_worker_details_show_registered_tasks_and_stats(
+        worker: CeleryWorker, redis_server: RedisServer, state_dir: Path) -> None:
+    import time
+
+    from textual.widgets import Static
+
+    from screens.app import OpsConsoleApp
+    from screens.celery import CeleryScreen, WorkerScreen
+    from tests.test_celery_backend import load
+    from widgets.live_table import LiveTable
+
+    app = OpsConsoleApp(load(config_text(redis_server, extra="expect_workers = 1"), state_dir))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        assert isinstance(app.screen, CeleryScreen)
+        table = app.screen.query_one("#workers-table", LiveTable)
+        deadline = time.monotonic() + 20
+        while not any(worker.nodename in k for k in table._order) and \
+                time.monotonic() < deadline:
+            await pilot.pause(0.2)
+        key = next(k for k in table._order if worker.nodename in k)
+        table.move_cursor(row=table._order.index(key))
+        table.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, WorkerScreen)
+        detail = str(app.screen.query_one("#worker-detail", Static).render())
+        assert "registered tasks" in detail and "testbed.echo" in detail
+        assert "pool.max-concurrency = 2" in detail and "rusage.utime = " in detail
+        assert "queues: celery, slow" in detail or "queues: slow, celery" in detail
