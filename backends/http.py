@@ -24,11 +24,12 @@ if "httpx._main" not in sys.modules:
 import httpx
 
 from backends.base import Backend, BackendKind, Runtime, unique_names
+from backends.tls_cert import CertInfo, peer_certificate
 from console.core.actions import ActionOutcome, ActionSpec, Progress
 from console.core.configtable import Table
 from console.core.errors import ActionFailed
 from console.core.loglines import printable
-from console.core.model import CheckResult, Perf, Status, by_thresholds
+from console.core.model import CheckResult, Perf, Status, by_thresholds, worst
 
 _MAX_BODY = 1_000_000
 _BODY_EXCERPT = 600
@@ -86,6 +87,8 @@ class HttpConfig:
     timeout: float
     interval: float
     headers: tuple[tuple[str, str], ...]
+    cert_warn: int = 21  # days left on the certificate
+    cert_crit: int = 7
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class EndpointSnapshot:
     said: str | None = None  # what a failing answer says about why, from its body
     headers: tuple[tuple[str, str], ...] = ()  # the ones worth reading when it fails
     body: str = ""  # the start of a failing answer's body, printable
+    cert: CertInfo | None = None
 
 
 def parse(table: Table) -> HttpConfig:
@@ -129,8 +133,12 @@ def parse(table: Table) -> HttpConfig:
         timeout=timeout,
         interval=table.duration("interval", 10.0),
         headers=header_items,
+        cert_warn=table.integer("cert_warn", 21, minimum=0),
+        cert_crit=table.integer("cert_crit", 7, minimum=0),
     )
     table.check(timeout > 0, "timeout", "must be more than 0")
+    table.check(config.cert_crit <= config.cert_warn, "cert_crit",
+                f"must not be more than cert_warn ({config.cert_warn} days)")
     table.done()
     return config
 
@@ -179,6 +187,7 @@ class HttpBackend(Backend[EndpointSnapshot]):
         self.contexts = contexts or TlsContexts()
         self._client: httpx.AsyncClient | None = None
         self.latencies: collections.deque[float] = collections.deque(maxlen=20)
+        self._cert_cache: tuple[bytes, CertInfo | None] | None = None
 
     def _http_client(self) -> httpx.AsyncClient:
         # A client of its own: httpx's connection pool slows down badly when hundreds of
@@ -210,15 +219,31 @@ class HttpBackend(Backend[EndpointSnapshot]):
         latency = time.monotonic() - started
         self.latencies.append(latency)
         mismatch = self._body_mismatch(response)
+        cert = self._certificate(response)
         if response.status_code in cfg.expect_status and mismatch is None:
-            return EndpointSnapshot(cfg.url, time.time(), response.status_code, latency)
+            return EndpointSnapshot(cfg.url, time.time(), response.status_code, latency,
+                                    cert=cert)
         body = response.content[:_MAX_BODY]
         return EndpointSnapshot(
             cfg.url, time.time(), response.status_code, latency, mismatch=mismatch,
             said=explanation(body, response.headers.get("content-type", "")),
             headers=tuple((k, printable(v, 200)) for k, v in response.headers.items()
                           if k.lower() in _SHOWN_HEADERS),
-            body=printable(body[:_BODY_EXCERPT].decode("utf-8", "replace"), _BODY_EXCERPT))
+            body=printable(body[:_BODY_EXCERPT].decode("utf-8", "replace"), _BODY_EXCERPT),
+            cert=cert)
+
+    def _certificate(self, response: httpx.Response) -> CertInfo | None:
+        stream = response.extensions.get("network_stream")
+        if stream is None or not self.config.url.startswith("https:"):
+            return None
+        ssl_object = stream.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return None
+        der = ssl_object.getpeercert(binary_form=True)
+        # the same connection (or a renewed one with the same certificate) is parsed once
+        if self._cert_cache is None or self._cert_cache[0] != der:
+            self._cert_cache = (der, peer_certificate(ssl_object))
+        return self._cert_cache[1]
 
     def _body_mismatch(self, response: httpx.Response) -> str | None:
         cfg = self.config
@@ -244,27 +269,38 @@ class HttpBackend(Backend[EndpointSnapshot]):
         if snapshot.error is not None or snapshot.status_code is None or snapshot.latency is None:
             return [CheckResult(target, Status.CRITICAL, snapshot.error or "no answer",
                                 details=cfg.url)]
-        perf = (Perf(f"{self.name}_time", round(snapshot.latency, 4), "s",
-                     cfg.latency_warn, cfg.latency_crit, 0),)
+        perf: tuple[Perf, ...] = (Perf(f"{self.name}_time", round(snapshot.latency, 4), "s",
+                                       cfg.latency_warn, cfg.latency_crit, 0),)
+        details = cfg.url
+        cert_status, cert_note = Status.OK, ""
+        if snapshot.cert is not None:
+            days = snapshot.cert.days_left(snapshot.checked_at)
+            perf += (Perf(f"{self.name}_cert_days", days, "", cfg.cert_warn, cfg.cert_crit),)
+            cert_status = by_thresholds(days, cfg.cert_warn, cfg.cert_crit, below=True)
+            cert_note = ", " + _expiry_phrase(days)
+            details += "\n" + snapshot.cert.describe()
         ms = f"{snapshot.latency * 1000:.0f} ms"
         said = f': "{snapshot.said}"' if snapshot.said else ""
         if snapshot.status_code not in cfg.expect_status:
             expected = "/".join(str(c) for c in cfg.expect_status)
             return [CheckResult(target, Status.CRITICAL,
-                                f"{snapshot.status_code} in {ms} (expected {expected}){said}",
-                                perfdata=perf, details=self._details(snapshot))]
+                                f"{snapshot.status_code} in {ms} (expected {expected})"
+                                f"{cert_note}{said}", perfdata=perf,
+                                details=self._details(snapshot, details))]
         if snapshot.mismatch:
             return [CheckResult(target, Status.CRITICAL,
-                                f"{snapshot.status_code}: {snapshot.mismatch}{said}",
-                                perfdata=perf, details=self._details(snapshot))]
-        status = by_thresholds(snapshot.latency, cfg.latency_warn, cfg.latency_crit)
-        note = "" if status is Status.OK else " (slow)"
-        return [CheckResult(target, status, f"{snapshot.status_code} in {ms}{note}",
-                            perfdata=perf, details=self._details(snapshot))]
+                                f"{snapshot.status_code}: {snapshot.mismatch}{cert_note}{said}",
+                                perfdata=perf, details=self._details(snapshot, details))]
+        latency_status = by_thresholds(snapshot.latency, cfg.latency_warn, cfg.latency_crit)
+        note = "" if latency_status is Status.OK else " (slow)"
+        return [CheckResult(target, worst([latency_status, cert_status]),
+                            f"{snapshot.status_code} in {ms}{note}{cert_note}",
+                            perfdata=perf, details=self._details(snapshot, details))]
 
-    def _details(self, snapshot: EndpointSnapshot) -> str:
-        """What Enter on the endpoint shows: the request, the answer, latency history."""
-        lines = [f"{self.config.method} {self.config.url}"]
+    def _details(self, snapshot: EndpointSnapshot, head: str) -> str:
+        """What Enter on the endpoint shows: the request, the certificate, the answer,
+        latency history."""
+        lines = [f"{self.config.method} {head}"]
         if snapshot.status_code is not None:
             lines.append(f"status {snapshot.status_code}")
         lines += [f"{name}: {value}" for name, value in snapshot.headers]
@@ -292,6 +328,14 @@ class HttpBackend(Backend[EndpointSnapshot]):
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+
+
+def _expiry_phrase(days: int) -> str:
+    if days < 0:
+        return f"certificate expired {-days} day{'s' if days != -1 else ''} ago"
+    if days == 0:
+        return "certificate expires today"
+    return f"certificate expires in {days} day{'s' if days != 1 else ''}"
 
 
 def _describe(exc: httpx.HTTPError) -> str:

@@ -7,6 +7,7 @@ Exit codes are an interface: check uses 0-3 (OK, WARNING, CRITICAL, UNKNOWN); ot
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -55,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
         action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         if verb == "retry":
             action.add_argument("--task", metavar="ID", help="one Celery task id")
+        if verb == "call":
+            _call_arguments(action)
         if verb in ("retry", "rollback"):
             action.add_argument("--dry-run", action="store_true", help="say what would happen")
         if verb == "restore":
@@ -63,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
                                      "verified backup taken before the release was deployed)")
         if verb == "rollback":
             action.add_argument("--to", metavar="REV", help="revision to go back to")
+        if verb == "restore":
+            action.add_argument("--to", metavar="DIR",
+                                help="dir: targets only: restore under this directory instead "
+                                     "of the original places")
 
     init = commands.add_parser("init", help="write a config file from what runs on this machine")
     init.add_argument("--output", metavar="PATH",
@@ -85,9 +92,38 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _json_of(kind: type) -> Any:
+    """An argparse type: JSON text that must decode to a list (args) or an object (kwargs)."""
+    def parse(text: str) -> Any:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not JSON ({exc}): {text!r}") from None
+        if not isinstance(value, kind):
+            what = "a JSON list such as '[1, \"a\"]'" if kind is list else \
+                "a JSON object such as '{\"key\": 1}'"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+    return parse
+
+
+def _call_arguments(action: argparse.ArgumentParser) -> None:
+    action.add_argument("task_name", metavar="TASK", help="a task name registered on the workers")
+    action.add_argument("--args", type=_json_of(list), metavar="JSON",
+                        help="positional arguments, a JSON list")
+    action.add_argument("--kwargs", type=_json_of(dict), metavar="JSON",
+                        help="keyword arguments, a JSON object")
+    action.add_argument("--queue", metavar="Q", help="the queue to send it to")
+    action.add_argument("--countdown", type=float, metavar="S", help="run it in S seconds")
+    action.add_argument("--wait", type=float, metavar="SECONDS",
+                        help="follow the task until it finishes (exit 0 on SUCCESS, 1 on "
+                             "FAILURE or when it has not finished in time)")
+
+
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    for name in ("task", "dry_run", "source", "to"):
+    for name in ("task", "dry_run", "source", "to", "task_name", "args", "kwargs", "queue",
+                 "countdown", "wait"):
         value = getattr(args, name, None)
         if value:
             options["from" if name == "source" else name] = value
@@ -103,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.headless and not args.command:
         parser.error("--headless needs a COMMAND: check, status, "
                      f"{', '.join(registry.verbs())} or audit")
+    if args.command == "restore" and args.to and not args.target.startswith("dir:"):
+        parser.error("restore --to DIR is for dir:NAME targets only")
     try:
         return _dispatch(args)
     except BrokenPipeError:  # the reader went away (`| head`): nothing more to say

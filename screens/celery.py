@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from backends.base import Backend
 from backends.celery.backend import CeleryBackend
 from backends.celery.beat import describe_age
-from backends.celery.snapshot import CelerySnapshot, FailedTask
+from backends.celery.snapshot import CelerySnapshot, FailedTask, Worker
 from console.core.durations import clock, format_span
 from console.core.model import Status
 from console.session import Polled
@@ -70,6 +70,32 @@ class FailedTaskScreen(Dialog[None]):
         ]
         with VerticalScroll(classes="dialog"):
             yield Static("\n".join(lines), id="failed-detail")
+
+
+class WorkerScreen(Dialog[None]):
+    """One worker: its queues, the tasks it has registered, and `inspect stats`."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "close", "close")]
+
+    def __init__(self, app_name: str, worker: Worker) -> None:
+        super().__init__()
+        self.app_name = app_name
+        self.worker = worker
+
+    def compose(self) -> ComposeResult:
+        w = self.worker
+        lines = [f"[b]{escape(w.name)}[/b]  ({escape(self.app_name)})  "
+                 + ("online" if w.online else "[red]offline[/]"),
+                 f"queues: {escape(', '.join(w.queues) or '-')}", "",
+                 f"[b]registered tasks[/b] ({len(w.registered)})"]
+        lines += [f"  {escape(name)}" for name in w.registered] or ["  (none reported)"]
+        lines += ["", "[b]inspect stats[/b]"]
+        lines += [f"  {escape(key)} = {escape(value)}" for key, value in w.stats] or [
+            "  (none reported)"]
+        lines += ["", "[dim]escape close · opsconsole --headless call celery:APP TASK calls "
+                      "a registered task[/]"]
+        with VerticalScroll(classes="dialog"):
+            yield Static("\n".join(lines), id="worker-detail")
 
 
 class CeleryScreen(TableScreen[CelerySnapshot]):
@@ -242,10 +268,18 @@ class CeleryScreen(TableScreen[CelerySnapshot]):
         return chosen
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.prevent_default()  # only a failed task has details
+        event.prevent_default()  # failed tasks and workers have details
         event.stop()
         if event.data_table.id == "failed-table":
             self.action_details()
+        elif event.data_table.id == "workers-table":
+            chosen = self._selected("workers")
+            if chosen is not None:
+                _, snap = self._snapshot_of(chosen[0])
+                worker = next((w for w in snap.workers if w.name == chosen[1]), None) \
+                    if snap else None
+                if worker is not None:
+                    self.app.push_screen(WorkerScreen(chosen[0], worker))
 
     def action_details(self) -> None:
         chosen = self._need("failed", "a failed task")

@@ -28,7 +28,8 @@ class EndpointsScreen(TableScreen[EndpointSnapshot]):
 
     def compose_tables(self) -> ComposeResult:
         yield LiveTable([("Status", 4), ("Name", None), ("URL", 40, 4), ("Code", 5, 1),
-                         ("Latency", 9, 2), ("Checked", 8, 5), ("Last error", None)],
+                         ("Latency", 9, 2), ("Cert", 6, 3), ("Checked", 8, 5),
+                         ("Last error", None)],
                         id="endpoints")
 
     def refresh_view(self) -> None:
@@ -46,10 +47,13 @@ class EndpointsScreen(TableScreen[EndpointSnapshot]):
             else:
                 cause = Text(f"last: {polled.last_problem}" if polled.last_problem else "",
                              style="dim")
+            cert = snap.cert if snap else None
+            days = cert.days_left(snap.checked_at) if cert is not None and snap else None
             rows.append((backend.id, (
                 status_cell(status), Text(backend.name),
                 Text(url, overflow="ellipsis"), Text(code),
                 Text(f"{latency * 1000:.0f} ms" if latency is not None else "-"),
+                Text(f"{days}d" if days is not None else "-"),
                 Text(clock(polled.result.polled_at) if polled.result else "-", style="dim"),
                 cause)))
         rows.sort(key=lambda r: r[0])

@@ -1,7 +1,8 @@
 """systemd units: state, since when, restarts, PID, memory and CPU; timers with their runs.
 
 Failed units come first and red. Keys act on the unit under the cursor: enter opens its
-properties and journal, R restarts, s starts, S stops, l reloads (when it can).
+properties and journal, R restarts, s starts, S stops, l reloads (when it can); on a timer, n
+runs its service now.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from textual.widgets import Static
 
 from backends.systemd import SystemdBackend
 from backends.systemd.listing import SystemdSnapshot, UnitState
-from backends.systemd.verdicts import cpu_text, memory_text, since_text, timer_text
+from backends.systemd.verdicts import (
+    cpu_text,
+    last_run_text,
+    memory_text,
+    since_text,
+    timer_text,
+)
 from console.core.model import CheckResult, Status
 from screens.table import TableScreen
 from widgets.live_table import Column, LiveTable, Row
@@ -23,10 +30,12 @@ from widgets.status_text import STYLE, status_cell, styled
 
 # Identity and status always; then Active and Restarts; the Note (the cause for a unit in
 # trouble, else its description) takes what is left; the rest hide as the terminal narrows.
-UNIT_COLUMNS: list[Column] = [("Status", 4), ("Unit", None), ("Active", 10, 1), ("Sub", 12, 2),
-                ("Restarts", 8, 1), ("Since", 9, 3), ("PID", 8, 5), ("Memory", 8, 4),
-                ("CPU", 8, 4), ("Load", 9, 6), ("Note", None)]
-TIMER_COLUMNS: list[Column] = [("Status", 4), ("Timer", None), ("State", 10, 1), ("Next · last · runs", None)]
+UNIT_COLUMNS: list[Column] = [
+    ("Status", 4), ("Unit", None), ("Active", 10, 1), ("Sub", 12, 2), ("Restarts", 8, 1),
+    ("Since", 9, 3), ("PID", 8, 5), ("Memory", 8, 4), ("CPU", 8, 4), ("Load", 9, 6),
+    ("Note", None)]
+TIMER_COLUMNS: list[Column] = [("Status", 4), ("Timer", None), ("State", 10, 1),
+                               ("Last run", 26, 1), ("Next · last · runs", None)]
 
 
 def _severity(status: Status) -> int:
@@ -47,6 +56,7 @@ class UnitsScreen(TableScreen[SystemdSnapshot]):
         Binding("s", "verb('start')", "start"),
         Binding("S", "verb('stop')", "stop", key_display="S"),
         Binding("l", "verb('reload')", "reload"),
+        Binding("n", "verb('run')", "run now"),
     ]
 
     def __init__(self) -> None:
@@ -98,12 +108,12 @@ class UnitsScreen(TableScreen[SystemdSnapshot]):
 
     @staticmethod
     def _timer_cells(unit: UnitState, status: Status) -> tuple[Any, ...]:
-        detail = timer_text(unit)
         ran = unit.triggered
-        if ran is not None and ran.result not in ("", "success"):
-            detail += f" · last run {ran.result}"
+        failed = ran is not None and (ran.active == "failed" or ran.result not in ("", "success"))
         return (status_cell(status), Text(unit.name, overflow="ellipsis"),
-                styled(unit.sub or unit.active, status), styled(detail, status))
+                styled(unit.sub or unit.active, status),
+                styled(last_run_text(unit) or "-", Status.CRITICAL if failed else Status.OK),
+                styled(timer_text(unit), status))
 
     # -- selection and keys ---------------------------------------------------------------
     def _selected(self) -> tuple[str, str] | None:

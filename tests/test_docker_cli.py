@@ -87,3 +87,22 @@ def test_engine_down_is_critical_with_a_one_line_reason(
                          "container:ledger", "--yes")
     assert restart.returncode in (1, 3)
     assert "does not exist" in (restart.stdout + restart.stderr)
+
+
+def test_headless_stop_then_start_a_container(docker_lab: DockerLab,
+                                              cli_env: dict[str, str]) -> None:
+    docker_lab.run("worker", ["sleep", "3600"])
+    config = str(docker_lab.config_path())
+    target = f"container:{docker_lab.name('worker')}"
+
+    stopped = opsconsole(cli_env, "--config", config, "--headless", "stop", target, "--yes")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert docker_lab.state("worker")["State"]["Running"] is False
+    again = opsconsole(cli_env, "--config", config, "--headless", "stop", target, "--yes")
+    assert again.returncode == 3 and "is not running" in again.stderr
+
+    started = opsconsole(cli_env, "--config", config, "--headless", "start", target, "--yes")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert docker_lab.state("worker")["State"]["Running"] is True
+    audit = opsconsole(cli_env, "--config", config, "--headless", "audit")
+    assert f"stop {target}" in audit.stdout and f"start {target}" in audit.stdout

@@ -30,7 +30,7 @@ class _Ok(BaseHTTPRequestHandler):
 def https_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A real HTTPS server with a self-signed certificate for 127.0.0.1; yields URL and cert."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365",
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, timeout=60,
                    capture_output=True)

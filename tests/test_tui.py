@@ -70,7 +70,7 @@ async def test_number_keys_switch_views_and_placeholders_explain(app_config: Pat
         await wait_for(pilot, lambda: len(rows(app)) == 2)
         assert [r[1] for r in rows(app)] == ["api", "broken"]
         broken = rows(app)[1]
-        assert broken[3] == "500" and "(expected 200)" in broken[5]
+        assert broken[3] == "500" and broken[5] == "-" and "(expected 200)" in broken[6]
         await pilot.press("3")
         assert app.current_mode == "queues"
         text = text_of(app.screen.query_one("#hint"))

@@ -21,8 +21,10 @@ from backends.celery.queues import Depths, discover_queues, read_depths
 from backends.celery.results import redis_client, scan_failures, task_states
 from backends.celery.snapshot import BeatSchedule, CelerySnapshot, Task, Worker
 from backends.celery.store import FailedStore
+from backends.celery.trigger import call_spec
 from console.core.actions import ActionSpec
 from console.core.errors import one_line
+from console.core.loglines import printable
 from console.core.model import CheckResult, Perf, Status, by_thresholds
 
 FAILED_SHOWN = 500
@@ -195,7 +197,10 @@ class CeleryBackend(Backend[CelerySnapshot]):
                 queues=tuple(q.get("name", "") for q in replies.of("active_queues").get(name)
                              or []),
                 pool_restarts=bool(conf.get("worker_pool_restarts"))
-                if isinstance(conf, dict) else None))
+                if isinstance(conf, dict) else None,
+                registered=tuple(sorted(str(t).split(" ", 1)[0] for t in
+                                        replies.of("registered").get(name) or [])),
+                stats=flatten_stats(stats)))
             tasks += [_task(t, "active", name) for t in active]
             tasks += [_task(t, "reserved", name) for t in reserved]
             tasks += [_task(s.get("request") or {}, "scheduled", name, eta=s.get("eta"))
@@ -244,9 +249,13 @@ class CeleryBackend(Backend[CelerySnapshot]):
     # -- actions and push -----------------------------------------------------------------
     def actions(self, snapshot: CelerySnapshot | None, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
+        options = options or {}
+        if options.get("task_name"):
+            return [call_spec(self.client, f"celery:{self.name}", self.id, snapshot, options,
+                              self.config.backend is not None)]
         builder = CeleryActions(self.name, self.id, self.client, self.store,
                                 self.config.retry_rate)
-        return builder.specs(snapshot, options or {})
+        return builder.specs(snapshot, options)
 
     def watch(self, changed: Callable[[], None]) -> None:
         def throttled() -> None:
@@ -274,6 +283,22 @@ class CeleryBackend(Backend[CelerySnapshot]):
         client, self._client = self._client, None
         if client is not None:
             await asyncio.to_thread(client.close)
+
+
+def flatten_stats(stats: dict[str, Any], prefix: str = "") -> tuple[tuple[str, str], ...]:
+    """`inspect stats` as (dotted key, value) pairs: pool.max-concurrency, rusage.utime,
+    prefetch_count, total.testbed.add..."""
+    pairs: list[tuple[str, str]] = []
+    for key in sorted(stats):
+        value = stats[key]
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            pairs += flatten_stats(value, dotted + ".")
+        elif isinstance(value, list):
+            pairs.append((dotted, printable(", ".join(str(v) for v in value), 200)))
+        else:
+            pairs.append((dotted, printable(str(value), 200)))
+    return tuple(pairs)
 
 
 def worst_depth(snap: CelerySnapshot, warn: float | None, crit: float | None) -> Status:

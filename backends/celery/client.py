@@ -17,7 +17,8 @@ from celery import Celery  # type: ignore[import-untyped]
 from backends.celery.config import CeleryConfig
 from console.core.errors import one_line
 
-INSPECT_METHODS = ("stats", "active", "reserved", "scheduled", "active_queues", "conf")
+INSPECT_METHODS = ("stats", "active", "reserved", "scheduled", "active_queues", "conf",
+                   "registered")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ class Worker:
     scheduled: int = 0
     queues: tuple[str, ...] = ()
     pool_restarts: bool | None = None   # None: the worker's config is unknown
+    registered: tuple[str, ...] = ()    # task names the worker can run
+    stats: tuple[tuple[str, str], ...] = ()  # `inspect stats`, flattened for the details
 
 
 @dataclass(frozen=True)

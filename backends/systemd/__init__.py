@@ -22,7 +22,7 @@ from backends.systemd.config import UNIT_NAME, SystemdConfig, parse, validate
 from backends.systemd.journal import JournalLineSource, restart_times, tail
 from backends.systemd.listing import SystemdSnapshot, UnitState, parse_unit, unmatched_names
 from backends.systemd.verdicts import unit_checks
-from console.core.actions import ActionSpec, Progress
+from console.core.actions import ActionOutcome, ActionSpec, Progress
 from console.core.counters import CounterHistory, Sample
 from console.core.loglines import LineSource, LogLine
 from console.core.model import CheckResult, Status
@@ -132,7 +132,27 @@ class SystemdBackend(Backend[SystemdSnapshot]):
                 verb=verb, target=target, title=f"{verb.capitalize()} {unit}",
                 effect=_effect(verb, unit, state, self.config), backend_id=self.id,
                 run=self._runner(verb, unit), params={"unit": unit}))
+        if unit.endswith(".timer"):
+            specs.append(self._run_now(unit, state))
         return specs
+
+    def _run_now(self, timer: str, state: UnitState | None) -> ActionSpec:
+        """"Run now": start the service the timer triggers, and watch it until it finishes."""
+        service = state.triggers[0] if state is not None and state.triggers else (
+            timer.removesuffix(".timer") + ".service")
+        start = UnitAction(self.client, self.config, "start", service)
+
+        async def run(progress: Progress) -> ActionOutcome:
+            outcome = await start.run(progress)
+            return ActionOutcome(outcome.ok, f"ran {service} now ({timer} triggers it): "
+                                 f"{outcome.message}", outcome.details)
+
+        return ActionSpec(
+            verb="run", target=f"unit:{timer}", title=f"Run {service} now",
+            effect=(f"start {service}, which {timer} triggers, outside its schedule, on "
+                    f"{self.config.bus_label}; then watch it for up to "
+                    f"{self.config.action_timeout:g}s"),
+            backend_id=self.id, run=run, params={"unit": service, "timer": timer})
 
     def _runner(self, verb: str, unit: str) -> Callable[[Progress], Any]:
         action = UnitAction(self.client, self.config, verb, unit)

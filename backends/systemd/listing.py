@@ -89,6 +89,9 @@ def read_units(conn: Connection, patterns: list[str],
                     raise
                 props = {}
             cache.rows[row["name"]] = (now, row["active"], row["sub"], props)
+        elif props.get("TriggeredUnit"):
+            # the timer itself stays "waiting" while its service runs: read the run afresh
+            props = {**props, "TriggeredUnit": _triggered_state(conn, props["Triggers"][0])}
         row.update(props)
         units.append(row)
     cache.dirty.clear()
@@ -180,6 +183,7 @@ def _triggered_state(conn: Connection, name: str) -> dict[str, Any]:
         if name.endswith(".service"):
             state["result"] = plain(conn.get(path, SERVICE, "Result"))
             state["status"] = conn.get(path, SERVICE, "ExecMainStatus")
+            state["started"] = _usec(conn.get(path, SERVICE, "ExecMainStartTimestamp"))
             state["exited"] = _usec(conn.get(path, SERVICE, "ExecMainExitTimestamp"))
         return state
     except DBusFailure as failure:
@@ -196,6 +200,14 @@ class TriggeredUnit:
     result: str = ""
     status: int | None = None
     exited: float | None = None
+    started: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """How long the last run took, once it has finished."""
+        if self.started is None or self.exited is None or self.exited < self.started:
+            return None
+        return self.exited - self.started
 
 
 @dataclass(frozen=True)
@@ -294,7 +306,8 @@ def parse_unit(row: dict[str, Any]) -> UnitState:
         triggered=TriggeredUnit(str(triggered["name"]), str(triggered["active"]),
                                 str(triggered.get("result") or ""),
                                 _count(triggered.get("status")),
-                                triggered.get("exited")) if triggered else None,
+                                triggered.get("exited"), triggered.get("started"))
+        if triggered else None,
     )
 
 

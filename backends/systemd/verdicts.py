@@ -58,6 +58,27 @@ def timer_text(unit: UnitState, now: float | None = None) -> str:
     return f"next {_in(unit.next_trigger, now)} · last {last} · runs {target}"
 
 
+def last_run_text(unit: UnitState) -> str:
+    """The last run of a timer's service: `success in 2.1s`, `failed (exit 3) after 0.2s`."""
+    ran = unit.triggered
+    if ran is None:
+        return ""
+    if ran.active in ("activating", "deactivating", "reloading") or (
+            ran.active == "active" and ran.duration is None):
+        return "running now"
+    if ran.started is None:
+        return "never ran"
+    took = ran.duration
+    if ran.active == "failed" or ran.result not in ("", "success"):
+        why = f"exit {ran.status}" if ran.status else ran.result or ran.active
+        return f"failed ({why})" + (f" after {_took(took)}" if took is not None else "")
+    return "success" + (f" in {_took(took)}" if took is not None else "")
+
+
+def _took(seconds: float) -> str:
+    return f"{seconds:.1f}s" if seconds < 60 else format_span(seconds)
+
+
 def unit_checks(unit: UnitState, config: SystemdConfig) -> list[CheckResult]:
     target = unit.target
     state = f"{unit.active} ({unit.sub})"
@@ -118,6 +139,9 @@ def _details(unit: UnitState) -> str:
 
 def _timer_check(unit: UnitState) -> CheckResult:
     text = timer_text(unit)
+    last_run = last_run_text(unit)
+    if last_run:
+        text += f" · last run {last_run}"
     ran = unit.triggered
     if unit.active != "active":
         return CheckResult(unit.target, Status.CRITICAL, f"{unit.active} ({unit.sub}): the timer "
