@@ -33,6 +33,11 @@ def row_texts(table: LiveTable, key: str) -> list[str]:
     return [getattr(cell, "plain", str(cell)) for cell in table.get_row(key)]
 
 
+def row_by_label(table: LiveTable, key: str) -> dict[str, str]:
+    """A row's cells by the label of the column they show in (columns fit the width)."""
+    return dict(zip(table.shown_columns, row_texts(table, key), strict=True))
+
+
 async def test_units_view_restart_and_journal(systemd_machine: SystemdMachine,
                                               make_unit: UnitFactory, prefix: str,
                                               write_config: Callable[[str], Path]) -> None:
@@ -53,12 +58,13 @@ async def test_units_view_restart_and_journal(systemd_machine: SystemdMachine,
         table = app.screen.query_one("#units", LiveTable)
         await wait_until(pilot, lambda: table.row_count == 2, "both units listed")
         # Failed first, in red, then the running one with its real PID.
-        first = row_texts(table, f"{backend_id}|{broken}")
+        first = row_by_label(table, f"{backend_id}|{broken}")
         assert table.selected_key == f"{backend_id}|{broken}"
-        assert first[:2] == ["CRIT", broken] and first[4] == "failed"
-        running = row_texts(table, f"{backend_id}|{web}")
-        assert running[0] == "OK" and running[4] == "active" and running[8] == pid_before
-        assert running[9] == "n/a" or running[9][-1] in "BKMG"
+        assert (first["Status"], first["Unit"], first["Active"]) == ("CRIT", broken, "failed")
+        running = row_by_label(table, f"{backend_id}|{web}")
+        assert (running["Status"], running["Active"], running["PID"]) == ("OK", "active",
+                                                                         pid_before)
+        assert running["Memory"] == "n/a" or running["Memory"][-1] in "BKMG"
 
         await pilot.press("down", "R")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
@@ -69,8 +75,8 @@ async def test_units_view_restart_and_journal(systemd_machine: SystemdMachine,
         assert (run.state, run.spec.verb, run.spec.target) == ("ok", "restart", f"unit:{web}")
         pid_after = systemd_machine.systemctl("show", "-P", "MainPID", web).stdout.strip()
         assert pid_after != pid_before
-        await wait_until(pilot, lambda: row_texts(table, f"{backend_id}|{web}")[8] == pid_after,
-                         "the new PID on screen")
+        await wait_until(pilot, lambda: row_by_label(table, f"{backend_id}|{web}")["PID"]
+                         == pid_after, "the new PID on screen")
 
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, UnitDetailScreen), "details")

@@ -16,6 +16,7 @@ from console.core.audit import AuditLog
 from screens.app import OpsConsoleApp
 from tests.support import fixed_backends
 from tests.support.http_server import health_server
+from widgets.live_table import LiveTable
 
 
 @pytest.fixture
@@ -36,6 +37,12 @@ def rows(app: OpsConsoleApp) -> list[list[str]]:
     table = app.screen.query_one(DataTable)
     return [[str(getattr(c, "plain", c)) for c in table.get_row_at(i)]
             for i in range(table.row_count)]
+
+
+def labelled_rows(app: OpsConsoleApp) -> list[dict[str, str]]:
+    """Rows as {column label: text} for the columns on screen (they fit the width)."""
+    table = app.screen.query_one(LiveTable)
+    return [dict(zip(table.shown_columns, row, strict=True)) for row in rows(app)]
 
 
 def text_of(widget: Any) -> str:
@@ -69,8 +76,9 @@ async def test_number_keys_switch_views_and_placeholders_explain(app_config: Pat
         assert app.current_mode == "endpoints"
         await wait_for(pilot, lambda: len(rows(app)) == 2)
         assert [r[1] for r in rows(app)] == ["api", "broken"]
-        broken = rows(app)[1]
-        assert broken[3] == "500" and broken[5] == "-" and "(expected 200)" in broken[6]
+        broken = labelled_rows(app)[1]
+        assert broken["Code"] == "500" and broken["Cert"] == "-"
+        assert "(expected 200)" in broken["Last error"]
         await pilot.press("3")
         assert app.current_mode == "queues"
         text = text_of(app.screen.query_one("#hint"))
