@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -28,6 +30,8 @@ from console.core.identity import Identity, current_identity
 from console.core.model import CheckResult, PollResult, Status
 from console.dispatcher import ActionRun, Dispatcher
 from console.poller import BackendState, Poller, poll_once
+from console.silences import Silence, Silences
+from console.transitions import Transition, TransitionLog
 
 S = TypeVar("S")
 
@@ -90,6 +94,10 @@ class Session:
             redactor=config.redactor, identity=self.identity, on_change=self._action_changed,
             repoll=self.poll_now)
         self.poller = Poller(self.backends, self._published, config.redactor)
+        self.transitions = TransitionLog(config.console.state_dir, config.console.retention)
+        self.silences = Silences(config.console.state_dir)
+        self.record_problem: str | None = None  # why transitions could not be written
+        self._recorder: ThreadPoolExecutor | None = None
 
     # -- listening ------------------------------------------------------------------------
     def on_poll(self, listener: PollListener) -> None:
@@ -100,6 +108,11 @@ class Session:
 
     def _published(self, result: PollResult) -> None:
         changed = self.board.update(result)
+        if changed:
+            # One writer thread keeps the order of the polls and the event loop free of I/O.
+            if self._recorder is None:
+                self._recorder = ThreadPoolExecutor(1, thread_name_prefix="transitions")
+            self._recorder.submit(self.record_transitions, result)
         for listener in self._poll_listeners:
             listener(result, changed)
 
@@ -114,6 +127,26 @@ class Session:
 
     async def stop(self) -> None:
         await self.poller.stop()
+        if self._recorder is not None:
+            await asyncio.to_thread(self._recorder.shutdown, True)
+
+    def record_transitions(self, result: PollResult) -> list[Transition]:
+        """Write the status changes one poll brought (never raises: a check must not fail
+        because its history could not be written; `record_problem` says why)."""
+        try:
+            changed = self.transitions.record(result.checks, result.polled_at)
+        except (sqlite3.Error, OSError) as exc:
+            self.record_problem = f"status history not recorded: {exc}"
+            return []
+        self.record_problem = None
+        return changed
+
+    def silence_for(self, target: str) -> Silence | None:
+        """The active silence on a target (read from the state db), or None."""
+        try:
+            return self.silences.for_target(target)
+        except (sqlite3.Error, OSError):
+            return None
 
     def poll_now(self, backend_id: str | None = None) -> None:
         self.poller.poll_now(backend_id)
@@ -140,7 +173,8 @@ class Session:
                     CheckResult(t, Status.UNKNOWN, reason) for t in backend.targets()),
                     error=reason))
         for result in results:
-            self.board.update(result)
+            if self.board.update(result):
+                await asyncio.to_thread(self.record_transitions, result)
         await self.close_backends()
         return results
 
