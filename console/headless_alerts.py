@@ -95,9 +95,9 @@ async def _maintenance(session: Session, phase: str, targets: list[str], length:
         await _poll(session)  # the stop and start actions offered depend on what a poll sees
         if phase == "start":
             seconds = _seconds(length, "--for") if length else DEFAULT_LENGTH
-            spec = start_spec(session, targets, seconds=seconds, reason=reason, stop=stop)
+            spec = start_spec(session.operator(), targets, seconds=seconds, reason=reason, stop=stop)
         else:
-            spec = end_spec(session, targets)
+            spec = end_spec(session.operator(), targets)
         run = await session.run_action(spec, terminal_confirmer(assume_yes))
         for line in run.lines:
             print(f"  {line}")

@@ -15,15 +15,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from console.core import statedb
 from console.core.actions import ActionOutcome, ActionSpec, Progress
 from console.core.durations import clock, format_span
+from console.dispatcher import ActionRun
 from console.silences import Silences
-
-if TYPE_CHECKING:
-    from console.session import Session
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS maintenance (
     id INTEGER PRIMARY KEY AUTOINCREMENT, targets TEXT NOT NULL, stopped TEXT NOT NULL,
@@ -107,16 +104,23 @@ class MaintenanceLog:
         return self._windows("WHERE ended IS NULL", ())
 
 
-RunAction = Callable[[ActionSpec], Awaitable[ActionOutcome]]
+@dataclass(frozen=True)
+class Operator:
+    """What a window needs of a session: where state lives, who acts, and the actions."""
+
+    state_dir: Path
+    who: str
+    action: Callable[[str, str], ActionSpec]  # (target, verb) -> the target's own action
+    run: Callable[[ActionSpec], Awaitable[ActionRun]]  # through the dispatcher, confirmed
 
 
-def start_spec(session: Session, targets: list[str], *, seconds: float, reason: str,
+def start_spec(operator: Operator, targets: list[str], *, seconds: float, reason: str,
                stop: bool) -> ActionSpec:
     """`maintenance start`: silence the targets (and stop them first with `stop`)."""
-    windows = MaintenanceLog(session.config.console.state_dir)
-    silences = Silences(session.config.console.state_dir)
-    who = session.identity.user
-    stops = [session.action(t, "stop") for t in targets] if stop else []
+    windows = MaintenanceLog(operator.state_dir)
+    silences = Silences(operator.state_dir)
+    who = operator.who
+    stops = [operator.action(t, "stop") for t in targets] if stop else []
 
     async def run(progress: Progress) -> ActionOutcome:
         window = await asyncio.to_thread(windows.open, targets, seconds=seconds, reason=reason,
@@ -125,7 +129,7 @@ def start_spec(session: Session, targets: list[str], *, seconds: float, reason: 
             await asyncio.to_thread(silences.add, target, seconds=seconds,
                                     reason=reason or "maintenance", who=who, maintenance=window.id)
             progress.log(f"silenced {target} until {clock(window.until)[:5]}")
-        stopped, failed = await _each(session, stops, progress)
+        stopped, failed = await _each(operator, stops, progress)
         await asyncio.to_thread(windows.set_stopped, window.id, stopped)
         if failed:
             return ActionOutcome(False, f"maintenance started, but {'; '.join(failed)}")
@@ -138,20 +142,19 @@ def start_spec(session: Session, targets: list[str], *, seconds: float, reason: 
                       params={"for": format_span(seconds), "reason": reason, "stop": stop})
 
 
-def end_spec(session: Session, targets: list[str]) -> ActionSpec:
+def end_spec(operator: Operator, targets: list[str]) -> ActionSpec:
     """`maintenance end`: start what the windows stopped and lift their silences."""
-    state_dir = session.config.console.state_dir
-    windows = MaintenanceLog(state_dir)
-    silences = Silences(state_dir)
-    who = session.identity.user
+    windows = MaintenanceLog(operator.state_dir)
+    silences = Silences(operator.state_dir)
+    who = operator.who
     open_windows = [w for w in windows.unfinished() if set(w.targets) & set(targets)]
     to_start = [t for w in open_windows for t in w.stopped if t in targets]
-    starts = [session.action(t, "start") for t in to_start]
+    starts = [operator.action(t, "start") for t in to_start]
 
     async def run(progress: Progress) -> ActionOutcome:
         if not open_windows:
             return ActionOutcome(False, f"no maintenance is going on for {' '.join(targets)}")
-        started, failed = await _each(session, starts, progress)
+        started, failed = await _each(operator, starts, progress)
         for window in open_windows:
             for target in set(window.targets) & set(targets):
                 await asyncio.to_thread(silences.end, target, who=who, maintenance=window.id)
@@ -170,17 +173,13 @@ def end_spec(session: Session, targets: list[str]) -> ActionSpec:
     return ActionSpec("maintenance-end", " ".join(targets), "End maintenance", effect, run)
 
 
-async def _each(session: Session, specs: list[ActionSpec],
+async def _each(operator: Operator, specs: list[ActionSpec],
                 progress: Progress) -> tuple[list[str], list[str]]:
-    """Run each action through the dispatcher (already confirmed as part of the window)."""
+    """Run each action through the dispatcher (confirmed as part of the window)."""
     done: list[str] = []
     failed: list[str] = []
-
-    async def confirmed(spec: ActionSpec) -> bool:
-        return True
-
     for spec in specs:
-        run = await session.run_action(spec, confirmed)
+        run = await operator.run(spec)
         message = run.outcome.message if run.outcome else run.state
         progress.log(f"{spec.verb} {spec.target}: {message}")
         if run.state == "ok":

@@ -29,6 +29,7 @@ from console.core.errors import ConfigError
 from console.core.identity import Identity, current_identity
 from console.core.model import CheckResult, PollResult, Status
 from console.dispatcher import ActionRun, Dispatcher
+from console.maintenance import MaintenanceLog, Operator, Window
 from console.poller import BackendState, Poller, poll_once
 from console.silences import Silence, Silences
 from console.transitions import Transition, TransitionLog
@@ -97,6 +98,10 @@ class Session:
         self.transitions = TransitionLog(config.console.state_dir, config.console.retention)
         self.silences = Silences(config.console.state_dir)
         self.record_problem: str | None = None  # why transitions could not be written
+        self.silenced: dict[str, str] = {}  # target -> who, why, until (refreshed off the UI)
+        self.maintenance_note = ""  # the active maintenance windows, for a header
+        self.active_silences: list[Silence] = []
+        self.active_windows: list[Window] = []
         self._recorder: ThreadPoolExecutor | None = None
 
     # -- listening ------------------------------------------------------------------------
@@ -139,7 +144,35 @@ class Session:
             self.record_problem = f"status history not recorded: {exc}"
             return []
         self.record_problem = None
+        self.refresh_silences()
         return changed
+
+    def refresh_silences(self) -> None:
+        """Re-read which targets are silenced and which maintenance windows are on."""
+        try:
+            active = self.silences.active()
+            windows = MaintenanceLog(self.config.console.state_dir).active()
+        except (sqlite3.Error, OSError):
+            return
+        found: dict[str, str] = {}
+        for target in self.targets():
+            covering = [s for s in active if s.covers(target)]
+            if covering:
+                found[target] = max(covering, key=lambda s: s.until).describe()
+        self.silenced = found
+        self.active_silences, self.active_windows = active, windows
+        self.maintenance_note = "; ".join(
+            f"{', '.join(w.targets)} until {clock(w.until)[:5]}" for w in windows)
+
+    def operator(self) -> Operator:
+        """What maintenance windows need to stop and start targets through the dispatcher."""
+        async def confirmed(spec: ActionSpec) -> bool:
+            return True  # the window itself was confirmed
+
+        async def run(spec: ActionSpec) -> ActionRun:
+            return await self.run_action(spec, confirmed)
+
+        return Operator(self.config.console.state_dir, self.identity.user, self.action, run)
 
     def silence_for(self, target: str) -> Silence | None:
         """The active silence on a target (read from the state db), or None."""
