@@ -104,6 +104,14 @@ class MaintenanceLog:
         return self._windows("WHERE ended IS NULL", ())
 
 
+class WindowSpec(ActionSpec):
+    """A window's own action: locked apart from its targets, whose stop and start it runs."""
+
+    @property
+    def lock_key(self) -> str:
+        return f"maintenance {self.target}"
+
+
 @dataclass(frozen=True)
 class Operator:
     """What a window needs of a session: where state lives, who acts, and the actions."""
@@ -138,7 +146,7 @@ def start_spec(operator: Operator, targets: list[str], *, seconds: float, reason
 
     effect = (f"{', '.join(targets)} send no notification and raise no exit code for "
               f"{format_span(seconds)}" + (f"; first stops {', '.join(targets)}" if stop else ""))
-    return ActionSpec("maintenance", " ".join(targets), "Start maintenance", effect, run,
+    return WindowSpec("maintenance", " ".join(targets), "Start maintenance", effect, run,
                       params={"for": format_span(seconds), "reason": reason, "stop": stop})
 
 
@@ -170,7 +178,7 @@ def end_spec(operator: Operator, targets: list[str]) -> ActionSpec:
 
     effect = (f"{', '.join(targets)} notify and count again"
               + (f"; first starts {', '.join(to_start)}" if to_start else ""))
-    return ActionSpec("maintenance-end", " ".join(targets), "End maintenance", effect, run)
+    return WindowSpec("maintenance-end", " ".join(targets), "End maintenance", effect, run)
 
 
 async def _each(operator: Operator, specs: list[ActionSpec],

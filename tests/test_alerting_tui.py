@@ -10,7 +10,9 @@ import pytest
 
 from console.config import load_config
 from console.core.audit import AuditLog
+from console.core.model import Status
 from console.silences import Silences
+from console.transitions import TransitionLog
 from screens.app import OpsConsoleApp
 from screens.silence import SilencesScreen
 from tests.conftest import OPSCONSOLE
@@ -32,6 +34,10 @@ async def test_z_silences_the_row_which_stays_visible_dimmed(app_config: Path,
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for(pilot, lambda: len(rows(app)) == 2)
         assert rows(app)[0][:2] == ["CRIT", "http:broken"]
+        # The TUI's polls record transitions in the state db, as cron's checks do.
+        history = TransitionLog(state_dir)
+        await wait_for(pilot, lambda: {(t.target, t.after) for t in history.history()} == {
+            ("http:broken", Status.CRITICAL), ("http:api", Status.OK)})
         await pilot.press("z")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "SilenceScreen")
         for key in "db failover":
