@@ -86,6 +86,10 @@ def run_maintenance(config: Config, *, phase: str, targets: list[str], length: s
     for target in targets:
         split_target(target)
     session = Session(config, read_only=read_only, only=targets)
+    missing = [t for t in targets if not any(b.answers_for(t) for b in session.backends)]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)}: not in {config.display_path} (opsconsole "
+                          "--headless status lists the targets)")
     return asyncio.run(_maintenance(session, phase, targets, length, stop, reason, assume_yes))
 
 

@@ -75,8 +75,23 @@ def test_ok_critical_critical_ok_sends_exactly_two_messages(
     assert rows == [(None, Status.OK), (Status.OK, Status.CRITICAL), (Status.CRITICAL, Status.OK)]
 
 
-def test_renotify_and_flapping(receiver: tuple[str, Received], write_config: Callable[[str], Path],
-                               cli_env: dict[str, str]) -> None:
+def test_renotify_reminds_while_still_broken(receiver: tuple[str, Received],
+                                            write_config: Callable[[str], Path],
+                                            cli_env: dict[str, str]) -> None:
+    address, received = receiver
+    config = str(write_config(config_text(address, webhook(address, "renotify = '1s'"))))
+    received.status = 500
+    assert opsconsole(cli_env, "check", "--config", config).returncode == 2
+    first = time.time()
+    wait_until(lambda: time.time() > first + 1.5, what="the renotify interval to pass")
+    assert opsconsole(cli_env, "check", "--config", config).returncode == 2
+    assert [t.split("] ", 1)[1] for t in titles(received)] == [
+        "CRITICAL http:api", "STILL CRITICAL http:api"]
+
+
+def test_flapping_is_told_once_with_the_count(receiver: tuple[str, Received],
+                                              write_config: Callable[[str], Path],
+                                              cli_env: dict[str, str]) -> None:
     address, received = receiver
     config = str(write_config(config_text(address, webhook(address, "flap_changes = 3"))))
     for health in (200, 500, 200, 500, 200, 500):
@@ -201,6 +216,8 @@ def test_maintenance_window_without_stopping(receiver: tuple[str, Received],
     address, received = receiver
     config = str(write_config(config_text(address, webhook(address))))
     received.status = 500
+    unknown = opsconsole(cli_env, "maintenance", "start", "http:nope", "--yes", "--config", config)
+    assert unknown.returncode == 2 and "http:nope: not in" in unknown.stderr
     refused = opsconsole(cli_env, "maintenance", "start", "http:api", "--config", config)
     assert refused.returncode == 3, "no terminal and no --yes: refused"
     started = opsconsole(cli_env, "maintenance", "start", "http:api", "--for", "30m",
