@@ -16,6 +16,7 @@ from console.config import Config
 from console.core.actions import ActionSpec
 from console.core.durations import clock, format_span, parse_duration
 from console.core.errors import ConfigError
+from console.core.loglines import printable
 from console.core.targets import split_target
 from console.dispatcher import ActionRun
 from console.headless import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
@@ -72,11 +73,11 @@ def run_silences(config: Config, *, fmt: str) -> int:
         print("no active silences")
     now = time.time()
     for silence in active:
-        print(f"{silence.pattern}  {silence.describe()} (ends in "
+        print(f"{printable(silence.pattern)}  {printable(silence.describe())} (ends in "
               f"{format_span(silence.until - now)})")
     for window in windows:
         stopped = f"; stopped {', '.join(window.stopped)}" if window.stopped else ""
-        print(f"MAINTENANCE {window.describe()}{stopped}")
+        print(f"MAINTENANCE {printable(window.describe())}{stopped}")
     return EXIT_OK
 
 

@@ -48,7 +48,7 @@ class NotifyEntry:
     """One `[[notify]]` table."""
 
     name: str
-    url: str
+    url: str = field(repr=False)  # holds the service's credentials
     min_status: Status = Status.WARNING
     targets: tuple[str, ...] = ("*",)
     renotify: float = 0.0
