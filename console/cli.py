@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="only these targets (KIND:NAME, KIND, or a glob)")
     check.add_argument("--timeout", type=float, metavar="SECONDS",
                        help="deadline of the whole run (default: [console] deadline, 30s)")
+    check.add_argument("--prometheus", metavar="PATH",
+                       help="also write the results as a node_exporter textfile "
+                            "(default: [console] prometheus)")
 
     status = commands.add_parser("status", parents=[common], help="every target's state")
     status.add_argument("--format", choices=("text", "json"), default="text")
@@ -85,6 +88,32 @@ def _parser() -> argparse.ArgumentParser:
                       help="stop and remove whatever an earlier demo left behind")
     demo.add_argument("--yes", action="store_true",
                       help="install missing packages without asking")
+
+    silence = commands.add_parser(
+        "silence", parents=[common], help="no notification and no exit code from targets "
+                                          "for a while")
+    silence.add_argument("pattern", metavar="TARGET_GLOB", help="KIND:NAME or a glob (http:*)")
+    silence.add_argument("--for", dest="length", required=True, metavar="DURATION",
+                         help="how long (30m, 2h, 1d)")
+    silence.add_argument("--reason", required=True, metavar="TEXT", help="why, shown with it")
+    unsilence = commands.add_parser("unsilence", parents=[common],
+                                    help="end the silences on a target or glob")
+    unsilence.add_argument("pattern", metavar="TARGET_GLOB")
+    silences = commands.add_parser("silences", parents=[common],
+                                   help="the active silences and maintenance windows")
+    silences.add_argument("--format", choices=("text", "json"), default="text")
+    maintenance = commands.add_parser(
+        "maintenance", parents=[common], help="start|end a maintenance window on targets",
+        description="start: silence the targets (and with --stop, stop them first); end: start "
+                    "what it stopped, lift the silence and show the state after.")
+    maintenance.add_argument("phase", choices=("start", "end"))
+    maintenance.add_argument("targets", nargs="+", metavar="TARGET")
+    maintenance.add_argument("--for", dest="length", metavar="DURATION",
+                             help="how long the silence lasts (default 1h)")
+    maintenance.add_argument("--stop", action="store_true",
+                             help="stop the units or containers first (end starts them)")
+    maintenance.add_argument("--reason", default="", metavar="TEXT")
+    maintenance.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     audit = commands.add_parser("audit", parents=[common], help="the audit log and its chain")
     audit.add_argument("--since", metavar="DURATION", help="only records newer than this (2h, 7d)")
@@ -138,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"{args.command} ...")
     if args.headless and not args.command:
         parser.error("--headless needs a COMMAND: check, status, "
-                     f"{', '.join(registry.verbs())} or audit")
+                     f"{', '.join(registry.verbs())}, silence, unsilence, silences, "
+                     "maintenance or audit")
     if args.command == "restore" and args.to and not args.target.startswith("dir:"):
         parser.error("restore --to DIR is for dir:NAME targets only")
     try:
@@ -201,13 +231,27 @@ def _dispatch(args: argparse.Namespace) -> int:
     from console import headless
 
     if args.command == "check":
-        return headless.run_check(config, fmt=args.format, only=args.only, timeout=args.timeout)
+        return headless.run_check(config, fmt=args.format, only=args.only, timeout=args.timeout,
+                                  prometheus=args.prometheus)
     if args.command == "status":
         return headless.run_status(config, fmt=args.format)
     from console import headless_actions
 
     if args.command == "audit":
         return headless_actions.run_audit(config, fmt=args.format, since=args.since)
+    if args.command in ("silence", "unsilence", "silences", "maintenance"):
+        from console import headless_alerts as alerts
+
+        if args.command == "silence":
+            return alerts.run_silence(config, pattern=args.pattern, length=args.length,
+                                      reason=args.reason, read_only=read_only)
+        if args.command == "unsilence":
+            return alerts.run_unsilence(config, pattern=args.pattern, read_only=read_only)
+        if args.command == "silences":
+            return alerts.run_silences(config, fmt=args.format)
+        return alerts.run_maintenance(config, phase=args.phase, targets=args.targets,
+                                      length=args.length, stop=args.stop, reason=args.reason,
+                                      assume_yes=args.yes, read_only=read_only)
     return headless_actions.run_action(config, verb=args.command, target=args.target,
                                options=_options(args), assume_yes=args.yes, read_only=read_only)
 

@@ -18,7 +18,7 @@ from console import registry
 from console.broken import BrokenEntry, names_of
 from console.core.configtable import Table
 from console.core.errors import ConfigError
-from console.core.secrets import Redactor
+from console.core.secrets import Redactor, url_tokens
 
 DEFAULT_PATHS = (Path("~/.config/opsconsole/config.toml"), Path("/etc/opsconsole/config.toml"))
 
@@ -41,6 +41,9 @@ class ConsoleSettings:
     deadline: float = 30.0
     state_dir: Path = field(default_factory=default_state_dir)
     title: str = ""
+    retention: float = 30 * 86400.0  # how long status transitions are kept
+    heartbeat: str | None = None  # healthchecks.io-style URL the headless check pings
+    prometheus: Path | None = None  # node_exporter textfile the headless check writes
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Config:
     warnings: list[str] = field(default_factory=list)
     broken: list[BrokenEntry] = field(default_factory=list)  # entries kept out, with why
     discovery: Any = None  # a backends.discovery DiscoveryReport when the entries were discovered
+    notify: list[Any] = field(default_factory=list)  # console.notify.NotifyEntry, one per [[notify]]
 
     @property
     def display_path(self) -> str:
@@ -124,11 +128,21 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None, *,
     console = _parse_console(root.table("console"))
     sections: dict[str, list[Any]] = {}
     broken: list[BrokenEntry] = []
+    notify: list[Any] = []
     for section in data:
         if section == "console":
             continue
+        if section == "notify":
+            from console.notify import parse_notify
+
+            notify = [parse_notify(t, i) for i, t in enumerate(root.tables("notify"), start=1)]
+            names = [entry.name for entry in notify]
+            for duplicate in sorted({n for n in names if names.count(n) > 1}):
+                raise root.error("notify", f"two entries are named {duplicate!r}: give each "
+                                           "its own name")
+            continue
         if section not in registry.ROW_BY_SECTION:
-            known = ", ".join(["console", *registry.ROW_BY_SECTION])
+            known = ", ".join(["console", "notify", *registry.ROW_BY_SECTION])
             raise root.error(section, f"unknown section (known: {known})")
         tables = root.tables(section)
         if not tables:
@@ -160,7 +174,8 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None, *,
             del sections[section]
             raws = root.tables(section)
             broken.extend(_broken(section, i, t.data, str(exc)) for i, t in enumerate(raws))
-    config = Config(path, searched or [path], console, sections, redactor, broken=broken)
+    config = Config(path, searched or [path], console, sections, redactor, broken=broken,
+                    notify=notify)
     config.warnings.extend(f"{b.where} is not checked: {b.reason}" for b in broken)
     config.warnings.extend(_permission_warnings(path, redactor))
     return config
@@ -182,10 +197,20 @@ def _parse_console(table: Table | None) -> ConsoleSettings:
         deadline=table.duration("deadline", 30.0),
         state_dir=Path(table.text("state_dir", str(default_state_dir()))).expanduser(),
         title=table.text("title", ""),
+        retention=table.duration("retention", 30 * 86400.0),
+        heartbeat=table.url("heartbeat", ("http", "https"), None),
+        prometheus=_optional_path(table.text("prometheus", None)),
     )
     table.check(settings.refresh >= 0.2, "refresh", "must be at least 0.2s")
+    table.check(settings.retention >= 3600, "retention", "must be at least 1h")
+    if settings.heartbeat:
+        table.redactor.add(*url_tokens(settings.heartbeat))  # the check's UUID is its key
     table.done()
     return settings
+
+
+def _optional_path(text: str | None) -> Path | None:
+    return Path(text).expanduser() if text else None
 
 
 def _without_file(searched: list[Path]) -> Config:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 
 from console import report
+from console.alerts import AlertRun
 from console.config import Config
 from console.core.model import CheckResult, Status
 from console.core.targets import matches
@@ -25,23 +27,37 @@ def _deadline(config: Config, timeout: float | None) -> float:
     return timeout if timeout is not None else config.console.deadline
 
 
-def run_check(config: Config, *, fmt: str, only: list[str], timeout: float | None) -> int:
-    """`--headless check`: monitoring-plugins output; the exit code is the worst status."""
+def run_check(config: Config, *, fmt: str, only: list[str], timeout: float | None,
+              prometheus: str | None = None) -> int:
+    """`--headless check`: monitoring-plugins output; the exit code is the worst status of
+    the targets not silenced. Around the polls: heartbeat, notifications, textfile."""
     started = time.monotonic()
+    deadline = _deadline(config, timeout)
     session = Session(config, only=only or None)
+    alerts = AlertRun(config, started + deadline, session.host, started)
+    alerts.begin()
     if only and not session.backends:
         emit(f"OPSCONSOLE UNKNOWN - no configured target matches {' '.join(only)}")
         return int(Status.UNKNOWN)
-    results = asyncio.run(session.poll_all_once(_deadline(config, timeout)))
+    left = max(0.5, deadline - (time.monotonic() - started))
+    results = asyncio.run(session.poll_all_once(left))
     checks = [c for r in results for c in r.checks]
     if only:
         checks = [c for c in checks if matches(c.target, only)] or [
             CheckResult(" ".join(only), Status.UNKNOWN, "no check answered for this target")]
+    silenced = alerts.silenced(checks)
+    status = report.overall(checks, silenced)
+    text = report.check_text(checks, silenced)
+    textfile = Path(prometheus).expanduser() if prometheus else config.console.prometheus
+    alerts.finish(checks, silenced, status, text, textfile)
+    notes = alerts.notes + ([f"HISTORY - {session.record_problem}"]
+                            if session.record_problem else [])
     if fmt == "json":
-        emit(report.check_json(checks, time.monotonic() - started))
+        emit(report.check_json(checks, time.monotonic() - started, silenced,
+                               {"notifications": alerts.report.as_dict(), "notes": notes}))
     else:
-        emit(report.check_text(checks))
-    return int(report.overall(checks))
+        emit("\n".join([text, *notes]))
+    return int(status)
 
 
 def run_status(config: Config, *, fmt: str) -> int:

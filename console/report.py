@@ -12,8 +12,10 @@ from typing import Any
 from console.core.model import CheckResult, Status, worst
 
 
-def overall(checks: list[CheckResult]) -> Status:
-    return worst([c.status for c in checks])
+def overall(checks: list[CheckResult], silenced: dict[str, str] | None = None) -> Status:
+    """The worst status of the checks whose target is not silenced."""
+    quiet = silenced or {}
+    return worst([c.status for c in checks if c.target not in quiet])
 
 
 def counts(checks: list[CheckResult]) -> dict[str, int]:
@@ -25,27 +27,43 @@ def sort_worst_first(checks: list[CheckResult]) -> list[CheckResult]:
     return sorted(checks, key=lambda c: (-c.status.severity, c.target, c.check))
 
 
-def check_text(checks: list[CheckResult]) -> str:
-    """`OPSCONSOLE <STATUS> - 3 ok, ... | perfdata` then one line per check."""
-    status = overall(checks)
-    tally = counts(checks)
+def check_text(checks: list[CheckResult], silenced: dict[str, str] | None = None) -> str:
+    """`OPSCONSOLE <STATUS> - 3 ok, ... | perfdata` then one line per check.
+
+    A silenced target (target -> who, why, until) counts apart and its lines come last.
+    """
+    quiet = silenced or {}
+    loud = [c for c in checks if c.target not in quiet]
+    status = overall(checks, quiet)
+    tally = counts(loud)
     summary = (f"{tally['ok']} ok, {tally['warning']} warning, {tally['critical']} critical, "
                f"{tally['unknown']} unknown")
+    muted = len(checks) - len(loud)
+    if muted:
+        summary += f", {muted} silenced"
     perf = " ".join(_unique_labels(checks))
     lines = [f"OPSCONSOLE {status.name} - {summary}" + (f" | {perf}" if perf else "")]
-    for check in sort_worst_first(checks):
+    for check in sort_worst_first(loud):
         lines.append(f"{check.status.name} {check.label} - {check.summary}")
+    for check in sort_worst_first([c for c in checks if c.target in quiet]):
+        lines.append(f"SILENCED {check.status.name} {check.label} - {check.summary} "
+                     f"[{quiet[check.target]}]")
     return "\n".join(lines)
 
 
-def check_json(checks: list[CheckResult], duration: float) -> str:
-    status = overall(checks)
+def check_json(checks: list[CheckResult], duration: float,
+               silenced: dict[str, str] | None = None,
+               extra: dict[str, Any] | None = None) -> str:
+    quiet = silenced or {}
+    status = overall(checks, quiet)
     document = {
         "status": status.name,
         "exit_code": int(status),
-        "counts": counts(checks),
+        "counts": counts([c for c in checks if c.target not in quiet]),
         "duration": round(duration, 3),
-        "checks": [check_dict(c) for c in sort_worst_first(checks)],
+        "checks": [check_dict(c) | {"silenced": quiet.get(c.target)}
+                   for c in sort_worst_first(checks)],
+        **(extra or {}),
     }
     return json.dumps(document, indent=2)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -28,7 +30,10 @@ from console.core.errors import ConfigError
 from console.core.identity import Identity, current_identity
 from console.core.model import CheckResult, PollResult, Status
 from console.dispatcher import ActionRun, Dispatcher
+from console.maintenance import MaintenanceLog, Operator, Window
 from console.poller import BackendState, Poller, poll_once
+from console.silences import Silence, Silences
+from console.transitions import Transition, TransitionLog
 
 S = TypeVar("S")
 
@@ -91,6 +96,14 @@ class Session:
             redactor=config.redactor, identity=self.identity, on_change=self._action_changed,
             repoll=self.poll_now)
         self.poller = Poller(self.backends, self._published, config.redactor)
+        self.transitions = TransitionLog(config.console.state_dir, config.console.retention)
+        self.silences = Silences(config.console.state_dir)
+        self.record_problem: str | None = None  # why transitions could not be written
+        self.silenced: dict[str, str] = {}  # target -> who, why, until (refreshed off the UI)
+        self.maintenance_note = ""  # the active maintenance windows, for a header
+        self.active_silences: list[Silence] = []
+        self.active_windows: list[Window] = []
+        self._recorder: ThreadPoolExecutor | None = None
 
     # -- listening ------------------------------------------------------------------------
     def on_poll(self, listener: PollListener) -> None:
@@ -101,6 +114,11 @@ class Session:
 
     def _published(self, result: PollResult) -> None:
         changed = self.board.update(result)
+        if changed:
+            # One writer thread keeps the order of the polls and the event loop free of I/O.
+            if self._recorder is None:
+                self._recorder = ThreadPoolExecutor(1, thread_name_prefix="transitions")
+            self._recorder.submit(self.record_transitions, result)
         for listener in self._poll_listeners:
             listener(result, changed)
 
@@ -115,6 +133,54 @@ class Session:
 
     async def stop(self) -> None:
         await self.poller.stop()
+        if self._recorder is not None:
+            await asyncio.to_thread(self._recorder.shutdown, True)
+
+    def record_transitions(self, result: PollResult) -> list[Transition]:
+        """Write the status changes one poll brought (never raises: a check must not fail
+        because its history could not be written; `record_problem` says why)."""
+        try:
+            changed = self.transitions.record(result.checks, result.polled_at)
+        except (sqlite3.Error, OSError) as exc:
+            self.record_problem = f"status history not recorded: {exc}"
+            return []
+        self.record_problem = None
+        self.refresh_silences()
+        return changed
+
+    def refresh_silences(self) -> None:
+        """Re-read which targets are silenced and which maintenance windows are on."""
+        try:
+            active = self.silences.active()
+            windows = MaintenanceLog(self.config.console.state_dir).active()
+        except (sqlite3.Error, OSError):
+            return
+        found: dict[str, str] = {}
+        for target in self.targets():
+            covering = [s for s in active if s.covers(target)]
+            if covering:
+                found[target] = max(covering, key=lambda s: s.until).describe()
+        self.silenced = found
+        self.active_silences, self.active_windows = active, windows
+        self.maintenance_note = "; ".join(
+            f"{', '.join(w.targets)} until {clock(w.until)[:5]}" for w in windows)
+
+    def operator(self) -> Operator:
+        """What maintenance windows need to stop and start targets through the dispatcher."""
+        async def confirmed(spec: ActionSpec) -> bool:
+            return True  # the window itself was confirmed
+
+        async def run(spec: ActionSpec) -> ActionRun:
+            return await self.run_action(spec, confirmed)
+
+        return Operator(self.config.console.state_dir, self.identity.user, self.action, run)
+
+    def silence_for(self, target: str) -> Silence | None:
+        """The active silence on a target (read from the state db), or None."""
+        try:
+            return self.silences.for_target(target)
+        except (sqlite3.Error, OSError):
+            return None
 
     def poll_now(self, backend_id: str | None = None) -> None:
         self.poller.poll_now(backend_id)
@@ -141,7 +207,8 @@ class Session:
                     CheckResult(t, Status.UNKNOWN, reason) for t in backend.targets()),
                     error=reason))
         for result in results:
-            self.board.update(result)
+            if self.board.update(result):
+                await asyncio.to_thread(self.record_transitions, result)
         await self.close_backends()
         return results
 

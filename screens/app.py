@@ -25,9 +25,12 @@ from console import registry
 from console.config import Config
 from console.core.actions import ActionSpec
 from console.core.durations import clock
+from console.core.loglines import printable
 from console.core.model import CheckResult, PollResult
 from console.dispatcher import ActionRun
+from console.maintenance import end_spec, start_spec
 from console.session import Session
+from console.silences import silence_spec, unsilence_spec
 from screens.base import ConsoleScreen
 from screens.messages import ActionChanged, PollUpdated
 from widgets.topbar import TopBar
@@ -136,7 +139,9 @@ class OpsConsoleApp(App[int]):
         from screens.help import HelpScreen
 
         views = ", ".join(f"{v.key} {v.title}" for v in VIEWS if v.key)
-        sections = [("Everywhere", [("0-9", f"switch view: {views}"), *self._describe(self.BINDINGS)])]
+        sections = [("Everywhere", [("0-9", f"switch view: {views}"), *self._describe(self.BINDINGS),
+                                    ("z", "silence the selected row's target, or start a "
+                                          "maintenance window (palette: Silences)")])]
         base = self._base_screen()
         if base is not None:
             title = registry.view_by_name(base.view_name)
@@ -193,7 +198,7 @@ class OpsConsoleApp(App[int]):
         who = identity.user + (f" via {identity.client}" if identity.client else "")
         bar.show(host=f"{self.session.host} ({who})", read_only=self.read_only,
                  counts=self.session.counts(), polled=clock(self.session.board.last_poll),
-                 title=self.config.console.title)
+                 title=self.config.console.title, maintenance=self.session.maintenance_note)
 
     def action_discovery(self) -> None:
         from screens.discovery import DiscoveryScreen
@@ -254,15 +259,59 @@ class OpsConsoleApp(App[int]):
             return
         self.start_action(spec)
 
-    def start_action(self, spec: ActionSpec) -> None:
+    def start_action(self, spec: ActionSpec, *, confirmed: bool = False) -> None:
+        """Run an action through the dispatcher; `confirmed` when a dialog already asked."""
         refusal = self.session.refusal(spec)
         if refusal:
             self.notify(refusal, title=spec.title, severity="warning")
             return
-        self.run_worker(self._dispatch(spec), group="actions", exit_on_error=False)
+        self.run_worker(self._dispatch(spec, confirmed), group="actions", exit_on_error=False)
 
-    async def _dispatch(self, spec: ActionSpec) -> None:
-        await self.session.run_action(spec, self._confirm)
+    async def _dispatch(self, spec: ActionSpec, confirmed: bool = False) -> None:
+        await self.session.run_action(spec, _yes if confirmed else self._confirm)
+        await asyncio.to_thread(self.session.refresh_silences)
+        self._schedule_redraw()
+
+    # -- silences and maintenance ---------------------------------------------------------
+    def open_silence(self, target: str) -> None:
+        """The `z` key: silence a target, or start a maintenance window that stops it."""
+        from screens.silence import SilenceRequest, SilenceScreen
+
+        can_stop = any(s.verb == "stop" for s in self.session.actions_for(target))
+
+        def chosen(request: SilenceRequest | None) -> None:
+            if request is None:
+                return
+            if request.maintenance:
+                self.start_action(start_spec(self.session.operator(), [request.target],
+                                             seconds=request.seconds, reason=request.reason,
+                                             stop=True))
+            else:
+                spec = silence_spec(self.session.silences, request.target,
+                                    seconds=request.seconds, reason=request.reason,
+                                    who=self.session.identity.user)
+                self.start_action(spec, confirmed=True)
+
+        self.push_screen(SilenceScreen(target, can_stop), chosen)
+
+    def action_silences(self) -> None:
+        from screens.silence import SilencesScreen
+
+        self.push_screen(SilencesScreen(self.session.active_silences,
+                                        self.session.active_windows))
+
+    def _silence_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Silences", "the active silences and maintenance windows",
+                            self.action_silences)
+        who = self.session.identity.user
+        for silence in self.session.active_silences:
+            spec = unsilence_spec(self.session.silences, silence.pattern, who=who)
+            yield SystemCommand(f"Unsilence {silence.pattern}", printable(silence.describe()),
+                                lambda s=spec: self.start_action(s, confirmed=True))
+        for window in self.session.active_windows:
+            spec = end_spec(self.session.operator(), list(window.targets))
+            yield SystemCommand(f"End maintenance {' '.join(window.targets)}", spec.effect,
+                                lambda s=spec: self.start_action(s))
 
     async def _confirm(self, spec: ActionSpec) -> bool:
         from screens.confirm import ConfirmScreen
@@ -288,7 +337,12 @@ class OpsConsoleApp(App[int]):
                 yield SystemCommand(
                     f"{spec.verb.capitalize()} {target}",
                     refusal or spec.effect, lambda s=spec: self.start_action(s))
+        yield from self._silence_commands()
         yield SystemCommand("Quit", "leave opsconsole", self.exit)
+
+
+async def _yes(spec: ActionSpec) -> bool:
+    return True
 
 
 def _unique(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:

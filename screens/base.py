@@ -45,6 +45,7 @@ class ConsoleScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "filter", key_display="/"),
         Binding("a", "actions", "actions"),
+        Binding("z", "silence", "silence", show=False),
     ]
 
     @property
@@ -110,6 +111,13 @@ class ConsoleScreen(Screen[None]):
             self.notify(f"Select a {self.NOUN} first.", severity="warning")
             return
         self.ops.run_verb(target, verb)
+
+    def action_silence(self) -> None:
+        target = self.selected_target()
+        if target is None:
+            self.notify(f"Select a {self.NOUN} first.", severity="warning")
+            return
+        self.ops.open_silence(target)
 
     def action_actions(self) -> None:
         target = self.selected_target()

@@ -20,8 +20,11 @@ class ConsoleHost(Protocol):
     def run_verb(self, target: str, verb: str) -> None:
         """Start the action `verb` on `target` (confirmed, locked and audited)."""
 
-    def start_action(self, spec: ActionSpec) -> None:
-        """Start one action through the dispatcher."""
+    def start_action(self, spec: ActionSpec, *, confirmed: bool = False) -> None:
+        """Start one action through the dispatcher (`confirmed`: a dialog already asked)."""
+
+    def open_silence(self, target: str) -> None:
+        """Ask how long and why, then silence `target` (or start a maintenance window)."""
 
     def open_action_menu(self, target: str) -> None:
         """The menu of every action on `target`, disabled ones with their reason."""

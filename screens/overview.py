@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
+from console.core.loglines import printable
 from console.core.model import CheckResult
 from screens.base import ConsoleScreen
 from widgets.live_table import LiveTable, Row
@@ -29,7 +30,15 @@ class OverviewScreen(ConsoleScreen):
 
     def _rows(self) -> list[Row]:
         rows: list[Row] = []
+        silenced = self.session.silenced
         for check, polled in self.session.checks_worst_first():
+            quiet = silenced.get(check.target)
+            if quiet is not None:  # its real status, dimmed, with who, why and until
+                summary = Text(f"{check.summary} · {printable(quiet)}", style="dim")
+                rows.append((check.key, (Text(check.status.short, style="dim"),
+                                         Text(check.label, style="dim"),
+                                         Text(polled, style="dim"), summary)))
+                continue
             rows.append((check.key, (status_cell(check.status), Text(check.label),
                                      Text(polled, style="dim"),
                                      styled(check.summary, check.status))))

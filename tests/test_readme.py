@@ -16,6 +16,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def test_readme_config_examples_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("UJMP_DB_PASSWORD", "example-password")
     monkeypatch.setenv("API_TOKEN", "example-token")
+    monkeypatch.setenv("SMTP_PASSWORD", "example-smtp-password")
     blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.S)
     assert len(blocks) >= 2
     config = parse_config("\n".join(blocks), tmp_path / "config.toml")

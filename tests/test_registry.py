@@ -74,6 +74,7 @@ def test_discovery_probes_exist_and_wait_only_for_earlier_probes() -> None:
 def readme_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("UJMP_DB_PASSWORD", "example-password")
     monkeypatch.setenv("API_TOKEN", "example-token")
+    monkeypatch.setenv("SMTP_PASSWORD", "example-smtp-password")
     blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.S)
     return parse_config("\n".join(blocks), tmp_path / "config.toml")
 

@@ -17,7 +17,7 @@ class TopBar(Static):
     """
 
     def show(self, *, host: str, read_only: bool, counts: dict[Status, int],
-             polled: str, title: str = "") -> None:
+             polled: str, title: str = "", maintenance: str = "") -> None:
         line = Text(" opsconsole ", style="bold reverse")
         line.append(f" {title or host} ")
         line.append(" READ-ONLY " if read_only else " READ-WRITE ",
@@ -30,6 +30,9 @@ class TopBar(Static):
                 line.append(f"{mark} {count} {status.short.lower()}  ",
                             style=STYLE[status] if count else "dim")
         line.append(f"polled {polled}", style="dim")
+        if maintenance:
+            line.append("  ")
+            line.append(f" MAINTENANCE {maintenance} ", style="bold black on yellow")
         if line.plain != getattr(self, "_plain", None):
             self._plain = line.plain
             self.update(line)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 MASK = "***"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -62,6 +62,26 @@ def redact_url(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{user}:{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def url_tokens(url: str) -> list[str]:
+    """What in a service URL may be a credential: the whole URL, its password, and whatever
+    looks like a token (8 or more characters with a digit) in the user name, a host that is
+    no host name (`slack://TOKEN/...`), the path segments and the query values."""
+    found = [url]
+    try:
+        parts = urlsplit(url)
+        password, username = parts.password, parts.username or ""
+        host = parts.netloc.rsplit("@", 1)[-1].split(":")[0]  # as written: tokens have case
+    except ValueError:
+        return found
+    if password:
+        found.append(password)
+    candidates = [username, *parts.path.split("/"), *(v for _, v in parse_qsl(parts.query))]
+    if "." not in host and host != "localhost":
+        candidates.append(host)
+    found += [c for c in candidates if len(c) >= 8 and any(ch.isdigit() for ch in c)]
+    return found
 
 
 class Redactor:
