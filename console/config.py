@@ -18,7 +18,9 @@ from console import registry
 from console.core.configtable import Table
 from console.core.errors import ConfigError
 from console.core.secrets import Redactor
+from console.services.spec import parse_services
 
+SERVICE_SECTION = "service"  # [[service]]: not a backend, a rollup over other sections' targets
 DEFAULT_PATHS = (Path("~/.config/opsconsole/config.toml"), Path("/etc/opsconsole/config.toml"))
 
 
@@ -53,6 +55,7 @@ class Config:
     redactor: Redactor
     warnings: list[str] = field(default_factory=list)
     discovery: Any = None  # a backends.discovery DiscoveryReport when the entries were discovered
+    services: list[Any] = field(default_factory=list)  # console.services.ServiceSpec entries
 
     @property
     def display_path(self) -> str:
@@ -113,10 +116,10 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None) -> C
     console = _parse_console(root.table("console"))
     sections: dict[str, list[Any]] = {}
     for section in data:
-        if section == "console":
+        if section in ("console", SERVICE_SECTION):
             continue
         if section not in registry.ROW_BY_SECTION:
-            known = ", ".join(["console", *registry.ROW_BY_SECTION])
+            known = ", ".join(["console", *registry.ROW_BY_SECTION, SERVICE_SECTION])
             raise root.error(section, f"unknown section (known: {known})")
         tables = root.tables(section)
         if not tables:
@@ -126,12 +129,14 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None) -> C
         except ModuleNotFoundError as exc:
             raise root.error(section, f"not supported by this installation ({exc.name})") from None
         sections[section] = [kind.parse(table) for table in tables]
+    service_tables = root.tables(SERVICE_SECTION)
     root.done()
     for section, entries in sections.items():
         kind = registry.load_kind(section)
         if kind.validate is not None:
             kind.validate(entries, sections)
-    config = Config(path, searched or [path], console, sections, redactor)
+    services = parse_services(service_tables, sections) if service_tables else []
+    config = Config(path, searched or [path], console, sections, redactor, services=services)
     config.warnings.extend(_permission_warnings(path, redactor))
     return config
 

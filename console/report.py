@@ -25,26 +25,31 @@ def sort_worst_first(checks: list[CheckResult]) -> list[CheckResult]:
     return sorted(checks, key=lambda c: (-c.status.severity, c.target, c.check))
 
 
-def check_text(checks: list[CheckResult]) -> str:
-    """`OPSCONSOLE <STATUS> - 3 ok, ... | perfdata` then one line per check."""
-    status = overall(checks)
-    tally = counts(checks)
+def check_text(checks: list[CheckResult], services: list[CheckResult] | None = None) -> str:
+    """`OPSCONSOLE <STATUS> - 3 ok, ... | perfdata`, then one line per service rollup (worst
+    first, with its cause), then one line per check."""
+    services = services or []
+    status = overall([*services, *checks])
+    tally = counts([*services, *checks])
     summary = (f"{tally['ok']} ok, {tally['warning']} warning, {tally['critical']} critical, "
                f"{tally['unknown']} unknown")
     perf = " ".join(_unique_labels(checks))
     lines = [f"OPSCONSOLE {status.name} - {summary}" + (f" | {perf}" if perf else "")]
-    for check in sort_worst_first(checks):
+    for check in sort_worst_first(services) + sort_worst_first(checks):
         lines.append(f"{check.status.name} {check.label} - {check.summary}")
     return "\n".join(lines)
 
 
-def check_json(checks: list[CheckResult], duration: float) -> str:
-    status = overall(checks)
+def check_json(checks: list[CheckResult], duration: float,
+               services: list[CheckResult] | None = None) -> str:
+    services = services or []
+    status = overall([*services, *checks])
     document = {
         "status": status.name,
         "exit_code": int(status),
-        "counts": counts(checks),
+        "counts": counts([*services, *checks]),
         "duration": round(duration, 3),
+        "services": [check_dict(s) for s in sort_worst_first(services)],
         "checks": [check_dict(c) for c in sort_worst_first(checks)],
     }
     return json.dumps(document, indent=2)

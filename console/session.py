@@ -28,6 +28,7 @@ from console.core.identity import Identity, current_identity
 from console.core.model import CheckResult, PollResult, Status
 from console.dispatcher import ActionRun, Dispatcher
 from console.poller import BackendState, Poller, poll_once
+from console.services import ServiceState, service_states
 
 S = TypeVar("S")
 
@@ -90,6 +91,8 @@ class Session:
             redactor=config.redactor, identity=self.identity, on_change=self._action_changed,
             repoll=self.poll_now)
         self.poller = Poller(self.backends, self._published, config.redactor)
+        self.services: list[ServiceState] = []
+        self.refresh_services()
 
     # -- listening ------------------------------------------------------------------------
     def on_poll(self, listener: PollListener) -> None:
@@ -100,6 +103,8 @@ class Session:
 
     def _published(self, result: PollResult) -> None:
         changed = self.board.update(result)
+        if changed:
+            self.refresh_services()
         for listener in self._poll_listeners:
             listener(result, changed)
 
@@ -141,6 +146,7 @@ class Session:
                     error=reason))
         for result in results:
             self.board.update(result)
+        self.refresh_services()
         await self.close_backends()
         return results
 
@@ -154,6 +160,15 @@ class Session:
                 pass
 
         await asyncio.gather(*(close(b) for b in self.backends))
+
+    # -- services -------------------------------------------------------------------------
+    def refresh_services(self) -> None:
+        """Recompute every `[[service]]` rollup from the board (after each poll)."""
+        self.services = service_states(self.config.services, self.board,
+                                       watched_kinds=registry.target_kinds())
+
+    def service(self, name: str) -> ServiceState | None:
+        return next((s for s in self.services if s.name == name), None)
 
     # -- what the backends say ------------------------------------------------------------
     def polled(self, backend_type: type[Backend[S]]) -> list[Polled[S]]:

@@ -75,7 +75,7 @@ class OpsConsoleApp(App[int]):
 
     # -- start and stop -------------------------------------------------------------------
     async def on_mount(self) -> None:
-        await self.switch_mode("overview")
+        await self.switch_mode("services" if self.config.services else "overview")
         self.session.start()
         for warning in self.config.warnings:
             self.notify(warning, title="Config", severity="warning", timeout=20)
@@ -111,6 +111,9 @@ class OpsConsoleApp(App[int]):
         sections = registry.sections_of_view(name)
         configured = any(s in self.config.sections for s in sections) or any(
             b.kind in sections for b in self.session.backends)
+        if name == registry.SERVICES.name and not self.config.services:
+            return PlaceholderScreen(name, f"No services configured: {view.hint} "
+                                           f"in {self.config.display_path}.")
         if name == registry.LOGS.name:
             configured = bool(self.session.log_backends())
             sections = ("logs",)
