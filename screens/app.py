@@ -138,7 +138,8 @@ class OpsConsoleApp(App[int]):
     def action_help(self) -> None:
         from screens.help import HelpScreen
 
-        views = ", ".join(f"{v.key} {v.title}" for v in VIEWS if v.key)
+        views = ", ".join(f"{v.key} {v.title}"
+                          for v in registry.bar_views(bool(self.config.services)))
         sections = [("Everywhere", [("0-9", f"switch view: {views}"), *self._describe(self.BINDINGS)])]
         base = self._base_screen()
         if base is not None:

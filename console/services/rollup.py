@@ -92,6 +92,12 @@ def _symptom(facts: TargetFacts) -> str:
     return f"{facts.target} {facts.summary}"
 
 
+def _growing(facts: TargetFacts) -> bool:
+    """A queue whose depth is rising: a symptom even before its thresholds say so."""
+    trend = getattr(facts.part, "trend", None)
+    return trend is not None and trend.growing_since is not None
+
+
 def _other(other: str, facts: Mapping[str, TargetFacts]) -> tuple[Status, str] | None:
     if other in facts:
         return facts[other].status, facts[other].summary
@@ -140,6 +146,8 @@ def evaluate_service(spec: ServiceSpec, facts: Mapping[str, TargetFacts], *,
 
 def _cause(related: list[Link], facts: Mapping[str, TargetFacts],
            failing: Mapping[str, list[str]], everything: list[Line], status: Status) -> str:
+    if not everything:
+        return "no member is watched yet"
     if status is Status.OK:
         ok = sum(1 for line in everything if line.status is Status.OK)
         return f"all {ok} members and indicators OK"
@@ -149,7 +157,8 @@ def _cause(related: list[Link], facts: Mapping[str, TargetFacts],
         other = _other(link.other, facts)
         if subject is None or other is None or other[0] is Status.OK:
             continue
-        if subject.status is Status.OK and link.subject not in failing:
+        if subject.status is Status.OK and link.subject not in failing \
+                and not _growing(subject):
             symptom_severity = 0
         else:
             symptom_severity = max(subject.status.severity, Status.WARNING.severity)

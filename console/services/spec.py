@@ -69,7 +69,7 @@ def parse_service(table: Table) -> ServiceSpec:
     members: list[str] = []
     for key, kind in MEMBER_KEYS.items():
         for glob in table.str_list(key, []):
-            table.check(bool(glob.strip()) and ":" not in glob, key,
+            table.check(bool(glob.strip()) and not glob.startswith(f"{kind}:"), key,
                         f"{glob!r}: write a name or glob without the kind, "
                         f"e.g. {key} = [\"myapp*\"]")
             members.append(f"{kind}:{glob}")
@@ -78,9 +78,9 @@ def parse_service(table: Table) -> ServiceSpec:
     indicators = []
     for index, text in enumerate(table.str_list("indicators", []), start=1):
         indicators.append(parse_indicator(text, table.error, index))
+    table.done()
     table.check(bool(members or indicators), "units",
                 "a service needs members (units, queues, containers, http, ...) or indicators")
-    table.done()
     for indicator in indicators:
         if not any(fnmatch.fnmatchcase(indicator.target, m) for m in members):
             members.append(indicator.target)  # what an indicator reads is a member too
