@@ -19,7 +19,9 @@ from console.broken import BrokenEntry, names_of
 from console.core.configtable import Table
 from console.core.errors import ConfigError
 from console.core.secrets import Redactor, url_tokens
+from console.services.spec import parse_services
 
+SERVICE_SECTION = "service"  # [[service]]: not a backend, a rollup over other sections' targets
 DEFAULT_PATHS = (Path("~/.config/opsconsole/config.toml"), Path("/etc/opsconsole/config.toml"))
 
 
@@ -59,6 +61,7 @@ class Config:
     broken: list[BrokenEntry] = field(default_factory=list)  # entries kept out, with why
     discovery: Any = None  # a backends.discovery DiscoveryReport when the entries were discovered
     notify: list[Any] = field(default_factory=list)  # console.notify.NotifyEntry, one per [[notify]]
+    services: list[Any] = field(default_factory=list)  # console.services.ServiceSpec entries
 
     @property
     def display_path(self) -> str:
@@ -130,7 +133,7 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None, *,
     broken: list[BrokenEntry] = []
     notify: list[Any] = []
     for section in data:
-        if section == "console":
+        if section in ("console", SERVICE_SECTION):
             continue
         if section == "notify":
             from console.notify import parse_notify
@@ -142,7 +145,7 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None, *,
                                            "its own name")
             continue
         if section not in registry.ROW_BY_SECTION:
-            known = ", ".join(["console", "notify", *registry.ROW_BY_SECTION])
+            known = ", ".join(["console", "notify", *registry.ROW_BY_SECTION, SERVICE_SECTION])
             raise root.error(section, f"unknown section (known: {known})")
         tables = root.tables(section)
         if not tables:
@@ -161,6 +164,7 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None, *,
                 broken.append(_broken(section, index, table.data, str(exc)))
         if parsed:
             sections[section] = parsed
+    service_tables = root.tables(SERVICE_SECTION)
     root.done()
     for section, entries in list(sections.items()):
         kind = registry.load_kind(section)
@@ -174,8 +178,9 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None, *,
             del sections[section]
             raws = root.tables(section)
             broken.extend(_broken(section, i, t.data, str(exc)) for i, t in enumerate(raws))
+    services = parse_services(service_tables, sections) if service_tables else []
     config = Config(path, searched or [path], console, sections, redactor, broken=broken,
-                    notify=notify)
+                    notify=notify, services=services)
     config.warnings.extend(f"{b.where} is not checked: {b.reason}" for b in broken)
     config.warnings.extend(_permission_warnings(path, redactor))
     return config

@@ -10,6 +10,7 @@ from typing import Any
 from backends.discovery.model import DiscoveryReport
 from console import registry
 from console.discovered import entries
+from console.services.proposals import propose
 
 
 def value(item: Any) -> str:
@@ -60,4 +61,12 @@ def render(report: DiscoveryReport) -> str:
         if registry.init_hint(section):
             lines.append(f"# more: {registry.init_hint(section)}")
         lines += _table_lines(section, table)
+    proposals = propose((section, table) for section, table, _ in entries(report))
+    if proposals:
+        lines += ["", "# Services: what discovery found under one name, proposed as one rollup.",
+                  "# Uncomment to use; add indicators such as",
+                  '#   indicators = ["queue REDIS/QUEUE depth not growing for 15m"]']
+        for proposal in proposals:
+            lines.append("")
+            lines += [f"# {line}" for line in _table_lines("service", proposal)]
     return "\n".join(lines) + "\n"

@@ -8,6 +8,7 @@ Actions and the audit log live in console.headless_actions, loaded only when ask
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import time
 from pathlib import Path
@@ -30,34 +31,64 @@ def _deadline(config: Config, timeout: float | None) -> float:
 def run_check(config: Config, *, fmt: str, only: list[str], timeout: float | None,
               prometheus: str | None = None) -> int:
     """`--headless check`: monitoring-plugins output; the exit code is the worst status of
-    the targets not silenced. Around the polls: heartbeat, notifications, textfile."""
+    the targets not silenced. Around the polls: heartbeat, notifications, textfile.
+
+    Services' rollups come first; `--only service:NAME` polls that service's members.
+    """
     started = time.monotonic()
     deadline = _deadline(config, timeout)
-    session = Session(config, only=only or None)
+    wanted, patterns = _expand_services(config, only)
+    if wanted is None:
+        names = ", ".join(s.name for s in config.services) or "none configured"
+        emit(f"OPSCONSOLE UNKNOWN - no [[service]] matches {' '.join(only)} (services: {names})")
+        return int(Status.UNKNOWN)
+    session = Session(config, only=patterns or None)
     alerts = AlertRun(config, started + deadline, session.host, started)
     alerts.begin()
-    if only and not session.backends:
+    if patterns and not session.backends and not wanted:
         emit(f"OPSCONSOLE UNKNOWN - no configured target matches {' '.join(only)}")
         return int(Status.UNKNOWN)
     left = max(0.5, deadline - (time.monotonic() - started))
     results = asyncio.run(session.poll_all_once(left))
     checks = [c for r in results for c in r.checks]
-    if only:
-        checks = [c for c in checks if matches(c.target, only)] or [
-            CheckResult(" ".join(only), Status.UNKNOWN, "no check answered for this target")]
+    if patterns:
+        checks = [c for c in checks if matches(c.target, patterns)] or (
+            [] if wanted else [CheckResult(" ".join(only), Status.UNKNOWN,
+                                           "no check answered for this target")])
+    services = [s.check() for s in session.services if not only or s.name in wanted]
     silenced = alerts.silenced(checks)
-    status = report.overall(checks, silenced)
-    text = report.check_text(checks, silenced)
+    status = report.overall([*services, *checks], silenced)
+    text = report.check_text(checks, silenced, services)
     textfile = Path(prometheus).expanduser() if prometheus else config.console.prometheus
     alerts.finish(checks, silenced, status, text, textfile)
     notes = alerts.notes + ([f"HISTORY - {session.record_problem}"]
                             if session.record_problem else [])
     if fmt == "json":
         emit(report.check_json(checks, time.monotonic() - started, silenced,
-                               {"notifications": alerts.report.as_dict(), "notes": notes}))
+                               {"notifications": alerts.report.as_dict(), "notes": notes},
+                               services))
     else:
         emit("\n".join([text, *notes]))
     return int(status)
+
+
+def _expand_services(config: Config, only: list[str]) -> tuple[set[str] | None, list[str]]:
+    """(services `--only` names, the target patterns to poll); None when a named service
+    does not exist. `service:NAME` (or a glob) selects the service and its members."""
+    wanted: set[str] = set()
+    patterns: list[str] = []
+    for item in only:
+        kind, _, name = item.partition(":")
+        if kind != "service":
+            patterns.append(item)
+            continue
+        chosen = [s for s in config.services if fnmatch.fnmatchcase(s.name, name or "*")]
+        if not chosen:
+            return None, []
+        for spec in chosen:
+            wanted.add(spec.name)
+            patterns.extend(m for m in spec.members if m not in patterns)
+    return wanted, patterns
 
 
 def run_status(config: Config, *, fmt: str) -> int:

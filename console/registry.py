@@ -110,6 +110,8 @@ KINDS: tuple[KindRow, ...] = (
 
 # Views that belong to no one kind. The Logs view shows every backend's log sources.
 OVERVIEW = ViewSpec("overview", "Overview", "screens.overview:OverviewScreen", "1", short="All")
+SERVICES = ViewSpec("services", "Services", "screens.services:ServicesScreen", "i", short="Svc",
+                    hint="add a [[service]] section with its members and indicators")
 ACTIONS = ViewSpec("actions", "Actions", "screens.actions:ActionsScreen", "8", short="Acts")
 LOGS = ViewSpec("logs", "Logs", "screens.logs:LogsScreen", "0",
                 hint='add a [[logs]] section with name and path = "/var/log/myapp/*.log", or '
@@ -118,10 +120,25 @@ LOGS = ViewSpec("logs", "Logs", "screens.logs:LogsScreen", "0",
 ROW_BY_SECTION = {row.section: row for row in KINDS}
 
 
-def views() -> list[ViewSpec]:
-    """Every view in key order (1-9, then 0, then views reached by the palette only)."""
-    listed = [OVERVIEW, *(row.view for row in KINDS if row.view is not None), ACTIONS, LOGS]
-    return sorted(listed, key=lambda v: ("1234567890".find(v.key) if v.key else 99))
+def views(services: bool = False) -> list[ViewSpec]:
+    """Every view in key order (1-9, then 0, then letter keys, then views reached by the
+    palette only); with `services` (a config with [[service]] entries) Services comes first."""
+    listed = [OVERVIEW, *(row.view for row in KINDS if row.view is not None), ACTIONS, LOGS,
+              SERVICES]
+
+    def order(view: ViewSpec) -> int:
+        if view is SERVICES and services:
+            return -1
+        if not view.key:
+            return 99
+        return "1234567890".find(view.key) if view.key.isdigit() else 10
+
+    return sorted(listed, key=order)
+
+
+def bar_views(services: bool) -> list[ViewSpec]:
+    """The views the view bar shows: those with a key (Services only when configured)."""
+    return [v for v in views(services) if v.key and (services or v is not SERVICES)]
 
 
 def view_by_name(name: str) -> ViewSpec | None:

@@ -27,15 +27,18 @@ def sort_worst_first(checks: list[CheckResult]) -> list[CheckResult]:
     return sorted(checks, key=lambda c: (-c.status.severity, c.target, c.check))
 
 
-def check_text(checks: list[CheckResult], silenced: dict[str, str] | None = None) -> str:
-    """`OPSCONSOLE <STATUS> - 3 ok, ... | perfdata` then one line per check.
+def check_text(checks: list[CheckResult], silenced: dict[str, str] | None = None,
+               services: list[CheckResult] | None = None) -> str:
+    """`OPSCONSOLE <STATUS> - 3 ok, ... | perfdata`, then one line per service rollup (worst
+    first, with its cause), then one line per check.
 
     A silenced target (target -> who, why, until) counts apart and its lines come last.
     """
     quiet = silenced or {}
+    services = services or []
     loud = [c for c in checks if c.target not in quiet]
-    status = overall(checks, quiet)
-    tally = counts(loud)
+    status = overall([*services, *checks], quiet)
+    tally = counts([*services, *loud])
     summary = (f"{tally['ok']} ok, {tally['warning']} warning, {tally['critical']} critical, "
                f"{tally['unknown']} unknown")
     muted = len(checks) - len(loud)
@@ -43,7 +46,7 @@ def check_text(checks: list[CheckResult], silenced: dict[str, str] | None = None
         summary += f", {muted} silenced"
     perf = " ".join(_unique_labels(checks))
     lines = [f"OPSCONSOLE {status.name} - {summary}" + (f" | {perf}" if perf else "")]
-    for check in sort_worst_first(loud):
+    for check in sort_worst_first(services) + sort_worst_first(loud):
         lines.append(f"{check.status.name} {check.label} - {check.summary}")
     for check in sort_worst_first([c for c in checks if c.target in quiet]):
         lines.append(f"SILENCED {check.status.name} {check.label} - {check.summary} "
@@ -53,14 +56,17 @@ def check_text(checks: list[CheckResult], silenced: dict[str, str] | None = None
 
 def check_json(checks: list[CheckResult], duration: float,
                silenced: dict[str, str] | None = None,
-               extra: dict[str, Any] | None = None) -> str:
+               extra: dict[str, Any] | None = None,
+               services: list[CheckResult] | None = None) -> str:
     quiet = silenced or {}
-    status = overall(checks, quiet)
+    services = services or []
+    status = overall([*services, *checks], quiet)
     document = {
         "status": status.name,
         "exit_code": int(status),
-        "counts": counts([c for c in checks if c.target not in quiet]),
+        "counts": counts([*services, *(c for c in checks if c.target not in quiet)]),
         "duration": round(duration, 3),
+        "services": [check_dict(s) for s in sort_worst_first(services)],
         "checks": [check_dict(c) | {"silenced": quiet.get(c.target)}
                    for c in sort_worst_first(checks)],
         **(extra or {}),

@@ -32,6 +32,7 @@ from console.core.model import CheckResult, PollResult, Status
 from console.dispatcher import ActionRun, Dispatcher
 from console.maintenance import MaintenanceLog, Operator, Window
 from console.poller import BackendState, Poller, poll_once
+from console.services import ServiceState, service_states
 from console.silences import Silence, Silences
 from console.transitions import Transition, TransitionLog
 
@@ -104,6 +105,8 @@ class Session:
         self.active_silences: list[Silence] = []
         self.active_windows: list[Window] = []
         self._recorder: ThreadPoolExecutor | None = None
+        self.services: list[ServiceState] = []
+        self.refresh_services()
 
     # -- listening ------------------------------------------------------------------------
     def on_poll(self, listener: PollListener) -> None:
@@ -119,6 +122,7 @@ class Session:
             if self._recorder is None:
                 self._recorder = ThreadPoolExecutor(1, thread_name_prefix="transitions")
             self._recorder.submit(self.record_transitions, result)
+            self.refresh_services()
         for listener in self._poll_listeners:
             listener(result, changed)
 
@@ -209,6 +213,7 @@ class Session:
         for result in results:
             if self.board.update(result):
                 await asyncio.to_thread(self.record_transitions, result)
+        self.refresh_services()
         await self.close_backends()
         return results
 
@@ -222,6 +227,15 @@ class Session:
                 pass
 
         await asyncio.gather(*(close(b) for b in self.backends))
+
+    # -- services -------------------------------------------------------------------------
+    def refresh_services(self) -> None:
+        """Recompute every `[[service]]` rollup from the board (after each poll)."""
+        self.services = service_states(self.config.services, self.board,
+                                       watched_kinds=registry.target_kinds())
+
+    def service(self, name: str) -> ServiceState | None:
+        return next((s for s in self.services if s.name == name), None)
 
     # -- what the backends say ------------------------------------------------------------
     def polled(self, backend_type: type[Backend[S]]) -> list[Polled[S]]:

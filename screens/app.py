@@ -78,7 +78,7 @@ class OpsConsoleApp(App[int]):
 
     # -- start and stop -------------------------------------------------------------------
     async def on_mount(self) -> None:
-        await self.switch_mode("overview")
+        await self.switch_mode("services" if self.config.services else "overview")
         self.session.start()
         for warning in self.config.warnings:
             self.notify(warning, title="Config", severity="warning", timeout=20)
@@ -114,6 +114,9 @@ class OpsConsoleApp(App[int]):
         sections = registry.sections_of_view(name)
         configured = any(s in self.config.sections for s in sections) or any(
             b.kind in sections for b in self.session.backends)
+        if name == registry.SERVICES.name and not self.config.services:
+            return PlaceholderScreen(name, f"No services configured: {view.hint} "
+                                           f"in {self.config.display_path}.")
         if name == registry.LOGS.name:
             configured = bool(self.session.log_backends())
             sections = ("logs",)
@@ -138,7 +141,8 @@ class OpsConsoleApp(App[int]):
     def action_help(self) -> None:
         from screens.help import HelpScreen
 
-        views = ", ".join(f"{v.key} {v.title}" for v in VIEWS if v.key)
+        views = ", ".join(f"{v.key} {v.title}"
+                          for v in registry.bar_views(bool(self.config.services)))
         sections = [("Everywhere", [("0-9", f"switch view: {views}"), *self._describe(self.BINDINGS),
                                     ("z", "silence the selected row's target, or start a "
                                           "maintenance window (palette: Silences)")])]
