@@ -35,10 +35,16 @@ class CheckBoard:
         return len(self._checks)
 
     def update(self, result: PollResult) -> bool:
-        """Take a poll result in; False when it is from a backend the board does not know."""
+        """Take a poll result in; whether any check (or the backend's error) changed.
+
+        False too for a backend the board does not know. An unchanged result is still kept
+        (its snapshot and time are the newest), but nothing needs evaluating or redrawing.
+        """
         view = self.views.get(result.backend_id)
         if view is None:
             return False
+        before = view.result
+        changed = before is None or before.checks != result.checks or before.error != result.error
         view.result = result
         problems = [c for c in result.checks if c.status is not Status.OK]
         if problems:
@@ -51,7 +57,7 @@ class CheckBoard:
             self._checks[check.key] = (check, result.polled_at, result.backend_id)
             keys.add(check.key)
         self._keys_of[result.backend_id] = keys
-        return True
+        return changed
 
     def backend_views(self, kind: str) -> list[BackendView]:
         return [v for v in self.views.values() if v.backend.kind == kind]

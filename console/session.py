@@ -258,6 +258,15 @@ class Session:
         """(check, poll time) for every check, the worst first."""
         return [(check, clock(polled)) for check, polled in self.board.worst_first()]
 
+    def stale_since(self, key: str, now: float) -> float | None:
+        """When a check was last polled, if that is longer ago than its backend's interval
+        allows (three intervals and a few seconds): a backend that fell silent."""
+        view = self.board.owner(key)
+        polled = self.board.polled_at(key)
+        if view is None or polled is None:
+            return None
+        return polled if now - polled > 3 * view.backend.interval + 5 else None
+
     def check(self, key: str) -> CheckResult | None:
         return self.board.check(key)
 

@@ -12,6 +12,7 @@ import functools
 import importlib
 import os
 import signal
+import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -38,6 +39,7 @@ from widgets.topbar import TopBar
 VIEWS = registry.views()
 
 _REDRAW_DELAY = 0.1
+DETAIL_REFRESH = 10.0  # seconds between redraws of the view on screen when no check changed
 
 
 class OpsConsoleApp(App[int]):
@@ -60,6 +62,7 @@ class OpsConsoleApp(App[int]):
         self.session.on_poll(self._poll_published)
         self.session.on_action(self._action_changed)
         self._redraw_pending = False
+        self._last_redraw = 0.0
         for view in VIEWS:
             self.add_mode(view.name, functools.partial(self._make_screen, view.name))
         if config.discovery is not None:
@@ -73,7 +76,9 @@ class OpsConsoleApp(App[int]):
         self.post_message(ActionChanged(run))
 
     def _poll_published(self, result: PollResult, changed: bool) -> None:
-        if changed:
+        # A poll that changed no check redraws nothing, except that the view on screen
+        # catches up on details outside the checks (memory, CPU) every DETAIL_REFRESH.
+        if changed or time.monotonic() - self._last_redraw >= DETAIL_REFRESH:
             self.post_message(PollUpdated(result))
 
     # -- start and stop -------------------------------------------------------------------
@@ -192,6 +197,8 @@ class OpsConsoleApp(App[int]):
 
     def _redraw(self) -> None:
         self._redraw_pending = False
+        self._last_redraw = 0.0
+        self._last_redraw = time.monotonic()
         screen = self._base_screen()
         if screen is not None and screen.is_mounted:
             screen.refresh_all()

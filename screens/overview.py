@@ -1,11 +1,18 @@
-"""The overview: every check of every backend, worst first, grouped by backend."""
+"""The overview: every check of every backend, worst first across all targets.
+
+The Polled column stays empty while a check is fresh and shows its poll time once it is
+stale: a cell that changed on every poll would redraw the whole table for nothing.
+"""
 
 from __future__ import annotations
+
+import time
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
+from console.core.durations import clock
 from console.core.loglines import printable
 from console.core.model import CheckResult
 from screens.base import ConsoleScreen
@@ -17,7 +24,7 @@ class OverviewScreen(ConsoleScreen):
     VIEW = "overview"
     def compose_body(self) -> ComposeResult:
         yield Static(id="notice")
-        yield LiveTable([("Status", 4), ("Target", None), ("Polled", 8, 3), ("Summary", None)],
+        yield LiveTable([("Status", 4), ("Target", None), ("Polled", None, 3), ("Summary", None)],
                         id="checks")
 
     def refresh_view(self) -> None:
@@ -31,7 +38,10 @@ class OverviewScreen(ConsoleScreen):
     def _rows(self) -> list[Row]:
         rows: list[Row] = []
         silenced = self.session.silenced
-        for check, polled in self.session.checks_worst_first():
+        now = time.time()
+        for check, _ in self.session.checks_worst_first():
+            stale = self.session.stale_since(check.key, now)
+            polled = f"{clock(stale)} (stale)" if stale is not None else ""
             quiet = silenced.get(check.target)
             if quiet is not None:  # its real status, dimmed, with who, why and until
                 summary = Text(f"{check.summary} · {printable(quiet)}", style="dim")
@@ -40,7 +50,7 @@ class OverviewScreen(ConsoleScreen):
                                          Text(polled, style="dim"), summary)))
                 continue
             rows.append((check.key, (status_cell(check.status), Text(check.label),
-                                     Text(polled, style="dim"),
+                                     Text(polled, style="bold yellow"),
                                      styled(check.summary, check.status))))
         return rows
 

@@ -172,5 +172,7 @@ def test_bad_durations_are_rejected(value: object) -> None:
 
 def test_spans_read_like_a_person_would_say_them() -> None:
     assert format_span(45) == "45s"
+    assert format_span(185) == "3m 05s" and format_span(120) == "2m"
+    assert format_span(12 * 60 + 41) == "12m"  # an age on screen changes once a minute
     assert format_span(3 * 3600 + 12 * 60) == "3h 12m"
     assert format_span(3 * 86400 + 3600) == "3d 1h"

@@ -40,13 +40,17 @@ def parse_duration(value: object) -> float:
 
 
 def format_span(seconds: float) -> str:
-    """A short human span: "45s", "3m 05s", "3h 12m", "2d 4h"."""
+    """A short human span: "45s", "3m 05s", "12m", "3h 12m", "2d 4h".
+
+    Past ten minutes the seconds are left out: an age on screen then changes once a minute,
+    not on every poll, and nothing is redrawn for it in between.
+    """
     seconds = max(0, int(seconds))
     if seconds < 60:
         return f"{seconds}s"
     minutes, secs = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
+        return f"{minutes}m" if secs == 0 or minutes >= 10 else f"{minutes}m {secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
         return f"{hours}h {minutes:02d}m"
