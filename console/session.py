@@ -37,6 +37,7 @@ from console.silences import Silence, Silences
 from console.transitions import Transition, TransitionLog
 
 S = TypeVar("S")
+SILENCES_EVERY = 10.0  # seconds between re-reads of silences and maintenance windows
 
 PollListener = Callable[[PollResult, bool], None]  # (result, whether the board changed)
 ActionListener = Callable[[ActionRun], None]
@@ -100,6 +101,7 @@ class Session:
         self.transitions = TransitionLog(config.console.state_dir, config.console.retention)
         self.silences = Silences(config.console.state_dir)
         self.record_problem: str | None = None  # why transitions could not be written
+        self._silences_read = 0.0
         self.silenced: dict[str, str] = {}  # target -> who, why, until (refreshed off the UI)
         self.maintenance_note = ""  # the active maintenance windows, for a header
         self.active_silences: list[Silence] = []
@@ -149,11 +151,13 @@ class Session:
             self.record_problem = f"status history not recorded: {exc}"
             return []
         self.record_problem = None
-        self.refresh_silences()
+        if changed or time.monotonic() - self._silences_read >= SILENCES_EVERY:
+            self.refresh_silences()
         return changed
 
     def refresh_silences(self) -> None:
         """Re-read which targets are silenced and which maintenance windows are on."""
+        self._silences_read = time.monotonic()
         try:
             active = self.silences.active()
             windows = MaintenanceLog(self.config.console.state_dir).active()

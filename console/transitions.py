@@ -69,9 +69,17 @@ def target_statuses(checks: Iterable[CheckResult]) -> dict[str, tuple[Status, st
 class TransitionLog:
     """Reads and writes target states and transitions in the state database."""
 
+    # How often a long-running console refreshes `seen` and the summary of targets whose
+    # status did not change (a cron run writes them every run).
+    SEEN_EVERY = 300.0
+
     def __init__(self, state_dir: Path, retention: float = DEFAULT_RETENTION) -> None:
         self.state_dir = state_dir
         self.retention = retention
+        # What this process last recorded: a poll that changes no status needs no database
+        # (another process may have written since; a differing status reads the database).
+        self._known: dict[str, Status] = {}
+        self._written = 0.0
 
     def _connect(self) -> sqlite3.Connection:
         connection = statedb.connect(self.state_dir)
@@ -84,6 +92,9 @@ class TransitionLog:
         now = time.time() if now is None else now
         statuses = target_statuses(checks)
         if not statuses:
+            return []
+        if all(self._known.get(t) is s for t, (s, _) in statuses.items()) \
+                and now - self._written < self.SEEN_EVERY:
             return []
         changed: list[Transition] = []
         connection = self._connect()
@@ -107,6 +118,8 @@ class TransitionLog:
                 changed.append(Transition(target, before, status, now, summary))
             connection.execute("DELETE FROM transitions WHERE ts < ?", (now - self.retention,))
             connection.execute("COMMIT")
+            self._known.update((t, s) for t, (s, _) in statuses.items())
+            self._written = now
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")

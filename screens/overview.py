@@ -17,6 +17,7 @@ from console.core.loglines import printable
 from console.core.model import CheckResult
 from screens.base import ConsoleScreen
 from widgets.live_table import LiveTable, Row
+from widgets.quiet import set_text
 from widgets.status_text import status_cell, styled
 
 
@@ -32,7 +33,7 @@ class OverviewScreen(ConsoleScreen):
         text = self.ops.notice_text()
         notice.display = bool(text)
         if text:
-            notice.update(text)
+            set_text(notice, text)
         self.query_one(LiveTable).set_rows(self._rows())
 
     def _rows(self) -> list[Row]:

@@ -21,6 +21,7 @@ from backends.base import Backend
 from console.session import Polled
 from screens.base import ConsoleScreen
 from widgets.live_table import LiveTable
+from widgets.quiet import set_text
 
 S = TypeVar("S")
 
@@ -78,7 +79,7 @@ class TableScreen(ConsoleScreen, Generic[S]):
         for index, (line, style) in enumerate(lines[:NOTICE_LINES]):
             text.append(("\n" if index else "") + line, style=style)
         notice = self.query_one("#table-notice", Static)
-        notice.update(text)
+        set_text(notice, text)
         notice.display = bool(lines)
 
     # -- selection ------------------------------------------------------------------------

@@ -170,7 +170,7 @@ class LogPane(Vertical):
         text = printable(" · ".join(parts))
         if text != self._state_text:
             self._state_text = text
-            self.query_one("#log-state", Static).update(Text(text))
+            self.query_one("#log-state", Static).update(Text(text), layout=False)
 
     # -- what keys do ---------------------------------------------------------------------
     def set_search(self, term: str) -> None:

@@ -35,4 +35,4 @@ class TopBar(Static):
             line.append(f" MAINTENANCE {maintenance} ", style="bold black on yellow")
         if line.plain != getattr(self, "_plain", None):
             self._plain = line.plain
-            self.update(line)
+            self.update(line, layout=False)  # one line, always: no layout for a new time

@@ -8,6 +8,7 @@ all answered instead of waiting its whole timeout.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,10 @@ from console.core.errors import one_line
 
 INSPECT_METHODS = ("stats", "active", "reserved", "scheduled", "active_queues", "conf",
                    "registered")
+# What a worker says about itself that changes only when it restarts or is reconfigured:
+# asked again every SLOW_EVERY seconds, or at once when the set of workers changes.
+SLOW_METHODS = ("active_queues", "conf", "registered")
+SLOW_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -66,20 +71,43 @@ class CeleryClient:
         self._pool = ThreadPoolExecutor(max_workers=len(INSPECT_METHODS),
                                         thread_name_prefix=f"celery-inspect-{config.name}")
         self._lock = threading.Lock()
+        self._kept: dict[str, dict[str, Any]] = {}  # slow methods' last replies
+        self._kept_at = 0.0
 
     def inspect_all(self, limit: int | None, timeout: float | None = None,
                     methods: tuple[str, ...] = INSPECT_METHODS) -> InspectReplies:
-        """Every inspect method at once; returns when all have answered or timed out."""
+        """Every inspect method at once; returns when all have answered or timed out.
+
+        The slow-changing methods' last replies are reused while they are fresh and the
+        workers answering are the same ones.
+        """
         wait = self.config.inspect_timeout if timeout is None else timeout
-        futures = {m: self._pool.submit(self._inspect, m, limit, wait) for m in methods}
-        replies: dict[str, dict[str, Any]] = {}
+        now = time.monotonic()
+        reuse = {m for m in methods if m in SLOW_METHODS and m in self._kept
+                 and now - self._kept_at < SLOW_EVERY}
+        futures = {m: self._pool.submit(self._inspect, m, limit, wait)
+                   for m in methods if m not in reuse}
+        replies: dict[str, dict[str, Any]] = {m: self._kept[m] for m in reuse}
         errors: dict[str, str] = {}
         for method, future in futures.items():
             try:
                 replies[method] = future.result(timeout=wait + 10)
             except Exception as exc:  # one failed method must not hide the others
                 errors[method] = one_line(exc)
-        return InspectReplies(replies, errors)
+        fresh = InspectReplies(replies, errors)
+        live = set(replies.get("stats", {}))
+        if reuse and live != {w for m in reuse for w in self._kept[m]}:
+            return self.inspect_all(limit, timeout, methods) if self._forget() else fresh
+        if not reuse and not errors:
+            self._kept = {m: replies[m] for m in SLOW_METHODS if m in replies}
+            self._kept_at = now
+        return fresh
+
+    def _forget(self) -> bool:
+        """Drop the kept replies (the workers changed); True when there were any."""
+        had = bool(self._kept)
+        self._kept, self._kept_at = {}, 0.0
+        return had
 
     def _inspect(self, method: str, limit: int | None, timeout: float) -> dict[str, Any]:
         inspector = self.app.control.inspect(timeout=timeout, limit=limit)
