@@ -337,9 +337,11 @@ def test_headless_check_thresholds_and_exit_codes(
 
     bad = write_config('[[celery]]\nname = "x"\nbroker = "localhost"\n', "bad.toml")
     broken = run_cli(bad, cli_env, "check")
-    assert broken.returncode in (2, 3)
-    assert "'broker': expected a redis:// URL" in broken.stderr + broken.stdout
-    assert len((broken.stderr + broken.stdout).strip().splitlines()) == 1
+    assert broken.returncode == 3  # the entry is not checked: UNKNOWN, with its reason
+    assert "UNKNOWN celery:x - not checked:" in broken.stdout
+    assert "'broker': expected a redis:// URL" in broken.stdout
+    assert len(broken.stderr.strip().splitlines()) == 1
+    assert "'broker': expected a redis:// URL" in broken.stderr
 
 
 def test_second_worker_online_then_pool_restart_refused_and_shutdown_offline(
