@@ -39,6 +39,9 @@ from widgets.topbar import TopBar
 VIEWS = registry.views()
 
 _REDRAW_DELAY = 0.1
+# A view is redrawn at most this often however fast results change (a crash loop signals
+# every restart); a person reads no faster, and each redraw repaints a table's every cell.
+MIN_REDRAW_GAP = 1.0
 DETAIL_REFRESH = 10.0  # seconds between redraws of the view on screen when no check changed
 
 
@@ -193,7 +196,8 @@ class OpsConsoleApp(App[int]):
     def _schedule_redraw(self) -> None:
         if not self._redraw_pending:
             self._redraw_pending = True
-            self.set_timer(_REDRAW_DELAY, self._redraw)
+            since = time.monotonic() - self._last_redraw
+            self.set_timer(max(_REDRAW_DELAY, MIN_REDRAW_GAP - since), self._redraw)
 
     def _redraw(self) -> None:
         self._redraw_pending = False
