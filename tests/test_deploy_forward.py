@@ -253,3 +253,47 @@ def test_unknown_revision_is_a_clear_error(config: Path, remote: Remote,
     assert bad.returncode == 1 and "is not a revision name" in bad.stderr
     missing = deploy(config, cli_env)
     assert missing.returncode == 2 and "--to" in missing.stderr
+
+
+def test_deploy_key_asks_for_the_release_and_shows_the_whole_plan(
+        config: Path, remote: Remote, state_dir: Path) -> None:
+    import asyncio
+
+    from console.config import load_config
+    from screens.app import OpsConsoleApp
+    from screens.confirm import ConfirmScreen
+    from screens.release import ReleaseScreen
+
+    async def scenario() -> None:
+        app = OpsConsoleApp(load_config(str(config)))
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.press("9")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                await pilot.pause(0.1)
+                summary = str(getattr(app.screen.query_one("#summary").render(), "plain", ""))
+                if "first release" in summary:
+                    break
+            await pilot.press("D")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, ReleaseScreen)
+            await pilot.press(*"v2;x", "enter")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, ReleaseScreen)  # not a revision name: asked again
+            for _ in range(4):
+                await pilot.press("backspace")
+            await pilot.press("v", "2", "enter")
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, ConfirmScreen)
+            spec = app.screen.spec
+            assert spec.verb == "deploy" and spec.type_to_confirm == "app"
+            for step in ("(1) measure before the deploy", "(2) git fetch", "(4) check out v2",
+                         "(6) restart in order", "(7) reload", "(8) wait until app is healthy",
+                         "(9) watch for 30m 00s", "the rollback to"):
+                assert step in spec.effect, step
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+        assert git(remote.app, "rev-parse", "HEAD") == remote.current
+        assert PlanStore(state_dir).recent("app") == []
+
+    asyncio.run(scenario())
