@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         deploy = next(e for e in config.sections.get("deploy", []) if e.name == plan.deploy)
         ctx = PlanContext(deploy, config.sections, state_dir, plan.to_rev,
-                          watch=float(plan.options.get("watch", 0.0)))
+                          watch=float(plan.options.get("watch", 0.0)), redact=config.redactor)
         asyncio.run(run_plan(plan, ctx, store, AuditLog(state_dir), who))
     except Exception as exc:  # the runner must always leave the plan in a final state
         plan.state, plan.error, plan.finished = "failed", one_line(exc), time.time()

@@ -162,8 +162,10 @@ class DeployScreen(TableScreen[DeploySnapshot]):
             lines += [LogLine(step.started, f"[{number}] {line}", level)
                       for line in step.output]
         steps.set_rows(rows)
-        if getattr(self, "_shown_lines", None) != (plan.id, len(lines)):
-            self._shown_lines = (plan.id, len(lines))
+        # Keyed by the last line too: a long watch keeps its step's output at a fixed length.
+        shown = (plan.id, len(lines), lines[-1].text if lines else "")
+        if getattr(self, "_shown_lines", None) != shown:
+            self._shown_lines = shown
             output.clear_lines()
             output.append_lines(lines)
 

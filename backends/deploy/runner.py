@@ -25,6 +25,7 @@ from backends.deploy.steps import PlanContext, StepOutput, StepRunner, plan_step
 from console.core.audit import AuditLog
 from console.core.errors import ConsoleError, one_line
 from console.core.identity import Identity
+from console.core.loglines import printable
 
 _SAVE_EVERY = 0.25
 
@@ -121,12 +122,12 @@ async def execute(plan: Plan, ctx: PlanContext, store: PlanStore, audit: AuditLo
         if step.name == "command":
             command_index += 1
         try:
-            await run(StepOutput(step, saver.changed))
+            await run(StepOutput(step, saver.changed, ctx.redact))
         except Exception as exc:  # a failed step stops the plan; its reason is kept
-            message = exc.args[0] if isinstance(exc, ConsoleError) and exc.args else \
-                one_line(exc)
+            message = ctx.redact(exc.args[0] if isinstance(exc, ConsoleError) and exc.args
+                                 else one_line(exc))
             step.state, step.finished = "failed", time.time()
-            step.add_output(f"FAILED: {message}")
+            step.add_output(printable(f"FAILED: {message}"))
             plan.state, plan.finished = "failed", time.time()
             plan.error = f"step {number} ({step.title}): {message}"
             for later in plan.steps[number:]:

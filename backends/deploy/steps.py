@@ -21,6 +21,7 @@ from backends.deploy.plans import Step
 from console.core.actions import ActionOutcome
 from console.core.durations import format_span
 from console.core.errors import ActionFailed
+from console.core.loglines import printable
 
 _HEALTH_EVERY = 1.0
 
@@ -28,16 +29,19 @@ _HEALTH_EVERY = 1.0
 class StepOutput:
     """The Progress a step's callee reports to: lines go into the plan's step output."""
 
-    def __init__(self, step: Step, changed: Callable[[], None]) -> None:
+    def __init__(self, step: Step, changed: Callable[[], None],
+                 redact: Callable[[str], str] = str) -> None:
         self.step = step
         self._changed = changed
+        self._redact = redact
 
     def progress(self, done: float | None, total: float | None = None, message: str = "") -> None:
         if message:
             self.log(message)
 
     def log(self, line: str) -> None:
-        self.step.add_output(line)
+        # Saved in the state db and shown by any console: printable, secrets redacted.
+        self.step.add_output(printable(self._redact(line)))
         self._changed()
 
 
@@ -51,6 +55,7 @@ class PlanContext:
     to_rev: str  # a deploy's fetch step replaces the name given with the commit it means
     backup_path: str = ""
     watch: float = 0.0
+    redact: Callable[[str], str] = str
     baseline: Any = None  # watch.Baseline, measured before a deploy changes anything
 
 
