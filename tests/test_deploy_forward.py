@@ -297,3 +297,43 @@ def test_deploy_key_asks_for_the_release_and_shows_the_whole_plan(
         assert PlanStore(state_dir).recent("app") == []
 
     asyncio.run(scenario())
+
+
+def test_errors_in_the_logs_during_the_watch_are_a_regression_with_the_rollback_offered(
+        config: Path, remote: Remote, cli_env: dict[str, str], state_dir: Path,
+        tmp_path: Path) -> None:
+    store = PlanStore(state_dir)
+    stop = threading.Event()
+
+    def app_starts_failing() -> None:
+        """Once the watch has polled, the new release logs errors, as a broken one would."""
+        while not stop.is_set():
+            plans = store.recent("app")
+            if plans and plans[0].steps[-1].state == "running" and plans[0].steps[-1].output:
+                with open(tmp_path / "app-error.log", "a") as log:
+                    for n in range(5):
+                        log.write(f"ERROR request {n} failed: KeyError 'price'\n")
+                return
+            stop.wait(0.1)
+
+    writer = threading.Thread(target=app_starts_failing, daemon=True)
+    writer.start()
+    try:
+        result = deploy(config, cli_env, "--to", remote.good, "--watch", "60s", "--yes")
+    finally:
+        stop.set()
+        writer.join(10)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "regression during the watch: app-errors logs 5.00 errors/min, before the deploy " \
+           "0.00/min" in result.stderr
+    assert f"to go back: opsconsole --headless rollback deploy:app --to {remote.current[:10]}" \
+        in result.stderr
+    assert git(remote.app, "rev-parse", "HEAD") == remote.good  # offered, not done
+    plan = store.recent("app")[0]
+    assert (plan.kind, plan.state, plan.next_plan) == ("deploy", "failed", "")
+    check = subprocess.run([*OPSCONSOLE, "--headless", "check", "--config", str(config), "--only",
+                            "deploy:app"], capture_output=True, text=True, env=cli_env,
+                           timeout=60, check=False)
+    assert check.returncode == 1
+    assert "deploy failed: step 9 (watch" in check.stdout
+    assert f"roll back to {remote.current[:10]}" in check.stdout

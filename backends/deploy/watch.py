@@ -148,6 +148,8 @@ async def watch(ctx: PlanContext, out: StepOutput) -> None:
     every = poll_every(ctx.watch)
     counters = [_ErrorCounter(e, ctx.watch + 60, 0) for e in _logs(ctx)
                 if e.error_pattern is not None]
+    for counter in counters:  # the first read is a backfill, which skips lines without a time
+        await asyncio.to_thread(counter.matches)
     units_before = await _unit_marks(ctx) if ctx.deploy.restart_units else {}
     started = time.monotonic()
     failures = 0
