@@ -337,3 +337,40 @@ def test_errors_in_the_logs_during_the_watch_are_a_regression_with_the_rollback_
     assert check.returncode == 1
     assert "deploy failed: step 9 (watch" in check.stdout
     assert f"roll back to {remote.current[:10]}" in check.stdout
+
+
+def test_deploy_view_offers_the_rollback_of_a_deploy_that_failed(
+        config: Path, remote: Remote, state_dir: Path) -> None:
+    import asyncio
+
+    from backends.deploy.plans import Step
+    from console.config import load_config
+    from screens.app import OpsConsoleApp
+    from screens.confirm import ConfirmScreen
+
+    git(remote.app, "fetch", "-q")
+    git(remote.app, "checkout", "-q", "--detach", remote.good)
+    store = PlanStore(state_dir)
+    plan = store.create("app", "alice", remote.current, remote.good,
+                        [Step("checkout", "check out", "ok"), Step("watch", "watch", "failed")],
+                        kind="deploy", options={"watch": 60})
+    plan.state, plan.error, plan.finished = "failed", "step 2 (watch): regression", time.time()
+    store.save(plan)
+
+    async def scenario() -> None:
+        app = OpsConsoleApp(load_config(str(config)))
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.press("9")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not isinstance(app.screen, ConfirmScreen):
+                await pilot.pause(0.1)
+            assert isinstance(app.screen, ConfirmScreen)
+            assert app.screen.spec.verb == "rollback"
+            assert app.screen.spec.params["to"] == remote.current
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+            history = app.screen.query_one("#history")
+            assert history.row_count == 1  # type: ignore[attr-defined]
+        assert git(remote.app, "rev-parse", "HEAD") == remote.good  # offered, not done
+
+    asyncio.run(scenario())
