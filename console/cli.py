@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
             action.add_argument("--task", metavar="ID", help="one Celery task id")
         if verb == "call":
             _call_arguments(action)
-        if verb in ("retry", "rollback"):
+        if verb in ("retry", "rollback", "deploy"):
             action.add_argument("--dry-run", action="store_true", help="say what would happen")
         if verb == "restore":
             action.add_argument("--from", dest="source", metavar="FILE",
@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
                                      "verified backup taken before the release was deployed)")
         if verb == "rollback":
             action.add_argument("--to", metavar="REV", help="revision to go back to")
+        if verb == "deploy":
+            _deploy_arguments(action)
         if verb == "restore":
             action.add_argument("--to", metavar="DIR",
                                 help="dir: targets only: restore under this directory instead "
@@ -149,13 +151,35 @@ def _call_arguments(action: argparse.ArgumentParser) -> None:
                              "FAILURE or when it has not finished in time)")
 
 
+def _deploy_arguments(action: argparse.ArgumentParser) -> None:
+    action.add_argument("--to", metavar="REV", required=True,
+                        help="the release: a tag, commit or branch (fetched from the remotes)")
+    action.add_argument("--auto-rollback", action="store_true",
+                        help="roll back to the previous release by itself when a step after "
+                             "the checkout fails or the watch sees a regression")
+    action.add_argument("--watch", type=_duration, metavar="DURATION",
+                        help="watch this long after the deploy instead of the config's "
+                             "'watch' (0: no watch)")
+
+
+def _duration(text: str) -> float:
+    from console.core.durations import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for name in ("task", "dry_run", "source", "to", "task_name", "args", "kwargs", "queue",
-                 "countdown", "wait"):
+                 "countdown", "wait", "auto_rollback"):
         value = getattr(args, name, None)
         if value:
             options["from" if name == "source" else name] = value
+    if getattr(args, "command", None) == "deploy" and args.watch is not None:
+        options["watch"] = args.watch  # 0 is a choice here: no watch
     return options
 
 

@@ -1,9 +1,9 @@
-"""The detached rollback runner's entry point: load the config, take the lock, run the plan.
+"""The detached deploy/rollback runner's entry point: load the config, take the lock, run the plan.
 
     python -m console.deploy_runner --config PATH --state-dir DIR --plan ID
 
 Started by the deploy backend outside the console's session; the steps themselves are
-`backends.deploy.runner.execute`.
+`backends.deploy.runner.run_plan`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from backends.deploy.plans import PlanStore
-from backends.deploy.runner import execute, run_lock_key
-from backends.deploy.steps import RollbackContext
+from backends.deploy.runner import run_lock_key, run_plan
+from backends.deploy.steps import PlanContext
 from console.config import load_config
 from console.core.audit import AuditLog
 from console.core.errors import ActionRefused, one_line
@@ -25,7 +25,7 @@ from console.core.locks import TargetLock
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="opsconsole-rollback-runner")
+    parser = argparse.ArgumentParser(prog="opsconsole-deploy-runner")
     parser.add_argument("--config", required=True)
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--plan", required=True)
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no plan {args.plan} in {state_dir}", file=sys.stderr)
         return 2
     who = Identity(plan.who, "runner", "")
-    lock = TargetLock(state_dir / "locks", run_lock_key(plan.deploy), who, "rollback")
+    lock = TargetLock(state_dir / "locks", run_lock_key(plan.deploy), who, plan.kind)
     try:
         lock.acquire()
     except ActionRefused as exc:
@@ -47,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         deploy = next(e for e in config.sections.get("deploy", []) if e.name == plan.deploy)
-        ctx = RollbackContext(deploy, config.sections, state_dir, plan.to_rev)
-        asyncio.run(execute(plan, ctx, store, AuditLog(state_dir), who))
+        ctx = PlanContext(deploy, config.sections, state_dir, plan.to_rev,
+                          watch=float(plan.options.get("watch", 0.0)), redact=config.redactor)
+        asyncio.run(run_plan(plan, ctx, store, AuditLog(state_dir), who))
     except Exception as exc:  # the runner must always leave the plan in a final state
         plan.state, plan.error, plan.finished = "failed", one_line(exc), time.time()
         store.save(plan)

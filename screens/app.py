@@ -243,6 +243,29 @@ class OpsConsoleApp(App[int]):
         return ""
 
     # -- actions --------------------------------------------------------------------------
+    def open_deploy(self, target: str) -> None:
+        """The `D` key on the Deploy view: ask for the release, then confirm its full plan."""
+        from screens.release import ReleaseScreen
+
+        current = "?"
+        for polled in self.session.polled_kind("deploy"):
+            snapshot = polled.snapshot
+            if f"deploy:{polled.backend.name}" == target and snapshot is not None:
+                current = f"{snapshot.current.short} {snapshot.current.subject}"
+
+        def chosen(rev: str | None) -> None:
+            if not rev:
+                return
+            offered = self.session.actions_for(target, {"to": rev})
+            spec = next((s for s in offered if s.verb == "deploy"), None)
+            if spec is None:
+                self.notify(f"{target} cannot be deployed yet (waiting for its first poll).",
+                            severity="warning")
+                return
+            self.start_action(spec)
+
+        self.push_screen(ReleaseScreen(target, current), chosen)
+
     def open_action_menu(self, target: str) -> None:
         from screens.details import ActionMenuScreen
 
@@ -352,6 +375,11 @@ class OpsConsoleApp(App[int]):
                 yield SystemCommand(
                     f"{spec.verb.capitalize()} {target}",
                     refusal or spec.effect, lambda s=spec: self.start_action(s))
+        for target in self.session.targets():
+            if target.startswith("deploy:"):
+                yield SystemCommand(f"Deploy a release to {target}",
+                                    "choose a tag, commit or branch, see the plan, confirm",
+                                    lambda t=target: self.open_deploy(t))
         yield from self._silence_commands()
         yield SystemCommand("Quit", "leave opsconsole", self.exit)
 

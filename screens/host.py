@@ -26,6 +26,9 @@ class ConsoleHost(Protocol):
     def open_silence(self, target: str) -> None:
         """Ask how long and why, then silence `target` (or start a maintenance window)."""
 
+    def open_deploy(self, target: str) -> None:
+        """Ask which release to deploy to a `deploy:` target, then confirm its plan."""
+
     def open_action_menu(self, target: str) -> None:
         """The menu of every action on `target`, disabled ones with their reason."""
 

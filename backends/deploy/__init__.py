@@ -1,4 +1,4 @@
-"""Deploy rollback: a git working tree, its units, database and health check."""
+"""Deploys and rollbacks: a git working tree, its units, database, health check and watch."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The deploy backend: what is deployed, what came before, and rollback as a followed plan."""
+"""The deploy backend: what is deployed, what came before; deploy and rollback as followed plans.
+
+Both are plans (steps.py) carried out by one detached runner (runner.py); the console that
+asks for one creates its plan, starts the runner and follows the plan's row in the state db.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,11 @@ from typing import Any
 from backends.base import Backend, Runtime
 from backends.deploy import git
 from backends.deploy.config import DeployConfig
-from backends.deploy.plans import Plan, PlanStore
+from backends.deploy.plans import Plan, PlanStore, Step
 from backends.deploy.runner import run_lock_key, spawn
-from backends.deploy.steps import plan_steps
+from backends.deploy.steps import deploy_steps, plan_steps
 from console.core.actions import ActionOutcome, ActionSpec, Progress
-from console.core.durations import format_age
+from console.core.durations import format_age, format_span
 from console.core.errors import ActionFailed, ActionRefused
 from console.core.identity import current_identity
 from console.core.locks import TargetLock
@@ -64,7 +68,8 @@ def pre_deploy_backup(config: DeployConfig, sections: Mapping[str, list[Any]],
     if database is None or database.backup is None:
         return None
     last = plans[0] if plans else None
-    if last is not None and last.state == "ok" and last.to_rev == head:
+    if last is not None and last.kind == "rollback" and last.state == "ok" \
+            and last.to_rev == head:
         since = deployed_at(reflog, last.from_rev, before=last.created)
     else:
         since = deployed_at(reflog, head)
@@ -123,9 +128,15 @@ class DeployBackend(Backend[DeploySnapshot]):
         if plan is not None and not plan.done and plan.runner_alive:
             step = next((i for i, s in enumerate(plan.steps, 1) if s.state == "running"), 0)
             return [CheckResult(target, Status.WARNING,
-                                f"rollback running: step {step}/{len(plan.steps)} · {summary}")]
+                                f"{plan.kind} running: step {step}/{len(plan.steps)} · "
+                                f"{summary}")]
+        if plan is not None and plan.kind == "deploy" and plan.state == "failed" \
+                and not plan.next_plan and plan.to_rev == head.sha:
+            return [CheckResult(target, Status.WARNING,
+                                f"deploy failed: {plan.error}; roll back to "
+                                f"{plan.from_rev[:10]} (R on the Deploy view)", details=summary)]
         if plan is not None and plan.state == "failed" and plan.created > head.date:
-            return [CheckResult(target, Status.WARNING, f"last rollback failed: {plan.error}",
+            return [CheckResult(target, Status.WARNING, f"last {plan.kind} failed: {plan.error}",
                                 details=summary)]
         if snapshot.dirty:
             return [CheckResult(target, Status.WARNING, f"uncommitted changes · {summary}")]
@@ -140,8 +151,11 @@ class DeployBackend(Backend[DeploySnapshot]):
         if to_rev:
             specs.append(self._rollback_spec(target, str(to_rev), bool(options.get("dry_run")),
                                              snapshot))
+        rev = options.get("to")
+        if rev:
+            specs.append(self._deploy_spec(target, str(rev), options, snapshot))
         plan = snapshot.last_plan if snapshot else None
-        if plan is not None and plan.state == "failed":
+        if plan is not None and plan.kind == "rollback" and plan.state == "failed":
             specs.append(self._rollback_spec(target, plan.from_rev, False, snapshot,
                                              verb="roll-forward"))
         backup = options.get("from") or (snapshot.pre_deploy_backup if snapshot else None)
@@ -162,7 +176,7 @@ class DeployBackend(Backend[DeploySnapshot]):
                     progress.log(f"{number}. {step.title}")
                 return ActionOutcome(True, f"dry run, nothing changed: would roll {self.name} "
                                            f"back {effect}")
-            return await self._run_plan(to_rev, progress)
+            return await self._run_rollback(to_rev, progress)
 
         title = ("Roll forward " if verb == "roll-forward" else "Roll back ") + self.name
         return ActionSpec(verb=verb, target=target, title=title, effect=effect, run=run,
@@ -170,23 +184,75 @@ class DeployBackend(Backend[DeploySnapshot]):
                           type_to_confirm=None if dry_run else self.name,
                           params={"to": to_rev})
 
-    async def _run_plan(self, to_rev: str, progress: Progress) -> ActionOutcome:
+    def _deploy_spec(self, target: str, rev: str, options: Mapping[str, Any],
+                     snap: DeploySnapshot | None) -> ActionSpec:
+        dry_run = bool(options.get("dry_run"))
+        auto = bool(options.get("auto_rollback"))
+        watch = float(options["watch"]) if options.get("watch") is not None \
+            else self.config.watch
+        steps = deploy_steps(self.config, rev, watch)
+        where = snap.current.short if snap else "HEAD"
+        listing = "; ".join(f"({n}) {s.title}" for n, s in enumerate(steps, 1))
+        after = (f"on a failure once checked out, roll back to {where} automatically" if auto
+                 else f"on a failure once checked out, the rollback to {where} is offered")
+        effect = f"from {where} to {rev}: {listing}; {after}"
+
+        async def run(progress: Progress) -> ActionOutcome:
+            git.check_revision(rev)
+            if dry_run:
+                for number, step in enumerate(steps, 1):
+                    progress.log(f"{number}. {step.title}")
+                here = await asyncio.to_thread(_resolves_here, Path(self.config.repo), rev)
+                progress.log(f"{rev} is {here.short} {here.subject} here" if here else
+                             f"{rev} is not in the repository yet: the fetch must find it")
+                return ActionOutcome(True, f"dry run, nothing changed: would deploy {self.name} "
+                                           f"{effect}")
+            return await self._run_deploy(rev, watch, auto, progress)
+
+        unavailable = None
+        if snap is not None and snap.dirty and not dry_run:
+            unavailable = (f"{self.config.repo} has uncommitted changes: commit or stash them "
+                           f"before deploying {self.name}")
+        return ActionSpec(verb="deploy", target=target, title=f"Deploy {rev} to {self.name}",
+                          effect=effect, run=run, backend_id=self.id, mutating=not dry_run,
+                          type_to_confirm=None if dry_run else self.name,
+                          params={"to": rev, "watch": watch, "auto_rollback": auto},
+                          unavailable=unavailable)
+
+    async def _run_deploy(self, rev: str, watch: float, auto: bool,
+                          progress: Progress) -> ActionOutcome:
+        repo = Path(self.config.repo)
+        if await asyncio.to_thread(git.is_dirty, repo):
+            raise ActionRefused(f"{repo} has uncommitted changes: commit or stash them before "
+                                f"deploying {self.name}")
+        here = await asyncio.to_thread(_resolves_here, repo, rev)
+        if here is None and not await asyncio.to_thread(git.remotes, repo):
+            raise ActionFailed(f"unknown revision {rev!r}: not a commit, tag or branch in {repo}, "
+                               "which has no remote to fetch it from")
+        return await self._start_plan("deploy", rev, deploy_steps(self.config, rev, watch),
+                                      progress, {"watch": watch, "auto_rollback": auto})
+
+    async def _run_rollback(self, to_rev: str, progress: Progress) -> ActionOutcome:
+        target = await asyncio.to_thread(git.resolve, Path(self.config.repo), to_rev)
+        return await self._start_plan("rollback", target.sha,
+                                      plan_steps(self.config, target.sha), progress)
+
+    async def _start_plan(self, kind: str, to_rev: str, steps: list[Step], progress: Progress,
+                          options: dict[str, Any] | None = None) -> ActionOutcome:
         if self.runtime.config_path is None:
-            raise ActionFailed("a rollback needs a config file (the runner reads it)")
+            raise ActionFailed(f"a {kind} needs a config file (the runner reads it)")
         probe = TargetLock(self.runtime.state_dir / "locks", run_lock_key(self.name),
-                           current_identity(), "rollback")
+                           current_identity(), kind)
         try:
             await asyncio.to_thread(probe.acquire)
         except ActionRefused:
-            raise ActionRefused(f"a rollback of {self.name} is already running "
+            raise ActionRefused(f"a deploy or rollback of {self.name} is already running "
                                 f"({probe.holder()})") from None
         probe.release()
-        repo = Path(self.config.repo)
-        head = await asyncio.to_thread(git.current, repo)
-        target = await asyncio.to_thread(git.resolve, repo, to_rev)
+        head = await asyncio.to_thread(git.current, Path(self.config.repo))
         plan = await asyncio.to_thread(self.store.create, self.name, current_identity().user,
-                                       head.sha, target.sha, plan_steps(self.config, target.sha))
-        progress.log(f"plan {plan.id}: {head.short} -> {target.short}, "
+                                       head.sha, to_rev, steps, kind, options)
+        progress.log(f"{kind} plan {plan.id}: {head.short} -> {to_rev[:10]}, "
                      f"runner started (it goes on if this console stops)")
         await asyncio.to_thread(spawn, self.runtime.config_path, self.runtime.state_dir, plan.id)
         return await follow(self.store, plan.id, progress)
@@ -216,8 +282,48 @@ class DeployBackend(Backend[DeploySnapshot]):
                           params={"backup": backup})
 
 
+def _resolves_here(repo: Path, rev: str) -> git.Commit | None:
+    try:
+        return git.resolve(repo, rev)
+    except git.GitError:
+        return None
+
+
 async def follow(store: PlanStore, plan_id: str, progress: Progress) -> ActionOutcome:
-    """Report a plan's steps and output as the runner writes them, until it ends."""
+    """Report a plan's steps and output as the runner writes them, until it ends; a deploy
+    that rolled itself back is followed into its rollback."""
+    plan = await _follow_one(store, plan_id, progress)
+    if plan.state == "ok":
+        if plan.kind == "deploy":
+            return ActionOutcome(True, f"{plan.deploy} is at {plan.to_rev[:10]}: deployed, "
+                                       f"every step passed{_watched(plan)}")
+        return ActionOutcome(True, f"{plan.deploy} is at {plan.to_rev[:10]}: every step passed")
+    if plan.kind == "rollback":
+        raise ActionFailed(f"rollback stopped at {plan.error}; to go back, roll forward "
+                           f"to {plan.from_rev[:10]} (opsconsole --headless rollback "
+                           f"deploy:{plan.deploy} --to {plan.from_rev[:10]})")
+    if plan.next_plan:
+        progress.log(f"rolling back to {plan.from_rev[:10]} (plan {plan.next_plan})")
+        back = await _follow_one(store, plan.next_plan, progress)
+        if back.state == "ok":
+            raise ActionFailed(f"deploy of {plan.to_rev[:10]} failed at {plan.error}; rolled "
+                               f"back automatically: {plan.deploy} is at "
+                               f"{plan.from_rev[:10]} again, every rollback step passed")
+        raise ActionFailed(f"deploy of {plan.to_rev[:10]} failed at {plan.error}; the "
+                           f"automatic rollback failed too at {back.error}")
+    checked_out = any(s.name == "checkout" and s.state in ("ok", "failed") for s in plan.steps)
+    advice = (f"; to go back: opsconsole --headless rollback deploy:{plan.deploy} --to "
+              f"{plan.from_rev[:10]}") if checked_out else "; nothing was changed"
+    raise ActionFailed(f"deploy stopped at {plan.error}{advice}")
+
+
+def _watched(plan: Plan) -> str:
+    watch = float(plan.options.get("watch") or 0)
+    ran = any(s.name == "watch" and s.state == "ok" for s in plan.steps)
+    return f" and no regression in its {format_span(watch)} watch" if ran else ""
+
+
+async def _follow_one(store: PlanStore, plan_id: str, progress: Progress) -> Plan:
     shown: dict[int, int] = {}
     started = time.monotonic()
     while True:
@@ -231,14 +337,9 @@ async def follow(store: PlanStore, plan_id: str, progress: Progress) -> ActionOu
             if step.state == "running":
                 progress.progress(number, len(plan.steps), step.title)
         if plan.done:
-            break
+            return plan
         if plan.state == "pending" and time.monotonic() - started > 30:
-            raise ActionFailed("the rollback runner did not start within 30s")
+            raise ActionFailed(f"the {plan.kind} runner did not start within 30s")
         if plan.state == "running" and not plan.runner_alive:
-            raise ActionFailed(f"the rollback runner (pid {plan.pid}) died during the plan")
+            raise ActionFailed(f"the {plan.kind} runner (pid {plan.pid}) died during the plan")
         await asyncio.sleep(_FOLLOW_EVERY)
-    if plan.state == "ok":
-        return ActionOutcome(True, f"{plan.deploy} is at {plan.to_rev[:10]}: every step passed")
-    raise ActionFailed(f"rollback stopped at {plan.error}; to go back, roll forward "
-                       f"to {plan.from_rev[:10]} (opsconsole --headless rollback "
-                       f"deploy:{plan.deploy} --to {plan.from_rev[:10]})")

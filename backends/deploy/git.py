@@ -1,11 +1,12 @@
-"""Reading a deploy's git working tree: current commit, previous release, what changed.
+"""A deploy's git working tree: current commit, previous release, what changed; fetch, checkout.
 
-Every git call is an argument list with a timeout; revisions from the user are checked
-before they reach git.
+Every git call is an argument list with a timeout, no terminal to prompt on and no input;
+revisions from the user are checked before they reach git.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -44,9 +45,10 @@ class GitError(ActionFailed):
 
 def git(repo: Path, *args: str, timeout: float = GIT_TIMEOUT) -> str:
     """Run git in `repo` and return its stdout; raise GitError with git's message."""
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0")  # a credential prompt would hang the runner
     try:
         result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                                timeout=timeout, check=False)
+                                timeout=timeout, check=False, stdin=subprocess.DEVNULL, env=env)
     except FileNotFoundError:
         raise GitError("git is not installed: apt-get install git") from None
     except subprocess.TimeoutExpired:
@@ -130,3 +132,42 @@ def checkout(repo: Path, rev: str) -> str:
     target = resolve(repo, rev)
     git(repo, "checkout", "--quiet", "--detach", target.sha)
     return target.sha
+
+
+def remotes(repo: Path) -> list[str]:
+    return [line for line in git(repo, "remote").splitlines() if line]
+
+
+def fetch(repo: Path, timeout: float) -> list[str]:
+    """Fetch every remote's branches and tags; returns the remotes fetched (none: nothing to do)."""
+    names = remotes(repo)
+    if names:
+        git(repo, "fetch", "--all", "--tags", "--quiet", timeout=timeout)
+    return names
+
+
+def resolve_release(repo: Path, rev: str) -> tuple[Commit, str]:
+    """The commit a release name means after a fetch, and how it was found.
+
+    A branch is taken from its remote (as `git pull` would), since a deployed tree's own
+    branches are not moved by a fetch; anything else (a hash, a tag) as git resolves it.
+    """
+    check_revision(rev)
+    for remote in remotes(repo):
+        if _exists(repo, f"refs/remotes/{remote}/{rev}"):
+            return resolve(repo, f"{remote}/{rev}"), f"{rev} is a branch: using {remote}/{rev}"
+    try:
+        return resolve(repo, rev), ""
+    except GitError:
+        where = " or on its remotes after the fetch" if remotes(repo) else \
+            " (the repository has no remote to fetch it from)"
+        raise GitError(f"unknown revision {rev!r}: not a commit, tag or branch in {repo}"
+                       f"{where}") from None
+
+
+def _exists(repo: Path, ref: str) -> bool:
+    try:
+        git(repo, "rev-parse", "--verify", "--quiet", ref)
+    except GitError:
+        return False
+    return True

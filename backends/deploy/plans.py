@@ -1,4 +1,4 @@
-"""Rollback plans in the console's state database, written by the runner, read by any console.
+"""Deploy and rollback plans in the state database, written by the runner, read by any console.
 
 A plan outlives the console that started it: the runner process updates its row step by step,
 and a console opened later finds the running or finished plan here and follows it.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,12 @@ CREATE TABLE IF NOT EXISTS deploy_plans (
     finished REAL
 )
 """
+# Columns added after the table first shipped: (name, definition), added when missing.
+_ADDED = (("kind", "TEXT NOT NULL DEFAULT 'rollback'"),
+          ("options", "TEXT NOT NULL DEFAULT '{}'"),
+          ("next_plan", "TEXT NOT NULL DEFAULT ''"))
+_COLUMNS = ("id, deploy, created, who, from_rev, to_rev, state, steps, backup, error, pid, "
+            "finished, kind, options, next_plan")
 
 
 @dataclass
@@ -63,6 +70,9 @@ class Plan:
     error: str = ""
     pid: int = 0
     finished: float | None = None
+    kind: str = "rollback"  # rollback, deploy
+    options: dict[str, Any] = field(default_factory=dict)  # deploy: watch, auto_rollback
+    next_plan: str = ""  # the rollback a deploy started by itself (--auto-rollback)
 
     @property
     def done(self) -> bool:
@@ -81,7 +91,8 @@ class Plan:
         return _not_zombie(self.pid)
 
     def describe(self) -> str:
-        lines = [f"Rollback of {self.deploy}: {self.from_rev[:10]} -> {self.to_rev[:10]}"]
+        lines = [f"{self.kind.capitalize()} of {self.deploy}: {self.from_rev[:10]} -> "
+                 f"{self.to_rev[:10]}"]
         for number, step in enumerate(self.steps, start=1):
             lines.append(f"  {number}. {step.title}")
         return "\n".join(lines)
@@ -102,12 +113,19 @@ class PlanStore:
     def _connect(self) -> Any:
         connection = statedb.connect(self.state_dir)
         connection.execute(_SCHEMA)
+        have = {row[1] for row in connection.execute("PRAGMA table_info(deploy_plans)")}
+        for name, definition in _ADDED:
+            if name not in have:
+                try:
+                    connection.execute(f"ALTER TABLE deploy_plans ADD COLUMN {name} {definition}")
+                except sqlite3.OperationalError:  # another process added it meanwhile
+                    pass
         return connection
 
-    def create(self, deploy: str, who: str, from_rev: str, to_rev: str,
-               steps: list[Step]) -> Plan:
+    def create(self, deploy: str, who: str, from_rev: str, to_rev: str, steps: list[Step],
+               kind: str = "rollback", options: dict[str, Any] | None = None) -> Plan:
         plan = Plan(uuid.uuid4().hex[:12], deploy, time.time(), who, from_rev, to_rev,
-                    "pending", steps)
+                    "pending", steps, kind=kind, options=dict(options or {}))
         self.save(plan)
         return plan
 
@@ -116,13 +134,14 @@ class PlanStore:
         connection = self._connect()
         try:
             connection.execute(
-                "INSERT INTO deploy_plans (id, deploy, created, who, from_rev, to_rev, state, "
-                "steps, backup, error, pid, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                f"INSERT INTO deploy_plans ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(id) DO UPDATE SET state=excluded.state, steps=excluded.steps, "
                 "backup=excluded.backup, error=excluded.error, pid=excluded.pid, "
-                "finished=excluded.finished",
+                "finished=excluded.finished, to_rev=excluded.to_rev, "
+                "next_plan=excluded.next_plan",
                 (plan.id, plan.deploy, plan.created, plan.who, plan.from_rev, plan.to_rev,
-                 plan.state, steps, plan.backup, plan.error, plan.pid, plan.finished))
+                 plan.state, steps, plan.backup, plan.error, plan.pid, plan.finished,
+                 plan.kind, json.dumps(plan.options), plan.next_plan))
         finally:
             connection.close()
 
@@ -136,15 +155,14 @@ class PlanStore:
     def _select(self, where: str, args: tuple[Any, ...]) -> list[Plan]:
         connection = self._connect()
         try:
-            rows = connection.execute(
-                "SELECT id, deploy, created, who, from_rev, to_rev, state, steps, backup, "
-                f"error, pid, finished FROM deploy_plans {where}", args).fetchall()
+            rows = connection.execute(f"SELECT {_COLUMNS} FROM deploy_plans {where}",
+                                      args).fetchall()
         finally:
             connection.close()
         plans = []
         for (plan_id, deploy, created, who, from_rev, to_rev, state, steps, backup, error, pid,
-             finished) in rows:
+             finished, kind, options, next_plan) in rows:
             plans.append(Plan(plan_id, deploy, created, who, from_rev, to_rev, state,
                               [Step(**s) for s in json.loads(steps)], backup, error, pid,
-                              finished))
+                              finished, kind, json.loads(options), next_plan))
         return plans
