@@ -103,14 +103,33 @@ class Poller:
                 async with asyncio.timeout(delay):
                     await wake.wait()
 
-    async def stop(self) -> None:
+    async def stop(self, bound: float = 1.0) -> None:
+        """Stop polling and close every backend at once, waiting at most `bound` seconds.
+
+        A close stuck on a hung server (a thread still connecting, a worker not answering)
+        goes on in the background: quitting never waits for it.
+        """
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=bound)
         self._tasks.clear()
-        for backend in self.backends.values():
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(5):
-                    await backend.close()
+        await close_all(list(self.backends.values()), bound)
+
+
+async def close_all(backends: list[Backend], bound: float) -> None:
+    """Close backends concurrently; return after `bound` seconds at most, never raise."""
+    async def close(backend: Backend) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(max(bound, 3.0)):
+                await backend.close()
+
+    tasks = [asyncio.ensure_future(close(b)) for b in backends]
+    _closing.update(tasks)
+    for task in tasks:
+        task.add_done_callback(_closing.discard)
+    if tasks:
+        await asyncio.wait(tasks, timeout=bound)
+
+
+_closing: set[asyncio.Future[None]] = set()  # closes left running in the background

@@ -10,6 +10,7 @@ TUI drives one, the headless runner drives one, and a remote host can serve one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import sqlite3
 import time
@@ -31,7 +32,7 @@ from console.core.identity import Identity, current_identity
 from console.core.model import CheckResult, PollResult, Status
 from console.dispatcher import ActionRun, Dispatcher
 from console.maintenance import MaintenanceLog, Operator, Window
-from console.poller import BackendState, Poller, poll_once
+from console.poller import BackendState, Poller, close_all, poll_once
 from console.services import ServiceState, service_states
 from console.silences import Silence, Silences
 from console.transitions import Transition, TransitionLog
@@ -137,10 +138,15 @@ class Session:
         """Poll every backend on its own interval from now on (needs a running loop)."""
         self.poller.start()
 
-    async def stop(self) -> None:
-        await self.poller.stop()
+    async def stop(self, bound: float = 1.0) -> None:
+        """Stop polling and close the backends within `bound` seconds (what is stuck on a
+        hung server is left to finish in the background); pending history is written."""
+        await self.poller.stop(bound)
         if self._recorder is not None:
-            await asyncio.to_thread(self._recorder.shutdown, True)
+            recorder, self._recorder = self._recorder, None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(bound):
+                    await asyncio.to_thread(recorder.shutdown, True)
 
     def record_transitions(self, result: PollResult) -> list[Transition]:
         """Write the status changes one poll brought (never raises: a check must not fail
@@ -223,14 +229,7 @@ class Session:
 
     async def close_backends(self) -> None:
         """Close every backend at once, each within a bound; never raises."""
-        async def close(backend: Backend[Any]) -> None:
-            try:
-                async with asyncio.timeout(3):
-                    await backend.close()
-            except Exception:  # closing is best effort; the results are already in
-                pass
-
-        await asyncio.gather(*(close(b) for b in self.backends))
+        await close_all(self.backends, 3.0)
 
     # -- services -------------------------------------------------------------------------
     def refresh_services(self) -> None:

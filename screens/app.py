@@ -12,6 +12,8 @@ import functools
 import importlib
 import os
 import signal
+import sys
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -43,6 +45,7 @@ _REDRAW_DELAY = 0.1
 # every restart); a person reads no faster, and each redraw repaints a table's every cell.
 MIN_REDRAW_GAP = 1.0
 DETAIL_REFRESH = 10.0  # seconds between redraws of the view on screen when no check changed
+QUIT_BOUND = 0.5  # seconds `q` may wait for backends to close before the terminal is back
 
 
 class OpsConsoleApp(App[int]):
@@ -111,7 +114,9 @@ class OpsConsoleApp(App[int]):
         asyncio.get_running_loop().create_task(leave())
 
     async def on_unmount(self) -> None:
-        await self.session.stop()
+        # A fraction of a second at most: backends stuck on hung servers close in the
+        # background and never hold the terminal.
+        await self.session.stop(bound=QUIT_BOUND)
 
     # -- views ----------------------------------------------------------------------------
     def _make_screen(self, name: str) -> Screen[None]:
@@ -401,5 +406,19 @@ def _unique(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def run_tui(config: Config, *, read_only: bool) -> int:
     """Run the console until the user quits; returns the process exit code."""
     app = OpsConsoleApp(config, read_only=read_only)
-    app.run()
-    return app.return_code or 0
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    # Not asyncio.run(): it would wait for every thread still blocked on a hung server.
+    app.run(loop=loop)
+    code = app.return_code or 0
+    with contextlib.suppress(TimeoutError):
+        loop.run_until_complete(asyncio.wait_for(loop.shutdown_default_executor(), QUIT_BOUND))
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.main_thread()):
+        # A library call is stuck on a hung server past its close; the terminal is already
+        # restored and nothing is left to write, so do not let it hold the shell prompt.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    loop.close()
+    return code

@@ -189,7 +189,7 @@ class CeleryScreen(TableScreen[CelerySnapshot]):
                     _text(",".join(w.queues)))))
             for q in snap.queues:
                 queues.append((f"{app}|{q.name}", (
-                    _text(app), _text(q.name), _text(q.waiting),
+                    _text(app), _text(q.name), _text(q.problem or q.waiting),
                     _text("/".join(str(n) for n in q.by_priority)), _text(q.unacked))))
             for t in snap.tasks:
                 when = (format_span(now - t.started) if t.started else "-") \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,19 @@ import pytest
 pytest_plugins = ["tests.testbed.fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def seeded_rng() -> random.Random:
+    """A generator with a printed seed (shown when the test fails); OPSCONSOLE_SEED replays it."""
+    seed = int(os.environ.get("OPSCONSOLE_SEED") or random.randrange(1 << 30))
+    print(f"seed {seed} (replay: OPSCONSOLE_SEED={seed})")
+    return random.Random(seed)
+
+
+@pytest.fixture
+def rng() -> random.Random:
+    """A seeded generator for randomised tests; the seed is printed."""
+    return seeded_rng()
 
 
 @pytest.fixture(autouse=True)

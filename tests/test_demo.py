@@ -61,8 +61,6 @@ def test_demo_brings_up_every_backend_and_down_cleans_a_killed_one(
             if line.startswith("Demo is up") or time.monotonic() > deadline:
                 break
         text = "".join(output)
-        if "Demo is up" not in text and "did not start" in text:
-            require_service("demo", text.strip().splitlines()[-1])
         assert "Demo is up" in text, text
         checks = [line for line in output if line.split(" ", 1)[0] in
                   ("OK", "WARNING", "CRITICAL", "UNKNOWN")]

@@ -21,13 +21,6 @@ from tests.conftest import OPSCONSOLE
 
 
 @pytest.fixture
-def rng() -> random.Random:
-    seed = random.randrange(1 << 30)
-    print(f"seed {seed}")
-    return random.Random(seed)
-
-
-@pytest.fixture
 def app_tree(tmp_path: Path, rng: random.Random) -> Path:
     """/…/app with media (binary files), a .env and a cache directory to exclude."""
     app = tmp_path / "app"

@@ -149,16 +149,17 @@ async def test_second_run_on_same_target_in_another_process_is_refused(
 
 async def test_a_killed_holder_does_not_leave_a_stale_lock(tmp_path: Path, state_dir: Path) -> None:
     script = textwrap.dedent(f"""
-        import pathlib, time
+        import pathlib, sys
         from console.core.identity import Identity
         from console.core.locks import TargetLock
         lock = TargetLock(pathlib.Path({str(state_dir / 'locks')!r}), "unit:demo.service",
                           Identity("bob", "pts/9", ""), "restart")
         lock.acquire()
         print("held", flush=True)
-        time.sleep(60)
+        sys.stdin.read()  # holds the lock until killed
     """)
-    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     holder.kill()
     holder.wait(10)

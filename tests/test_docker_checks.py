@@ -136,6 +136,6 @@ def test_hung_engine_gives_an_error_within_the_timeout(
         elapsed = time.monotonic() - started
         assert result.error is not None
         assert "did not answer" in result.error or "no answer within" in result.error
-        assert elapsed < backend.timeout + 2
+        assert elapsed < backend.timeout + 15  # wide: only proves the timeout cut the hang
     finally:
         listener.close()

@@ -250,3 +250,28 @@ async def test_backup_applies_retention_after_verification(pg_db: str, tmp_path:
     assert leftover.name not in names
     assert len(list_backups(bk, "main")) == 2
     assert any("interrupted backup" in line for line in progress.lines)
+
+
+async def test_two_restores_started_in_the_same_second_both_succeed(
+        pg_db: str, write_config: WriteConfig, cli_env: Env, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test-restore and a restore within one second used to collide on the scratch name."""
+    from backends.postgres import restore
+
+    fill(pg_db)
+    bk = tmp_path / "backups"
+    config = write_config(make_config(pg_db, backup_dir=bk))
+    assert _cli(cli_env, config, "backup", "postgres:main", "--yes").returncode == 0
+    frozen = time.time()
+    monkeypatch.setattr(restore.time, "time", lambda: frozen)  # the very same second, twice
+    backend = make_backend(pg_db, backup={"dir": str(bk)})
+    try:
+        for _ in range(2):
+            spec = next(s for s in backend.actions(None, "postgres:main")
+                        if s.verb == "restore-test")
+            outcome = await spec.run(SupportsProgress())
+            assert outcome.ok, outcome.message
+    finally:
+        await backend.close()
+    dbname = pg_db.rsplit("/", 1)[1]
+    assert len([d for d in _databases(pg_db, dbname) if "_restore_" in d]) == 2

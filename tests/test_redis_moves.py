@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from redis import Redis
 
 from backends.redis import moves
 from console.sandbox.redis_server import RedisServer
-from tests.conftest import ROOT
+from tests.conftest import ROOT, seeded_rng
 
 ITEMS = 100_000
 
@@ -115,7 +114,7 @@ def test_sigkill_during_retry_loses_and_duplicates_nothing(scratch_redis: RedisS
                                                            sync_client: Redis) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     partial_kills = 0
-    rng = random.Random()
+    rng = seeded_rng()
     for round_number in range(20):
         items = [f"r{round_number}-{i}" for i in range(ITEMS)]
         sync_client.delete("f", "q")

@@ -25,7 +25,7 @@ from backends.celery.trigger import call_spec
 from console.core.actions import ActionSpec
 from console.core.errors import one_line
 from console.core.loglines import printable
-from console.core.model import CheckResult, Perf, Status, by_thresholds
+from console.core.model import CheckResult, Perf, Status, by_thresholds, worst
 
 FAILED_SHOWN = 500
 DISCOVER_EVERY = 60.0
@@ -237,7 +237,12 @@ class CeleryBackend(Backend[CelerySnapshot]):
                                   details=snapshot.results_note))
         total = sum(q.waiting for q in snapshot.queues)
         q_status = worst_depth(snapshot, cfg.depth_warn, cfg.depth_crit)
-        shown = ", ".join(f"{q.name} {q.waiting}" for q in snapshot.queues[:6])
+        shown = ", ".join(f"{q.name} {q.waiting}" for q in snapshot.queues[:6] if not q.problem)
+        spoiled = [q for q in snapshot.queues if q.problem]
+        if spoiled:
+            q_status = worst((q_status, Status.UNKNOWN))  # a depth that could not be read
+            shown = "; ".join(f"{q.name}: {q.problem}" for q in spoiled[:2]) + (
+                f"; {shown}" if shown else "")
         checks.append(CheckResult(
             target, q_status, f"queued {total} · reserved/ETA {snapshot.unacked_total}"
             + (f" ({shown})" if shown else ""), check="queues",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import redis
 
 from backends.celery.snapshot import QueueDepth
+from console.core.loglines import printable
 
 PRIORITY_SEP = "\x06\x16"
 PRIORITY_STEPS = (0, 3, 6, 9)
@@ -51,18 +52,31 @@ def discover_queues(client: redis.Redis) -> list[str]:
 
 
 def read_depths(client: redis.Redis, queues: list[str]) -> Depths:
-    """Depth of every queue in one pipeline, plus the unacked messages held for each."""
+    """Depth of every queue in one pipeline, plus the unacked messages held for each.
+
+    A key of the wrong type (say, someone SET the queue's name) spoils that queue only: it
+    gets a `problem` and the other queues, the workers and the failed tasks stay.
+    """
     pipe = client.pipeline(transaction=False)
     for queue in queues:
         for key in priority_lists(queue):
             pipe.llen(key)
     pipe.hlen(UNACKED)
-    answers = pipe.execute()
-    unacked_total = int(answers[-1])
+    answers = pipe.execute(raise_on_error=False)
+    unacked_total = answers[-1] if isinstance(answers[-1], int) else 0
     held = _unacked_by_queue(client) if 0 < unacked_total <= ATTRIBUTE_LIMIT else Counter[str]()
     depths = []
     for index, queue in enumerate(queues):
-        counts = tuple(int(n) for n in answers[index * 4:index * 4 + 4])
+        answered = answers[index * 4:index * 4 + 4]
+        wrong = [key for key, n in zip(priority_lists(queue), answered, strict=True)
+                 if not isinstance(n, int)]
+        if wrong:
+            name = printable(wrong[0], 80)
+            depths.append(QueueDepth(queue, 0, (), held.get(queue, 0), problem=(
+                f"key {name} is not a list (wrong type): it is not a Celery queue; "
+                "check what else writes to this Redis database")))
+            continue
+        counts = tuple(int(n) for n in answered)
         depths.append(QueueDepth(queue, sum(counts), counts, held.get(queue, 0)))
     return Depths(tuple(depths), unacked_total)
 

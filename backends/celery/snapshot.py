@@ -42,6 +42,7 @@ class QueueDepth:
     waiting: int                        # messages in the queue's lists, all priorities
     by_priority: tuple[int, ...] = ()
     unacked: int = 0                    # reserved or ETA messages held by workers for it
+    problem: str | None = None          # why its depth could not be read (this queue only)
 
 
 @dataclass(frozen=True)

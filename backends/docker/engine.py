@@ -37,6 +37,8 @@ def describe(exc: BaseException, host: str, timeout: float | None) -> str:
     if isinstance(exc, EngineError):
         return str(exc)
     if isinstance(exc, docker.errors.APIError):
+        if not _speaks_docker(exc.response):
+            return _not_docker(host, "it answers HTTP, but not the Docker API")
         text = exc.explanation if isinstance(exc.explanation, str) else str(exc)
         return (text or str(exc)).strip().splitlines()[0][:300]
     chain: list[BaseException] = []
@@ -58,7 +60,24 @@ def describe(exc: BaseException, host: str, timeout: float | None) -> str:
                 "(set host = \"unix:///path/docker.sock\" in [[docker]])")
     if "connection refused" in texts or "connectionrefused" in texts:
         return f"the Docker engine at {host} refused the connection: is dockerd running?"
+    if any(isinstance(c, ValueError) for c in chain):  # a body that is not JSON
+        return _not_docker(host, "it answers HTTP, but not the Docker API")
+    if "badstatusline" in texts or "remotedisconnected" in texts or "connection aborted" in texts:
+        return _not_docker(host, "it does not speak HTTP")
     return f"Docker engine at {host}: {one_line(exc, limit=250)}"
+
+
+def _speaks_docker(response: Any) -> bool:
+    """Whether an error answer came from a Docker engine (it names itself, in JSON)."""
+    if response is None:
+        return True
+    headers = getattr(response, "headers", {}) or {}
+    return "Api-Version" in headers or "json" in headers.get("Content-Type", "")
+
+
+def _not_docker(host: str, what: str) -> str:
+    return (f"{host} is not a Docker engine ({what}): "
+            "check host = in [[docker]] points at dockerd's socket")
 
 
 class Engine:

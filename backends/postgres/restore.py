@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -49,7 +50,10 @@ def _sha256(path: Path) -> str:
 
 
 def scratch_name(database: str, label: str, now: float) -> str:
-    suffix = f"_{label}_{time.strftime('%Y%m%d%H%M%S', time.gmtime(now))}"
+    """`DB_LABEL_YYYYmmddHHMMSS_RANDOM`: readable when listed, and unique even for two
+    restores (or a restore and a test-restore) started within the same second."""
+    stamp = time.strftime('%Y%m%d%H%M%S', time.gmtime(now))
+    suffix = f"_{label}_{stamp}_{secrets.token_hex(3)}"
     return database[:_MAX_IDENT - len(suffix)] + suffix
 
 

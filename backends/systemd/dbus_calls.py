@@ -39,8 +39,13 @@ def classify(exc: Exception) -> DBusFailure:
     text = describe(exc)
     if name in ("DBusNoSuchUnitError", "DBusUnknownObjectError", "DBusLoadFailedError"):
         return DBusFailure("no_such_unit", text)
+    errno = getattr(exc, "errno", 0)
+    if (errno == -1 and text == os.strerror(1)) or name == "DBusBaseError":
+        # sd-bus's own EPERM (no message from a bus) or an error pystemd has no name for:
+        # the peer is not a D-Bus bus, or it refused the handshake.
+        return DBusFailure("unavailable", f"it did not accept a D-Bus connection: {text}")
     if name in ("DBusAccessDeniedError", "DBusInteractiveAuthorizationRequiredError",
-                "DBusAuthFailedError") or getattr(exc, "errno", 0) in (-1, -13):
+                "DBusAuthFailedError") or errno in (-1, -13):
         return DBusFailure("permission", text)
     if name in ("DBusFileNotFoundError", "DBusConnectionRefusedError", "DBusNoServerError",
                 "DBusDisconnectedError", "DBusBadAddressError", "DBusServiceUnknownError",
@@ -51,18 +56,23 @@ def classify(exc: Exception) -> DBusFailure:
     return DBusFailure("failed", text)
 
 
+_PLACEHOLDER = "did not see that coming"
+
+
 def describe(exc: Exception) -> str:
     """pystemd's "[err -13]: b'Rejected send message, 5 matched rules; ...'" as one short line."""
     message = getattr(exc, "err_message", None)
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
     text = str(message or exc).strip().split(";")[0].split(", ")[0].strip()
+    if _PLACEHOLDER in text or text.startswith("This is DBus"):
+        text = ""  # pystemd's text for an error it has no name for: the errno says more
     errno = getattr(exc, "errno", 0)
     if isinstance(errno, int) and errno < 0:
         reason = os.strerror(-errno)
         if reason.lower() not in text.lower():
             text = f"{text}: {reason}" if text else reason
-    return text[:200]
+    return text[:200] or "the bus gave an error without a reason"
 
 
 def plain(value: Any) -> Any:
@@ -89,7 +99,13 @@ class Connection:
             try:
                 bus.open()
             except Exception as exc:
-                raise classify(exc) from None
+                failure = classify(exc)
+                if getattr(exc, "errno", 0) == -13:  # EACCES: a real permission problem
+                    raise failure from None
+                # Anything else while connecting (EPERM, a refused handshake, garbage) means
+                # the socket is not a bus that lets us in.
+                raise DBusFailure("unavailable", f"not a D-Bus bus that accepts this "
+                                                 f"connection: {failure}") from None
             self._bus = bus
         return self._bus
 
