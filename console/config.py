@@ -18,6 +18,9 @@ from console import registry
 from console.core.configtable import Table
 from console.core.errors import ConfigError
 from console.core.secrets import Redactor
+from console.fleet.hosts import Fleet, parse_fleet
+
+_FLEET_SECTIONS = ("fleet", "hosts", "hosts_from")
 
 DEFAULT_PATHS = (Path("~/.config/opsconsole/config.toml"), Path("/etc/opsconsole/config.toml"))
 
@@ -53,6 +56,7 @@ class Config:
     redactor: Redactor
     warnings: list[str] = field(default_factory=list)
     discovery: Any = None  # a backends.discovery DiscoveryReport when the entries were discovered
+    fleet: Fleet | None = None  # [fleet], [[hosts]] and [[hosts_from]], when any is given
 
     @property
     def display_path(self) -> str:
@@ -113,10 +117,10 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None) -> C
     console = _parse_console(root.table("console"))
     sections: dict[str, list[Any]] = {}
     for section in data:
-        if section == "console":
+        if section == "console" or section in _FLEET_SECTIONS:
             continue
         if section not in registry.ROW_BY_SECTION:
-            known = ", ".join(["console", *registry.ROW_BY_SECTION])
+            known = ", ".join(["console", *registry.ROW_BY_SECTION, *_FLEET_SECTIONS])
             raise root.error(section, f"unknown section (known: {known})")
         tables = root.tables(section)
         if not tables:
@@ -126,12 +130,13 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None) -> C
         except ModuleNotFoundError as exc:
             raise root.error(section, f"not supported by this installation ({exc.name})") from None
         sections[section] = [kind.parse(table) for table in tables]
+    fleet = parse_fleet(root)
     root.done()
     for section, entries in sections.items():
         kind = registry.load_kind(section)
         if kind.validate is not None:
             kind.validate(entries, sections)
-    config = Config(path, searched or [path], console, sections, redactor)
+    config = Config(path, searched or [path], console, sections, redactor, fleet=fleet)
     config.warnings.extend(_permission_warnings(path, redactor))
     return config
 

@@ -12,7 +12,7 @@ BUSYBOX_TAR=$CACHE/busybox-rootfs-v1.tar
 SYSTEMD_TZST=$CACHE/bookworm-systemd-v1.tar.zst
 PACKAGES=(
     postgresql redis-server docker.io busybox-static debootstrap systemd-container
-    zstd libsystemd-dev pkg-config gcc python3-dev python3-venv git tmux monitoring-plugins-basic openssl
+    zstd libsystemd-dev pkg-config gcc python3-dev python3-venv git tmux monitoring-plugins-basic openssl openssh-server
 )
 NOISE_UNITS=(
     apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer

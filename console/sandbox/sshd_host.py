@@ -1,0 +1,175 @@
+"""SshdHost and SshClientSetup: one real sshd per simulated fleet host, and the client side.
+
+Each SshdHost is `sshd -D -f CONFIG` on its own loopback address (127.0.0.K), with its own
+host key, an AuthorizedKeysFile holding the test's key, and `SetEnv` giving every session
+that host's own opsconsole config (and PYTHONPATH, so the bridge runs the tree under test).
+SshClientSetup makes the client key, a known_hosts and an ssh config with one `Host` alias
+per host, so root's ~/.ssh is never touched (ssh is always run with -F).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+from typing import Self
+
+import psutil
+
+from .processes import ServiceError, Service, make_temp_dir, remove_tree, run, stop_process, \
+    tail, wait_for
+
+SSHD = "/usr/sbin/sshd"
+
+
+def port_free(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def listening(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def keygen(path: Path, comment: str) -> None:
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
+
+
+class SshClientSetup:
+    """The client side of a simulated fleet: a key, known_hosts and an ssh config file."""
+
+    def __init__(self, dir: Path) -> None:
+        self.dir = dir
+        self.key = dir / "id_ed25519"
+        self.known_hosts = dir / "known_hosts"
+        self.ssh_config = dir / "ssh_config"
+        self.control_dir = dir / "ctl"
+        keygen(self.key, "opsconsole-test-client")
+        self.known_hosts.write_text("")
+        self.ssh_config.write_text("")
+        self.ssh_config.chmod(0o600)
+
+    @property
+    def public_key(self) -> str:
+        return self.key.with_suffix(".pub").read_text()
+
+    def add(self, alias: str, host: SshdHost) -> None:
+        """A `Host alias` entry and the host's key in known_hosts."""
+        host_key = host.host_key.with_suffix(".pub").read_text().split()
+        with self.known_hosts.open("a") as known:
+            known.write(f"[{host.address}]:{host.port} {host_key[0]} {host_key[1]}\n")
+        with self.ssh_config.open("a") as config:
+            config.write(
+                f"Host {alias}\n  HostName {host.address}\n  Port {host.port}\n  User root\n"
+                f"  IdentityFile {self.key}\n  IdentitiesOnly yes\n"
+                f"  UserKnownHostsFile {self.known_hosts}\n  GlobalKnownHostsFile /dev/null\n"
+                "  StrictHostKeyChecking yes\n  LogLevel ERROR\n\n")
+
+
+class SshdHost(Service):
+    """One simulated host: a real sshd on `address:port` forcing its own opsconsole config."""
+
+    def __init__(self, address: str, *, authorized_key: str, env: dict[str, str],
+                 port: int = 2222) -> None:
+        self.address = address
+        self.port = port
+        self.authorized_key = authorized_key
+        self.env = env
+        self.dir = Path()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host_key(self) -> Path:
+        return self.dir / "host_ed25519"
+
+    def start(self) -> Self:
+        return self._start_or_clean(self._start)
+
+    def _start(self) -> None:
+        if not Path(SSHD).exists():
+            raise ServiceError(f"{SSHD} not installed (openssh-server)")
+        if not port_free(self.address, self.port):
+            raise ServiceError(f"{self.address}:{self.port} is in use")
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        self.dir = make_temp_dir("sshd")
+        if not self.host_key.exists():
+            keygen(self.host_key, f"opsconsole-test-{self.address}")
+        (self.dir / "authorized_keys").write_text(self.authorized_key)
+        setenv = " ".join(f"{k}={v}" for k, v in sorted(self.env.items()))
+        config = self.dir / "sshd_config"
+        config.write_text(
+            f"ListenAddress {self.address}:{self.port}\nHostKey {self.host_key}\n"
+            f"PidFile {self.dir / 'sshd.pid'}\nAuthorizedKeysFile {self.dir / 'authorized_keys'}\n"
+            "UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "MaxStartups 200:30:400\nMaxSessions 200\nLogLevel ERROR\n"
+            + (f"SetEnv {setenv}\n" if setenv else ""))
+        self._spawn()
+
+    def _spawn(self) -> None:
+        log = (self.dir / "sshd.log").open("ab")
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.dir / "sshd_config")],
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+        proc = self.proc
+        wait_for(lambda: listening(self.address, self.port), timeout=20,
+                 what=f"sshd on {self.address}:{self.port}",
+                 alive=lambda: proc.poll() is None)
+
+    def sessions(self) -> list[psutil.Process]:
+        """The sshd processes serving connections (children of the listener)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        with contextlib.suppress(psutil.NoSuchProcess):
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        return []
+
+    def hang(self) -> None:
+        """SIGSTOP the listener and every session: the host accepts, then says nothing."""
+        for proc in [*self.sessions(), *([psutil.Process(self.proc.pid)] if self.proc else [])]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for proc in [*([psutil.Process(self.proc.pid)] if self.proc else []), *self.sessions()]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGCONT)
+
+    def kill_sshd(self) -> None:
+        """Stop the listener and its open sessions (a shared connection would live on)."""
+        for proc in self.sessions():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
+        stop_process(self.proc)
+        self.proc = None
+
+    def new_host_key(self) -> None:
+        """Restart with a freshly generated host key (the key known_hosts holds is now wrong)."""
+        self.kill_sshd()
+        for path in (self.host_key, self.host_key.with_suffix(".pub")):
+            path.unlink(missing_ok=True)
+        keygen(self.host_key, f"opsconsole-test-{self.address}-new")
+        wait_for(lambda: port_free(self.address, self.port), timeout=20,
+                 what=f"{self.address}:{self.port} released")
+        self._spawn()
+
+    def log(self) -> str:
+        return tail(self.dir / "sshd.log")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.kill_sshd()
+        if self.dir != Path() and self.dir.exists():
+            remove_tree(self.dir)
