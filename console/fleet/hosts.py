@@ -63,7 +63,7 @@ class Fleet:
         if unknown or not wanted:
             groups = sorted({h.group for h in self.hosts if h.group})
             raise ConfigError(
-                f"--hosts {spec}: no host or group named {', '.join(unknown) or spec!r} "
+                f"--hosts {spec}: no host or group named {', '.join(unknown) or spec} "
                 f"(hosts: {', '.join(by_name) or 'none'}; groups: {', '.join(groups) or 'none'})")
         return [by_name[n] for n in wanted]
 

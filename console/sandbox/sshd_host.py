@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Self
 
@@ -173,3 +174,79 @@ class SshdHost(Service):
             self.kill_sshd()
         if self.dir != Path() and self.dir.exists():
             remove_tree(self.dir)
+
+
+class SimulatedFleet:
+    """Several SshdHosts on 127.0.0.K with one client setup and a console config naming them.
+
+    Every host gets its own opsconsole config (`sections`, plus a private state dir) and runs
+    the bridge from this source tree with this Python.
+    """
+
+    def __init__(self, *, first_address: int = 2) -> None:
+        self.root = make_temp_dir("fleet")
+        self.root.chmod(0o700)
+        self.client = SshClientSetup(self.root)
+        self.hosts: dict[str, SshdHost] = {}
+        self.entries: dict[str, dict[str, object]] = {}
+        self._next = first_address
+        self.source_root = Path(__file__).resolve().parents[2]
+        self.remote_command = f"{sys.executable} -m console.cli"
+
+    def add(self, name: str, sections: str = "", *, console: str = "",
+            **entry: object) -> SshdHost:
+        """Start host `name` with its own config (`console`: more [console] keys, then
+        `sections`); `entry` adds keys to its [[hosts]] entry in the console's config."""
+        host_dir = self.root / "hosts" / name
+        (host_dir / "state").mkdir(parents=True, mode=0o700)
+        config = host_dir / "config.toml"
+        config.write_text(f'[console]\nstate_dir = "{host_dir / "state"}"\n{console}\n\n'
+                          f'{sections}\n')
+        address = self._free_address()
+        host = SshdHost(address, authorized_key=self.client.public_key,
+                        env={"OPSCONSOLE_CONFIG": str(config),
+                             "PYTHONPATH": str(self.source_root)})
+        self.hosts[name] = host
+        host.start()
+        self.client.add(name, host)
+        self.entries[name] = entry
+        return host
+
+    def state_dir(self, name: str) -> Path:
+        return self.root / "hosts" / name / "state"
+
+    def _free_address(self) -> str:
+        for k in range(self._next, 250):
+            address = f"127.0.0.{k}"
+            if port_free(address, 2222):
+                self._next = k + 1
+                return address
+        raise ServiceError("no free 127.0.0.K:2222 left")
+
+    def console_config(self, extra: str = "", *, deadline: float = 20,
+                       connect_timeout: float = 5) -> Path:
+        """The fleet console's config.toml: [fleet] and one [[hosts]] per host."""
+        lines = [f'[console]\nstate_dir = "{self.root / "console-state"}"\n',
+                 f'[fleet]\nssh_config = "{self.client.ssh_config}"\n'
+                 f'control_dir = "{self.client.control_dir}"\n'
+                 f"deadline = {deadline}\nconnect_timeout = {connect_timeout}\n"]
+        for name, entry in self.entries.items():
+            fields = {"name": name, "remote_command": self.remote_command, **entry}
+            lines.append("[[hosts]]\n" + "".join(f"{k} = {_toml(v)}\n"
+                                                 for k, v in fields.items()))
+        path = self.root / "console.toml"
+        path.write_text("\n".join(lines) + extra)
+        return path
+
+    def stop(self) -> None:
+        for host in self.hosts.values():
+            host.stop()
+        remove_tree(self.root)
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
