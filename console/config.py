@@ -18,7 +18,7 @@ from console import registry
 from console.core.configtable import Table
 from console.core.errors import ConfigError
 from console.core.secrets import Redactor
-from console.fleet.hosts import Fleet, parse_fleet
+from console.fleet_config import Fleet, parse_fleet
 
 _FLEET_SECTIONS = ("fleet", "hosts", "hosts_from")
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from console.core.audit import AuditLog
 from console.sandbox.sshd_host import SimulatedFleet
 from tests.conftest import OPSCONSOLE
 from tests.support.http_server import health_server

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from console.core.errors import ConsoleError
-from console.fleet.hosts import FleetSettings, HostEntry
 from console.fleet.protocol import MAX_LINE, ProtocolError, check_hello, decode, encode
 from console.fleet.ssh import bridge_command, ssh_argv, ssh_reason
+from console.fleet_config import FleetSettings, HostEntry
 
 EventHandler = Callable[[dict[str, Any]], None]
 

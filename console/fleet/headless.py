@@ -21,9 +21,9 @@ from console.core.identity import current_identity
 from console.core.model import CheckResult, Status
 from console.core.targets import matches
 from console.fleet.client import BridgeClient, BridgeError
-from console.fleet.hosts import Fleet, HostEntry
 from console.fleet.operator import operator_name
 from console.fleet.protocol import check_from_dict
+from console.fleet_config import Fleet, HostEntry
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 3
 
@@ -163,8 +163,6 @@ def run_remote_action(config: Config, *, host_name: str, verb: str, target: str,
 
 async def _remote_action(config: Config, host: HostEntry, verb: str, target: str,
                          options: Mapping[str, Any], assume_yes: bool) -> int:
-    from console.headless_actions import terminal_confirmer
-
     assert config.fleet is not None
     deadline = host_deadline(config, None)
 
@@ -182,25 +180,11 @@ async def _remote_action(config: Config, host: HostEntry, verb: str, target: str
             verbs = sorted({str(a.get("verb")) for a in offered.get("actions", [])})
             raise ConfigError(f"{target} on {host.name} has no '{verb}' action"
                               + (f" (it offers: {', '.join(verbs)})" if verbs else ""))
-        if spec.get("refusal"):
-            print(f"{spec['title']} on {host.name}: refused: {spec['refusal']}", file=sys.stderr)
-            return EXIT_REFUSED
-        typed = str(spec.get("type_to_confirm") or "")
-        if host.protected and not typed:
-            typed = host.name
-        confirmer = terminal_confirmer(assume_yes)
-        from console.core.actions import ActionSpec
-
-        async def nothing(progress: Any) -> Any:
-            raise AssertionError("a remote action runs on its host")
-
-        local = ActionSpec(verb, target, f"{spec['title']} on {host.name}", str(spec["effect"]),
-                           nothing, mutating=bool(spec.get("mutating", True)),
-                           type_to_confirm=typed or None)
-        if local.mutating and not await confirmer(local):
-            print(f"{local.title}: not confirmed", file=sys.stderr)
-            return EXIT_REFUSED
-        confirmed = {"verb": verb, "target": target, "typed": spec.get("type_to_confirm")}
+        confirmed: dict[str, Any] = {}
+        if not spec.get("refusal"):  # a refusal is the host's to make (and to audit)
+            confirmed = await _confirm(host, spec, verb, target, assume_yes)
+            if not confirmed:
+                return EXIT_REFUSED
         result = await client.request({"type": "action", "target": target, "verb": verb,
                                        "options": dict(options), "confirmed": confirmed},
                                       max(deadline, 3600))
@@ -215,3 +199,25 @@ async def _remote_action(config: Config, host: HostEntry, verb: str, target: str
         return EXIT_OK
     print(message, file=sys.stderr)
     return EXIT_REFUSED if result.get("state") == "refused" else EXIT_FAILED
+
+
+async def _confirm(host: HostEntry, spec: dict[str, Any], verb: str, target: str,
+                   assume_yes: bool) -> dict[str, Any]:
+    """Ask the operator here; what they confirmed goes with the request (empty: not)."""
+    from console.core.actions import ActionSpec
+    from console.headless_actions import terminal_confirmer
+
+    typed = str(spec.get("type_to_confirm") or "")
+    if host.protected and not typed:
+        typed = host.name  # a protected group: type the host's name
+
+    async def elsewhere(progress: Any) -> Any:
+        raise AssertionError("a remote action runs on its host")
+
+    local = ActionSpec(verb, target, f"{spec['title']} on {host.name}", str(spec["effect"]),
+                       elsewhere, mutating=bool(spec.get("mutating", True)),
+                       type_to_confirm=typed or None)
+    if local.mutating and not await terminal_confirmer(assume_yes)(local):
+        print(f"{local.title}: not confirmed", file=sys.stderr)
+        return {}
+    return {"verb": verb, "target": target, "typed": spec.get("type_to_confirm")}

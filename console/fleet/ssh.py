@@ -16,7 +16,7 @@ from pathlib import Path
 
 from console.core.errors import ConfigError
 from console.core.loglines import printable
-from console.fleet.hosts import FleetSettings, HostEntry
+from console.fleet_config import FleetSettings, HostEntry
 
 
 def control_dir(settings: FleetSettings) -> Path:

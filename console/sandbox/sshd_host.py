@@ -10,7 +10,6 @@ per host, so root's ~/.ssh is never touched (ssh is always run with -F).
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import subprocess
@@ -20,8 +19,7 @@ from typing import Self
 
 import psutil
 
-from .processes import ServiceError, Service, make_temp_dir, remove_tree, run, stop_process, \
-    tail, wait_for
+from .processes import Service, ServiceError, make_temp_dir, remove_tree, run, stop_process, tail, wait_for
 
 SSHD = "/usr/sbin/sshd"
 
