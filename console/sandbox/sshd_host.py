@@ -127,12 +127,17 @@ class SshdHost(Service):
                  alive=lambda: proc.poll() is None)
 
     def sessions(self) -> list[psutil.Process]:
-        """The sshd processes serving connections (children of the listener)."""
+        """The sshd processes serving connections (not the commands they run: killing a
+        user's shell mid-startup can leave its lock files behind)."""
         if self.proc is None or self.proc.poll() is not None:
             return []
+        found = []
         with contextlib.suppress(psutil.NoSuchProcess):
-            return psutil.Process(self.proc.pid).children(recursive=True)
-        return []
+            for child in psutil.Process(self.proc.pid).children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    if child.name() == "sshd":
+                        found.append(child)
+        return found
 
     def hang(self) -> None:
         """SIGSTOP the listener and every session: the host accepts, then says nothing."""
@@ -150,7 +155,7 @@ class SshdHost(Service):
         for proc in self.sessions():
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.send_signal(signal.SIGCONT)
-                proc.kill()
+                proc.terminate()
         stop_process(self.proc)
         self.proc = None
 
