@@ -27,6 +27,7 @@ from console.core.actions import ActionSpec
 from console.core.durations import clock
 from console.core.model import CheckResult, PollResult
 from console.dispatcher import ActionRun
+from console.fleet.monitor import FleetMonitor
 from console.session import Session
 from screens.base import ConsoleScreen
 from screens.messages import ActionChanged, PollUpdated
@@ -61,6 +62,14 @@ class OpsConsoleApp(App[int]):
             self.add_mode(view.name, functools.partial(self._make_screen, view.name))
         if config.discovery is not None:
             self.bind("D", "discovery", description="discovery")
+        self.fleet: FleetMonitor | None = None
+        if config.fleet is not None and config.fleet.hosts:
+            from console.fleet.monitor import FleetMonitor
+
+            self.fleet = FleetMonitor(config.fleet, self.session.identity,
+                                      on_change=lambda host: self._schedule_redraw())
+            self.bind(registry.FLEET_KEY, f"show_view('{registry.FLEET.name}')",
+                      description="fleet")
 
     @property
     def read_only(self) -> bool:
@@ -77,6 +86,8 @@ class OpsConsoleApp(App[int]):
     async def on_mount(self) -> None:
         await self.switch_mode("overview")
         self.session.start()
+        if self.fleet is not None:
+            self.fleet.start()
         for warning in self.config.warnings:
             self.notify(warning, title="Config", severity="warning", timeout=20)
         loop = asyncio.get_running_loop()
@@ -100,7 +111,19 @@ class OpsConsoleApp(App[int]):
         asyncio.get_running_loop().create_task(leave())
 
     async def on_unmount(self) -> None:
+        if self.fleet is not None:
+            await self.fleet.stop()
         await self.session.stop()
+
+    def open_host(self, name: str) -> None:
+        """Show a fleet host's Overview (escape comes back)."""
+        from console.fleet.monitor import RemoteSession
+        from screens.fleet import HostOverviewScreen
+
+        if self.fleet is None or name not in self.fleet.hosts:
+            return
+        self.push_screen(HostOverviewScreen(RemoteSession(self.fleet.hosts[name],
+                                                          self.session.identity)))
 
     # -- views ----------------------------------------------------------------------------
     def _make_screen(self, name: str) -> Screen[None]:
@@ -281,6 +304,10 @@ class OpsConsoleApp(App[int]):
             yield SystemCommand(f"Go to {view.title}", f"show the {view.title} view{key}",
                                 lambda n=view.name: self.run_worker(self.action_show_view(n)))
         yield SystemCommand("Refresh now", "poll every backend at once", self.action_refresh_now)
+        for host in self.fleet.hosts.values() if self.fleet is not None else []:
+            yield SystemCommand(f"Open host {host.name}", f"the Overview of fleet host "
+                                f"{host.name} ({host.entry.ssh})",
+                                lambda n=host.name: self.open_host(n))
         yield SystemCommand("Help", "every key binding", self.action_help)
         for target in self.session.targets():
             for spec in self.session.actions_for(target):
