@@ -40,14 +40,14 @@ def fleet_check(config: Path) -> float:
                              "--headless", "check", "--hosts", "all"], capture_output=True,
                             text=True, timeout=300, check=False, cwd=ROOT)
     took = time.perf_counter() - started
-    if result.returncode != 0:
+    if result.returncode == 3:  # a host missed: the figure would not be a full check
         raise SystemExit(f"fleet check failed ({result.returncode}): {result.stdout[:500]}"
                          f"{result.stderr[-500:]}")
     return took
 
 
 def plain_fan_out(fleet: SimulatedFleet) -> float:
-    remote = shlex.split(fleet.remote_command) + ["--headless", "check"]
+    remote = [*shlex.split(fleet.remote_command), "--headless", "check"]
     started = time.perf_counter()
     procs = [subprocess.Popen(["ssh", "-F", str(fleet.client.ssh_config), "-o", "BatchMode=yes",
                                "-T", name, shlex.join(remote)],
@@ -55,7 +55,7 @@ def plain_fan_out(fleet: SimulatedFleet) -> float:
              for name in fleet.hosts]
     for proc in procs:
         out, err = proc.communicate(timeout=300)
-        if proc.returncode != 0:
+        if proc.returncode not in (0, 1, 2):
             raise SystemExit(f"plain ssh check failed ({proc.returncode}): {out[:300]!r}{err[-300:]!r}")
     return time.perf_counter() - started
 
@@ -100,7 +100,7 @@ async def first_full_view(config: Path, hosts: int, idle: float) -> tuple[float,
 def bridge_idle_cpu(fleet: SimulatedFleet, idle: float) -> float:
     """A bridge watching one host's 3 endpoints, with nothing asked of it."""
     name = next(iter(fleet.hosts))
-    remote = shlex.split(fleet.remote_command) + ["bridge"]
+    remote = [*shlex.split(fleet.remote_command), "bridge"]
     proc = subprocess.Popen(["ssh", "-F", str(fleet.client.ssh_config), "-o", "BatchMode=yes",
                              "-T", name, shlex.join(remote)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -139,7 +139,8 @@ def main() -> None:
             started = time.perf_counter()
             for i in range(args.hosts):
                 endpoints = "".join(f'[[http]]\nname = "e{j}"\nurl = "{url}/h{i}e{j}"\n'
-                                    f'interval = "10s"\n' for j in range(3))
+                                    f'interval = "10s"\nlatency_warn = "30s"\nlatency_crit = "60s"\n'
+                                    for j in range(3))
                 fleet.add(f"host{i:02d}", endpoints)
             print(f"{args.hosts} simulated hosts up in {time.perf_counter() - started:.1f}s")
             config = fleet.console_config(deadline=120, connect_timeout=30)
