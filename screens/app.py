@@ -36,6 +36,7 @@ from widgets.topbar import TopBar
 VIEWS = registry.views()
 
 _REDRAW_DELAY = 0.1
+_FLEET_REDRAW_DELAY = 1.0  # twenty hosts' polls need not redraw ten times a second
 
 
 class OpsConsoleApp(App[int]):
@@ -66,8 +67,10 @@ class OpsConsoleApp(App[int]):
         if config.fleet is not None and config.fleet.hosts:
             from console.fleet.monitor import FleetMonitor
 
-            self.fleet = FleetMonitor(config.fleet, self.session.identity,
-                                      on_change=lambda host: self._schedule_redraw())
+            self.fleet = FleetMonitor(
+                config.fleet, self.session.identity,
+                on_change=lambda host: self._schedule_redraw(_FLEET_REDRAW_DELAY),
+                connect_timeout=config.fleet.settings.deadline or config.console.deadline)
             self.bind(registry.FLEET_KEY, f"show_view('{registry.FLEET.name}')",
                       description="fleet")
 
@@ -199,10 +202,10 @@ class OpsConsoleApp(App[int]):
                         timeout=8 if run.state == "ok" else 15)
         self._schedule_redraw()
 
-    def _schedule_redraw(self) -> None:
+    def _schedule_redraw(self, delay: float = _REDRAW_DELAY) -> None:
         if not self._redraw_pending:
             self._redraw_pending = True
-            self.set_timer(_REDRAW_DELAY, self._redraw)
+            self.set_timer(delay, self._redraw)
 
     def _redraw(self) -> None:
         self._redraw_pending = False
