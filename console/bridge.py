@@ -48,7 +48,6 @@ class Bridge:
         self.out = out
         self.operator: str | None = None
         self.watching = False
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def send(self, message: dict[str, Any]) -> None:
         self.send_soon(message)
