@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", parents=[common], help="every target's state")
     status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument("--hosts", metavar="all|GROUP|NAME[,NAME]",
+                        help="these fleet hosts' states ([[hosts]]), through ssh")
 
     commands.add_parser("bridge", parents=[common],
                         help="serve this host to a fleet console (started over ssh; JSON lines "
@@ -171,6 +173,10 @@ def _dispatch(args: argparse.Namespace) -> int:
                                timeout=args.timeout)
     if args.command == "check":
         return headless.run_check(config, fmt=args.format, only=args.only, timeout=args.timeout)
+    if args.command == "status" and args.hosts:
+        from console.fleet.headless import run_fleet_status
+
+        return run_fleet_status(config, hosts=args.hosts, fmt=args.format)
     if args.command == "status":
         return headless.run_status(config, fmt=args.format)
     from console import headless_actions

@@ -60,6 +60,12 @@ def test_three_hosts_checked_at_once_each_with_its_own_config(
     assert named.returncode == 0, named.stdout
     assert named.stdout.startswith("OPSCONSOLE OK - 2 hosts: 2 ok")
 
+    status = opsconsole(config, cli_env, "status", "--hosts", "web")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert [line.split(":")[0] for line in status.stdout.splitlines()] == [
+        "web1 http", "web2 http"]
+    assert status.stdout.splitlines()[1].startswith("web2 http:api: 500")
+
     unknown = opsconsole(config, cli_env, "check", "--hosts", "nosuch")
     assert unknown.returncode == 2
     assert "no host or group named nosuch" in unknown.stderr

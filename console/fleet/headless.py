@@ -114,6 +114,31 @@ def run_fleet_check(config: Config, *, hosts: str, fmt: str, only: list[str],
     return int(report.overall([c for _, checks in per_host for c in checks]))
 
 
+def run_fleet_status(config: Config, *, hosts: str, fmt: str) -> int:
+    """`status --hosts`: every target's state on every selected host, prefixed with the host."""
+    selected = _fleet(config).select(hosts)
+    deadline = host_deadline(config, None)
+    operator = operator_name(current_identity())
+
+    async def everyone() -> list[HostReport]:
+        return list(await asyncio.gather(*(check_host(config, h, deadline, operator)
+                                           for h in selected)))
+
+    reports = asyncio.run(everyone())
+    if fmt == "json":
+        print(json.dumps({found.host.name: {
+            "reachable": found.reason is None, "reason": found.reason,
+            "summaries": {c.label: c.summary for c in found.checks}} for found in reports},
+            indent=2))
+        return EXIT_OK
+    for found in reports:
+        if found.reason:
+            print(f"{found.host.name} ssh:{found.host.name}: unreachable: {found.reason}")
+        for check in sorted(found.checks, key=lambda c: c.key):
+            print(f"{found.host.name} {check.label}: {check.summary}")
+    return EXIT_OK
+
+
 def _text(per_host: list[tuple[HostReport, list[CheckResult]]]) -> str:
     every = [c for _, checks in per_host for c in checks]
     status = report.overall(every)
