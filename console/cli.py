@@ -15,7 +15,7 @@ from console import __version__, registry
 from console.core.errors import ConfigError, ConsoleError
 from console.output import emit, silence_stdout
 
-SCREENLESS_COMMANDS = ("init", "demo")  # commands that work with or without --headless
+SCREENLESS_COMMANDS = ("init", "demo", "bridge")  # commands that work with or without --headless
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,19 +44,30 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--only", nargs="+", action="extend", default=[], metavar="TARGET",
                        help="only these targets (KIND:NAME, KIND, or a glob)")
     check.add_argument("--timeout", type=float, metavar="SECONDS",
-                       help="deadline of the whole run (default: [console] deadline, 30s)")
+                       help="deadline of the whole run (default: [console] deadline, 30s); "
+                            "with --hosts, of each host")
     check.add_argument("--prometheus", metavar="PATH",
                        help="also write the results as a node_exporter textfile "
                             "(default: [console] prometheus)")
+    check.add_argument("--hosts", metavar="all|GROUP|NAME[,NAME]",
+                       help="check these fleet hosts ([[hosts]]) at once, through ssh")
 
     status = commands.add_parser("status", parents=[common], help="every target's state")
     status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument("--hosts", metavar="all|GROUP|NAME[,NAME]",
+                        help="these fleet hosts' states ([[hosts]]), through ssh")
+
+    commands.add_parser("bridge", parents=[common],
+                        help="serve this host to a fleet console (started over ssh; JSON lines "
+                             "on stdin/stdout)")
 
     for verb, forms in registry.verbs().items():
         what = " | ".join(forms)
         action = commands.add_parser(verb, parents=[common], help=f"{verb} {what}")
         action.add_argument("target", metavar="TARGET", help=what)
         action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        action.add_argument("--host", metavar="NAME",
+                            help="run it on this fleet host ([[hosts]]), through its bridge")
         if verb == "retry":
             action.add_argument("--task", metavar="ID", help="one Celery task id")
         if verb == "call":
@@ -220,7 +231,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_demo(down=args.down, headless=args.headless, assume_yes=args.yes,
                         read_only=getattr(args, "read_only", False))
     preload = None
-    if not args.headless:
+    if not args.headless and args.command != "bridge":
         # Discovery mostly waits on sockets: import the TUI meanwhile.
         import threading
 
@@ -247,6 +258,10 @@ def _dispatch(args: argparse.Namespace) -> int:
               f"({len(config.discovery.found)} found, {len(config.discovery.missing)} not "
               f"found); `opsconsole init` writes it down", file=sys.stderr)
     read_only = getattr(args, "read_only", False) or config.console.read_only
+    if args.command == "bridge":
+        from console.bridge import run_bridge
+
+        return run_bridge(config, read_only=read_only)
     if not args.headless:
         from console.tui import run_tui
 
@@ -254,15 +269,30 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     from console import headless
 
+    if args.command == "check" and args.hosts:
+        from console.fleet.headless import run_fleet_check
+
+        return run_fleet_check(config, hosts=args.hosts, fmt=args.format, only=args.only,
+                               timeout=args.timeout)
     if args.command == "check":
         return headless.run_check(config, fmt=args.format, only=args.only, timeout=args.timeout,
                                   prometheus=args.prometheus)
+    if args.command == "status" and args.hosts:
+        from console.fleet.headless import run_fleet_status
+
+        return run_fleet_status(config, hosts=args.hosts, fmt=args.format)
     if args.command == "status":
         return headless.run_status(config, fmt=args.format)
     from console import headless_actions
 
     if args.command == "audit":
         return headless_actions.run_audit(config, fmt=args.format, since=args.since)
+    if getattr(args, "host", None):
+        from console.fleet.headless import run_remote_action
+
+        return run_remote_action(config, host_name=args.host, verb=args.command,
+                                 target=args.target, options=_options(args),
+                                 assume_yes=args.yes, read_only=read_only)
     if args.command in ("silence", "unsilence", "silences", "maintenance"):
         from console import headless_alerts as alerts
 

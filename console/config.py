@@ -19,7 +19,10 @@ from console.broken import BrokenEntry, names_of
 from console.core.configtable import Table
 from console.core.errors import ConfigError
 from console.core.secrets import Redactor, url_tokens
+from console.fleet_config import Fleet, parse_fleet
 from console.services.spec import parse_services
+
+_FLEET_SECTIONS = ("fleet", "hosts", "hosts_from")
 
 SERVICE_SECTION = "service"  # [[service]]: not a backend, a rollup over other sections' targets
 DEFAULT_PATHS = (Path("~/.config/opsconsole/config.toml"), Path("/etc/opsconsole/config.toml"))
@@ -62,6 +65,7 @@ class Config:
     discovery: Any = None  # a backends.discovery DiscoveryReport when the entries were discovered
     notify: list[Any] = field(default_factory=list)  # console.notify.NotifyEntry, one per [[notify]]
     services: list[Any] = field(default_factory=list)  # console.services.ServiceSpec entries
+    fleet: Fleet | None = None  # [fleet], [[hosts]] and [[hosts_from]], when any is given
 
     @property
     def display_path(self) -> str:
@@ -133,7 +137,7 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None, *,
     broken: list[BrokenEntry] = []
     notify: list[Any] = []
     for section in data:
-        if section in ("console", SERVICE_SECTION):
+        if section in ("console", SERVICE_SECTION) or section in _FLEET_SECTIONS:
             continue
         if section == "notify":
             from console.notify import parse_notify
@@ -145,7 +149,8 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None, *,
                                            "its own name")
             continue
         if section not in registry.ROW_BY_SECTION:
-            known = ", ".join(["console", "notify", *registry.ROW_BY_SECTION, SERVICE_SECTION])
+            known = ", ".join(["console", "notify", *registry.ROW_BY_SECTION, SERVICE_SECTION,
+                               *_FLEET_SECTIONS])
             raise root.error(section, f"unknown section (known: {known})")
         tables = root.tables(section)
         if not tables:
@@ -165,6 +170,7 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None, *,
         if parsed:
             sections[section] = parsed
     service_tables = root.tables(SERVICE_SECTION)
+    fleet = parse_fleet(root)
     root.done()
     for section, entries in list(sections.items()):
         kind = registry.load_kind(section)
@@ -180,7 +186,7 @@ def parse_config(text: str, path: Path, searched: list[Path] | None = None, *,
             broken.extend(_broken(section, i, t.data, str(exc)) for i, t in enumerate(raws))
     services = parse_services(service_tables, sections) if service_tables else []
     config = Config(path, searched or [path], console, sections, redactor, broken=broken,
-                    notify=notify, services=services)
+                    notify=notify, services=services, fleet=fleet)
     config.warnings.extend(f"{b.where} is not checked: {b.reason}" for b in broken)
     config.warnings.extend(_permission_warnings(path, redactor))
     return config

@@ -39,6 +39,7 @@ class ActionRun:
     outcome: ActionOutcome | None = None
     finished: float | None = None
     line_count: int = 0
+    identity: Identity | None = None  # who asked, when not the session's own operator
 
     @property
     def fraction(self) -> float | None:
@@ -98,10 +99,15 @@ class Dispatcher:
             return f"read-only mode: '{spec.verb}' changes {spec.target} and is disabled"
         return None
 
-    async def run(self, spec: ActionSpec, confirm: Confirmer) -> ActionRun:
-        """Take an action through the whole path; the returned run says how it ended."""
+    async def run(self, spec: ActionSpec, confirm: Confirmer,
+                  identity: Identity | None = None) -> ActionRun:
+        """Take an action through the whole path; the returned run says how it ended.
+
+        `identity` names the operator when it is not the session's own (a fleet console's
+        operator acting through a bridge): the lock and the audit records carry it.
+        """
         run = ActionRun(id=f"{os.getpid()}-{next(_ids)}-{int(time.time())}", spec=spec,
-                        started=time.time())
+                        started=time.time(), identity=identity)
         self.runs.append(run)
         try:
             reason = self.refusal(spec)
@@ -112,7 +118,7 @@ class Dispatcher:
         except ActionRefused as exc:
             await self._record(run, "refused", outcome="refused", error=str(exc))
             return self._end(run, "refused", ActionOutcome(False, str(exc)))
-        lock = TargetLock(self.lock_dir, spec.lock_key, self.identity, spec.verb)
+        lock = TargetLock(self.lock_dir, spec.lock_key, identity or self.identity, spec.verb)
         if spec.mutating:
             try:
                 await asyncio.to_thread(lock.acquire)
@@ -175,8 +181,9 @@ class Dispatcher:
         if not spec.mutating and phase != "refused":
             return
         params = {k: self.redactor(str(v)) for k, v in spec.params.items()}
+        who = run.identity or self.identity
         await asyncio.to_thread(
-            self.audit.append, action_id=run.id, phase=phase, who=self.identity.user,
-            client=self.identity.client or self.identity.tty, verb=spec.verb,
+            self.audit.append, action_id=run.id, phase=phase, who=who.user,
+            client=who.client or who.tty, verb=spec.verb,
             target=spec.target, params=params, outcome=self.redactor(outcome),
             duration=duration, error=self.redactor(error))

@@ -117,6 +117,10 @@ ACTIONS = ViewSpec("actions", "Actions", "screens.actions:ActionsScreen", "8", s
 LOGS = ViewSpec("logs", "Logs", "screens.logs:LogsScreen", "0",
                 hint='add a [[logs]] section with name and path = "/var/log/myapp/*.log", or '
                      "units and containers, whose journals and logs show here")
+# Other hosts, through their bridges over ssh (reached by its letter key and the palette).
+FLEET = ViewSpec("fleet", "Fleet", "screens.fleet:FleetScreen", None,
+                 hint="add [[hosts]] entries (name, ssh) or [[hosts_from]]")
+FLEET_KEY = "H"
 
 ROW_BY_SECTION = {row.section: row for row in KINDS}
 
@@ -125,7 +129,7 @@ def views(services: bool = False) -> list[ViewSpec]:
     """Every view in key order (1-9, then 0, then letter keys, then views reached by the
     palette only); with `services` (a config with [[service]] entries) Services comes first."""
     listed = [OVERVIEW, *(row.view for row in KINDS if row.view is not None), ACTIONS, LOGS,
-              SERVICES]
+              SERVICES, FLEET]
 
     def order(view: ViewSpec) -> int:
         if view is SERVICES and services:

@@ -318,5 +318,6 @@ class Session:
     def refusal(self, spec: ActionSpec) -> str | None:
         return self.dispatcher.refusal(spec)
 
-    async def run_action(self, spec: ActionSpec, confirm: Confirmer) -> ActionRun:
-        return await self.dispatcher.run(spec, confirm)
+    async def run_action(self, spec: ActionSpec, confirm: Confirmer,
+                         identity: Identity | None = None) -> ActionRun:
+        return await self.dispatcher.run(spec, confirm, identity)

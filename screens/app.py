@@ -31,6 +31,7 @@ from console.core.durations import clock
 from console.core.loglines import printable
 from console.core.model import CheckResult, PollResult
 from console.dispatcher import ActionRun
+from console.fleet.monitor import FleetMonitor
 from console.maintenance import end_spec, start_spec
 from console.session import Session
 from console.silences import silence_spec, unsilence_spec
@@ -46,6 +47,7 @@ _REDRAW_DELAY = 0.1
 MIN_REDRAW_GAP = 1.0
 DETAIL_REFRESH = 10.0  # seconds between redraws of the view on screen when no check changed
 QUIT_BOUND = 0.5  # seconds `q` may wait for backends to close before the terminal is back
+_FLEET_REDRAW_DELAY = 1.0  # twenty hosts' polls need not redraw ten times a second
 
 
 class OpsConsoleApp(App[int]):
@@ -73,6 +75,16 @@ class OpsConsoleApp(App[int]):
             self.add_mode(view.name, functools.partial(self._make_screen, view.name))
         if config.discovery is not None:
             self.bind("D", "discovery", description="discovery")
+        self.fleet: FleetMonitor | None = None
+        if config.fleet is not None and config.fleet.hosts:
+            from console.fleet.monitor import FleetMonitor
+
+            self.fleet = FleetMonitor(
+                config.fleet, self.session.identity,
+                on_change=lambda host: self._schedule_redraw(_FLEET_REDRAW_DELAY),
+                connect_timeout=config.fleet.settings.deadline or config.console.deadline)
+            self.bind(registry.FLEET_KEY, f"show_view('{registry.FLEET.name}')",
+                      description="fleet")
 
     @property
     def read_only(self) -> bool:
@@ -91,6 +103,8 @@ class OpsConsoleApp(App[int]):
     async def on_mount(self) -> None:
         await self.switch_mode("services" if self.config.services else "overview")
         self.session.start()
+        if self.fleet is not None:
+            self.fleet.start()
         for warning in self.config.warnings:
             self.notify(warning, title="Config", severity="warning", timeout=20)
         loop = asyncio.get_running_loop()
@@ -114,9 +128,19 @@ class OpsConsoleApp(App[int]):
         asyncio.get_running_loop().create_task(leave())
 
     async def on_unmount(self) -> None:
-        # A fraction of a second at most: backends stuck on hung servers close in the
-        # background and never hold the terminal.
+        if self.fleet is not None:
+            await self.fleet.stop()
         await self.session.stop(bound=QUIT_BOUND)
+
+    def open_host(self, name: str) -> None:
+        """Show a fleet host's Overview (escape comes back)."""
+        from console.fleet.monitor import RemoteSession
+        from screens.fleet import HostOverviewScreen
+
+        if self.fleet is None or name not in self.fleet.hosts:
+            return
+        self.push_screen(HostOverviewScreen(RemoteSession(self.fleet.hosts[name],
+                                                          self.session.identity)))
 
     # -- views ----------------------------------------------------------------------------
     def _make_screen(self, name: str) -> Screen[None]:
@@ -198,11 +222,12 @@ class OpsConsoleApp(App[int]):
                         timeout=8 if run.state == "ok" else 15)
         self._schedule_redraw()
 
-    def _schedule_redraw(self) -> None:
+    def _schedule_redraw(self, delay: float = _REDRAW_DELAY) -> None:
         if not self._redraw_pending:
             self._redraw_pending = True
             since = time.monotonic() - self._last_redraw
             self.set_timer(max(_REDRAW_DELAY, MIN_REDRAW_GAP - since), self._redraw)
+            self.set_timer(delay, self._redraw)
 
     def _redraw(self) -> None:
         self._redraw_pending = False
@@ -373,6 +398,10 @@ class OpsConsoleApp(App[int]):
             yield SystemCommand(f"Go to {view.title}", f"show the {view.title} view{key}",
                                 lambda n=view.name: self.run_worker(self.action_show_view(n)))
         yield SystemCommand("Refresh now", "poll every backend at once", self.action_refresh_now)
+        for host in self.fleet.hosts.values() if self.fleet is not None else []:
+            yield SystemCommand(f"Open host {host.name}", f"the Overview of fleet host "
+                                f"{host.name} ({host.entry.ssh})",
+                                lambda n=host.name: self.open_host(n))
         yield SystemCommand("Help", "every key binding", self.action_help)
         for target in self.session.targets():
             for spec in self.session.actions_for(target):

@@ -31,6 +31,16 @@ def current_identity() -> Identity:
     return Identity(user=user, tty=tty, client=ssh[0] if ssh else "")
 
 
+def via_ssh(local: Identity, operator: str) -> Identity:
+    """A fleet console's operator acting on this host through a bridge over ssh.
+
+    The user stays this host's (who the bridge runs as); the client names the operator as
+    `user@console-host via ssh`, and the address ssh came from.
+    """
+    where = f" from {local.client}" if local.client else ""
+    return Identity(user=local.user, tty="bridge", client=f"{operator} via ssh{where}")
+
+
 def _login_name() -> str:
     try:
         return getpass.getuser()

@@ -13,7 +13,7 @@ SYSTEMD_TZST=$CACHE/bookworm-systemd-v1.tar.zst
 PACKAGES=(
     postgresql redis-server docker.io busybox-static debootstrap systemd-container
     zstd libsystemd-dev pkg-config gcc python3-dev python3-venv git tmux monitoring-plugins-basic openssl
-    prometheus
+    prometheus openssh-server
 )
 NOISE_UNITS=(
     apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer

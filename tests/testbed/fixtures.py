@@ -1,7 +1,7 @@
 """pytest plugin giving tests real services (load with pytest_plugins = ["tests.testbed.fixtures"]).
 
 Owns the fixtures shared_redis_url, shared_pg_dsn, scratch_redis, pg_cluster,
-docker_engine, systemd_machine, celery_worker_factory, and require_service():
+docker_engine, systemd_machine, celery_worker_factory, ssh_fleet, and require_service():
 a service that cannot start skips the test, except in CI (CI=true) where it fails it.
 """
 
@@ -21,6 +21,7 @@ from console.sandbox.postgres_cluster import PostgresCluster
 from console.sandbox.processes import ServiceError
 from console.sandbox.reaping import reap_stale
 from console.sandbox.redis_server import RedisServer
+from console.sandbox.sshd_host import SimulatedFleet
 from console.sandbox.systemd_machine import SYSTEMD_ROOTFS, SystemdMachine
 
 SHARED_REDIS_URL = os.environ.get("OPSCONSOLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -214,3 +215,18 @@ __all__ = [
     "shared_redis_url",
     "systemd_machine",
 ]
+
+
+@pytest.fixture
+def ssh_fleet() -> Iterator[SimulatedFleet]:
+    """A fleet of real sshd hosts on 127.0.0.K:2222 (add them with `.add(name, sections)`)."""
+    _need_root("sshd")
+    _need_binaries("sshd", "/usr/sbin/sshd", "ssh", "ssh-keygen")
+    try:
+        fleet = SimulatedFleet()
+    except START_ERRORS as error:
+        require_service("sshd", f"{error} ({INSTALL_HINT})")
+    try:
+        yield fleet
+    finally:
+        fleet.stop()

@@ -1,0 +1,246 @@
+"""`opsconsole bridge`: this host's Session served over stdin/stdout to a fleet console.
+
+Started by the console through ssh; speaks the JSON lines of docs/bridge-protocol.md. This
+host's own config, read-only setting, locks and audit log apply to every action, and the
+audit names the console's operator (`user@console-host via ssh`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, BinaryIO
+
+from console import __version__
+from console.config import Config
+from console.core.actions import ActionSpec
+from console.core.errors import ConsoleError, one_line
+from console.core.identity import via_ssh
+from console.core.loglines import printable
+from console.core.model import PollResult
+from console.dispatcher import ActionRun
+from console.fleet.protocol import MAX_LINE, PROTOCOL, ProtocolError, check_to_dict, decode, encode
+from console.poller import BackendState, poll_once
+from console.report import to_jsonable
+from console.session import Session
+
+_OPERATOR = re.compile(r"^[A-Za-z0-9_.-]{1,64}@[A-Za-z0-9_.-]{1,255}$")
+_LOG_LINES = 200
+
+
+def poll_message(result: PollResult) -> dict[str, Any]:
+    return {"type": "poll", "backend": result.backend_id, "kind": result.kind,
+            "polled_at": result.polled_at, "duration": round(result.duration, 4),
+            "error": result.error, "checks": [check_to_dict(c) for c in result.checks]}
+
+
+class Bridge:
+    """One bridge: a Session, and the requests of one console over one stream."""
+
+    def __init__(self, session: Session, out: BinaryIO) -> None:
+        self.session = session
+        self.out = out
+        self.operator: str | None = None
+        self.watching = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.send_soon(message)
+
+    def send_soon(self, message: dict[str, Any]) -> None:
+        """One whole line at once. The console reads all the time, so a write blocks only
+        while it is gone, and then there is nobody left to serve."""
+        self.out.write(encode(message))
+        self.out.flush()
+
+    async def hello(self) -> None:
+        await self.send({"type": "hello", "protocol": PROTOCOL, "version": __version__,
+                         "host": self.session.host, "read_only": self.session.read_only,
+                         "targets": self.session.targets()})
+
+    # -- requests -------------------------------------------------------------------------
+    async def handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        request_id = message.get("id")
+        try:
+            if kind == "hello":
+                self._client_hello(message)
+                return
+            handler = _HANDLERS.get(kind)
+            if handler is None:
+                raise ProtocolError(f"unknown request type {printable(kind)!r}")
+            reply = await handler(self, message)
+        except ConsoleError as exc:
+            reply = {"type": "error", "message": self.session.config.redactor(str(exc))}
+        except Exception as exc:  # one bad request never ends the bridge
+            reply = {"type": "error", "message": self.session.config.redactor(one_line(exc))}
+        if request_id is not None:
+            await self.send({**reply, "id": request_id})
+
+    def _client_hello(self, message: dict[str, Any]) -> None:
+        operator = message.get("operator")
+        if not isinstance(operator, str) or not _OPERATOR.match(operator):
+            raise ProtocolError("hello: 'operator' must be user@console-host")
+        self.operator = operator
+        if message.get("read_only") is True:  # the console's setting for this host
+            self.session.read_only = True
+            self.session.dispatcher.read_only = True
+
+    async def ping(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "pong", "time": time.time()}
+
+    async def check(self, message: dict[str, Any]) -> dict[str, Any]:
+        deadline = float(message.get("deadline") or self.session.config.console.deadline)
+        results = await _poll_all(self.session, deadline)
+        return {"type": "checks", "host": self.session.host,
+                "results": [poll_message(r) for r in results]}
+
+    async def watch(self, message: dict[str, Any]) -> dict[str, Any]:
+        if not self.watching:
+            self.watching = True
+            self.session.on_poll(lambda result, changed: self.send_soon(poll_message(result)))
+            self.session.start()
+        return {"type": "watching", "backends": [b.id for b in self.session.backends]}
+
+    async def snapshot(self, message: dict[str, Any]) -> dict[str, Any]:
+        view = self.session.backend_view(str(message.get("backend", "")))
+        if view is None:
+            raise ProtocolError(f"no backend {printable(str(message.get('backend')))!r}")
+        result = view.result
+        document = to_jsonable(result.snapshot) if result else None
+        text = self.session.config.redactor(json.dumps(document, default=str))
+        return {"type": "snapshot", "backend": view.backend.id,
+                "polled_at": result.polled_at if result else None,
+                "snapshot": json.loads(text)}
+
+    async def logs(self, message: dict[str, Any]) -> dict[str, Any]:
+        view = self.session.backend_view(str(message.get("backend", "")))
+        if view is None:
+            raise ProtocolError(f"no backend {printable(str(message.get('backend')))!r}")
+        target = message.get("target")
+        limit = min(int(message.get("lines") or _LOG_LINES), 5000)
+        sources = await asyncio.to_thread(view.backend.log_sources,
+                                          target if isinstance(target, str) else None)
+        lines: list[dict[str, Any]] = []
+        try:
+            for source in sources:
+                for line in await asyncio.wait_for(asyncio.to_thread(source.read), 10):
+                    lines.append({"ts": line.ts, "text": self.session.config.redactor(line.text),
+                                  "level": line.level, "source": line.source or source.label})
+        finally:
+            for source in sources:
+                with contextlib.suppress(Exception):
+                    source.close()
+        lines.sort(key=lambda item: item["ts"] or 0)
+        return {"type": "logs", "backend": view.backend.id, "lines": lines[-limit:]}
+
+    async def actions(self, message: dict[str, Any]) -> dict[str, Any]:
+        target = str(message.get("target", ""))
+        await _poll_for(self.session, target)
+        return {"type": "actions", "target": target, "actions": [
+            {"verb": s.verb, "title": s.title, "effect": s.effect, "mutating": s.mutating,
+             "type_to_confirm": s.type_to_confirm, "refusal": self.session.refusal(s)}
+            for s in self.session.actions_for(target)]}
+
+    async def action(self, message: dict[str, Any]) -> dict[str, Any]:
+        if self.operator is None:
+            raise ProtocolError("action before hello: the operator is not known")
+        target, verb = str(message.get("target", "")), str(message.get("verb", ""))
+        options = message.get("options") or {}
+        confirmed = message.get("confirmed") or {}
+        if not isinstance(options, Mapping) or not isinstance(confirmed, Mapping):
+            raise ProtocolError("action: 'options' and 'confirmed' must be objects")
+        await _poll_for(self.session, target)
+        spec = self.session.action(target, verb, options)
+        request_id = message.get("id")
+        printed = 0
+
+        def progress(run: ActionRun) -> None:
+            nonlocal printed
+            if run.spec is not spec:
+                return
+            fresh = run.line_count - printed
+            for line in list(run.lines)[-fresh:] if fresh > 0 else []:
+                self.send_soon({"type": "progress", "id": request_id, "line": line})
+            printed = run.line_count
+
+        async def confirm(asked: ActionSpec) -> bool:
+            """What the operator confirmed on their screen must be this very action."""
+            if confirmed.get("verb") != asked.verb or confirmed.get("target") != asked.target:
+                return False
+            return not asked.type_to_confirm or confirmed.get("typed") == asked.type_to_confirm
+
+        self.session.on_action(progress)
+        identity = via_ssh(self.session.identity, self.operator)
+        run = await self.session.run_action(spec, confirm, identity)
+        progress(run)
+        outcome = run.outcome
+        return {"type": "result", "state": run.state,
+                "message": outcome.message if outcome else run.state,
+                "details": outcome.details if outcome else ""}
+
+
+_HANDLERS = {"ping": Bridge.ping, "check": Bridge.check, "watch": Bridge.watch,
+             "snapshot": Bridge.snapshot, "logs": Bridge.logs, "actions": Bridge.actions,
+             "action": Bridge.action}
+
+
+async def _poll_all(session: Session, deadline: float) -> list[PollResult]:
+    """Every backend polled once, concurrently, the backends kept open for later requests."""
+    async def one(backend: Any) -> PollResult:
+        return await poll_once(backend, BackendState(), session.config.redactor, timeout=deadline)
+
+    results = list(await asyncio.gather(*(one(b) for b in session.backends)))
+    for result in results:
+        session.board.update(result)
+    return results
+
+
+async def _poll_for(session: Session, target: str) -> None:
+    """The actions offered depend on what a poll sees: poll the backends answering for it."""
+    for backend in session.backends:
+        if backend.answers_for(target):
+            view = session.backend_view(backend.id)
+            if view is None or view.result is None:
+                session.board.update(await poll_once(backend, BackendState(),
+                                                     session.config.redactor))
+
+
+async def serve(session: Session) -> int:
+    """Serve one console on stdin/stdout until it closes stdin."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=MAX_LINE)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    bridge = Bridge(session, os.fdopen(os.dup(sys.stdout.fileno()), "wb"))
+    await bridge.hello()
+    tasks: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            line = await reader.readline()
+            if not line:
+                break
+            try:
+                message = decode(line)
+            except ProtocolError as exc:
+                await bridge.send({"type": "error", "message": str(exc)})
+                continue
+            task = asyncio.create_task(bridge.handle(message))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await session.stop()
+        await session.close_backends()
+    return 0
+
+
+def run_bridge(config: Config, *, read_only: bool) -> int:
+    """`opsconsole bridge`: a bad config is reported as an error message, then exit 2."""
+    session = Session(config, read_only=read_only)
+    return asyncio.run(serve(session))

@@ -1,0 +1,149 @@
+"""The Fleet view: one row per host, and a host's Overview opened from it.
+
+Rows: reachability, worst status, counts, the worst targets' causes, protocol version and
+round-trip time. Enter opens the host: its checks, as its bridge streams them, with the
+host's name in the header (and a distinct frame when its group is protected).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Static
+
+from console.core.durations import clock
+from console.core.model import Status
+from screens.base import ConsoleScreen
+from screens.overview import OverviewScreen
+from widgets.live_table import LiveTable, Row
+from widgets.status_text import status_cell, styled
+from widgets.topbar import TopBar
+
+if TYPE_CHECKING:
+    from console.fleet.monitor import FleetMonitor, RemoteHost, RemoteSession
+
+_REACH = {"up": ("up", "green"), "connecting": ("connecting", "yellow"), "down": ("DOWN", "bold red")}
+
+
+def host_row(host: RemoteHost) -> Row:
+    reach, style = _REACH.get(host.state, (host.state, ""))
+    counts = host.counts()
+    tally = (" ".join(f"{counts[s]} {s.short.lower()}" for s in
+                      (Status.CRITICAL, Status.UNKNOWN, Status.WARNING, Status.OK) if counts.get(s))
+             if host.state == "up" else "")
+    if host.state == "down":
+        retry = f" (retry {clock(host.retry_at)})" if host.retry_at else ""
+        cause = styled(f"{host.reason}{retry}", Status.UNKNOWN)
+    else:
+        causes = host.causes()
+        cause = styled("; ".join(f"{c.label}: {c.summary}" for c in causes) or "all OK",
+                       causes[0].status if causes else Status.OK)
+    rtt = f"{host.rtt * 1000:.0f} ms" if host.rtt is not None and host.state == "up" else ""
+    protocol = f"{host.protocol} ({host.version})" if host.protocol is not None else ""
+    return (host.name, (Text(host.name), Text(host.entry.group, style="dim"),
+                        Text(reach, style=style), status_cell(host.worst()), Text(tally),
+                        cause, Text(protocol, style="dim"), Text(rtt, style="dim")))
+
+
+class FleetScreen(ConsoleScreen):
+    VIEW = "fleet"
+    NOUN = "host"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open_host", "open host"),
+        Binding("r", "retry", "retry now"),
+    ]
+
+    @property
+    def fleet(self) -> FleetMonitor | None:
+        return cast("FleetMonitor | None", getattr(self.app, "fleet", None))
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="notice")
+        yield LiveTable([("Host", None), ("Group", 8), ("Reach", 10), ("Status", 4),
+                         ("Checks", 18), ("Worst causes", None), ("Protocol", 12),
+                         ("RTT", 8)], id="hosts")
+
+    def refresh_view(self) -> None:
+        notice = self.query_one("#notice", Static)
+        fleet = self.fleet
+        hosts = list(fleet.hosts.values()) if fleet else []
+        down = sum(1 for h in hosts if h.state == "down")
+        notice.update(f"{len(hosts)} hosts, {down} unreachable. Enter opens a host, r retries "
+                      "now." if hosts else "No [[hosts]] in the config: add [[hosts]] entries "
+                      "(name, ssh) or [[hosts_from]] to watch other machines here.")
+        order = sorted(hosts, key=lambda h: (-h.worst().severity, h.name))
+        self.query_one(LiveTable).set_rows([host_row(h) for h in order])
+
+    def apply_filter(self, text: str) -> None:
+        self.query_one(LiveTable).set_filter(text)
+
+    def selected_host(self) -> str | None:
+        return self.query_one(LiveTable).selected_key
+
+    def action_open_host(self) -> None:
+        name = self.selected_host()
+        if name is None:
+            self.notify("Select a host first.", severity="warning")
+            return
+        cast(Any, self.app).open_host(name)
+
+    def on_data_table_row_selected(self) -> None:
+        self.action_open_host()
+
+    def action_retry(self) -> None:
+        if self.fleet is not None:
+            self.fleet.retry_now(self.selected_host())
+
+    def action_actions(self) -> None:
+        self.notify("Actions on a fleet host: opsconsole --headless VERB TARGET --host NAME.",
+                    severity="warning")
+
+
+class HostOverviewScreen(OverviewScreen):
+    """The Overview of one fleet host, fed by its bridge."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "back to the fleet"),
+    ]
+
+    def __init__(self, remote: RemoteSession) -> None:
+        self.remote = remote
+        super().__init__(classes="-protected" if remote.remote.entry.protected else None)
+
+    @property
+    def session(self) -> Any:
+        return self.remote
+
+    def refresh_all(self) -> None:
+        remote = self.remote
+        entry = remote.remote.entry
+        group = f", group {entry.group}" if entry.group else ""
+        shown = f"{remote.host} ({remote.remote.remote_name or entry.ssh} via ssh{group})"
+        self.query_one(TopBar).show(host=shown, read_only=remote.read_only,
+                                    counts=remote.counts(), polled=clock(remote.board.last_poll),
+                                    title=f"{shown} - fleet host")
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        notice = self.query_one("#notice", Static)
+        text = self.remote.notice()
+        notice.display = bool(text)
+        notice.update(Text(text))
+        self.query_one(LiveTable).set_rows(self._rows())
+
+    def selected_target(self) -> str | None:
+        return None
+
+    def action_actions(self) -> None:
+        self.notify(f"Actions on {self.remote.host}: opsconsole --headless VERB TARGET "
+                    f"--host {self.remote.host}.", severity="warning")
+
+    def action_details(self) -> None:
+        check = self._selected_check()
+        if check is not None:
+            from screens.details import CheckDetailsScreen
+
+            self.app.push_screen(CheckDetailsScreen(check, None, "-"))
