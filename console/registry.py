@@ -54,6 +54,11 @@ class KindRow:
     verbs: tuple[tuple[str, str], ...] = ()  # (headless verb, target form) it offers
 
 
+# Supervisor programs, plain processes and cron jobs share one view, reached by `P` or the palette.
+PROCESSES = ViewSpec("processes", "Processes", "screens.processes:ProcessesScreen", "P",
+                     short="Procs",
+                     hint="add a [[supervisor]], [[process]] or [[cron]] section")
+
 KINDS: tuple[KindRow, ...] = (
     KindRow("systemd", "backends.systemd", ("unit",),
             ViewSpec("units", "Units", "screens.units:UnitsScreen", "2",
@@ -99,6 +104,18 @@ KINDS: tuple[KindRow, ...] = (
             ViewSpec("deploy", "Deploy", "screens.deploy:DeployScreen", "9",
                      hint="add a [[deploy]] section with repo, units and health"),
             verbs=(("restore", "deploy:NAME"), ("rollback", "deploy:NAME"))),
+    KindRow("supervisor", "backends.supervisor", ("program",), PROCESSES,
+            Probe("supervisor", "backends.discovery.supervisor"),
+            "programs = [\"crawl*\"]; username with password_file for a socket with a login",
+            (("restart", "program:NAME"), ("start", "program:NAME"), ("stop", "program:NAME"))),
+    KindRow("process", "backends.process", ("process",), PROCESSES,
+            init_hint='pattern = "manage.py run_crawl_scheduler"; min/max; '
+                      'start = ["/path/python", "manage.py", "..."]',
+            verbs=(("start", "process:NAME"),)),
+    KindRow("cron", "backends.cron", ("cron",), PROCESSES,
+            Probe("cron", "backends.discovery.cron"),
+            'grace = "5m" for missed runs; journal_dir; [[cron.jobs]] name and match',
+            (("run", "cron:NAME"),)),
     KindRow("logs", "backends.logs", ("log",)),
     KindRow("sql", "backends.sql", ("sql",)),
     KindRow("file", "backends.filecheck", ("file",)),
@@ -116,9 +133,18 @@ ROW_BY_SECTION = {row.section: row for row in KINDS}
 
 
 def views() -> list[ViewSpec]:
-    """Every view in key order (1-9, then 0, then views reached by the palette only)."""
+    """Every view in key order (1-9, then 0, then letter keys, then palette-only views)."""
     listed = [OVERVIEW, *(row.view for row in KINDS if row.view is not None), ACTIONS, LOGS]
-    return sorted(listed, key=lambda v: ("1234567890".find(v.key) if v.key else 99))
+    unique = list(dict.fromkeys(listed))  # several kinds may share one view
+    return sorted(unique, key=lambda v: _key_rank(v.key))
+
+
+def _key_rank(key: str | None) -> int:
+    """1-9, then 0, then letter keys, then views without a key."""
+    if key is None:
+        return 99
+    digit = "1234567890".find(key)
+    return digit if digit >= 0 else 50
 
 
 def view_by_name(name: str) -> ViewSpec | None:

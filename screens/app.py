@@ -136,7 +136,8 @@ class OpsConsoleApp(App[int]):
         from screens.help import HelpScreen
 
         views = ", ".join(f"{v.key} {v.title}" for v in VIEWS if v.key)
-        sections = [("Everywhere", [("0-9", f"switch view: {views}"), *self._describe(self.BINDINGS)])]
+        view_keys = "0-9" + "".join(f", {v.key}" for v in VIEWS if v.key and not v.key.isdigit())
+        sections = [("Everywhere", [(view_keys, f"switch view: {views}"), *self._describe(self.BINDINGS)])]
         base = self._base_screen()
         if base is not None:
             title = registry.view_by_name(base.view_name)

@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 from console import registry
 
-VIEWS = [view for view in registry.views() if view.key]
+VIEWS = [view for view in registry.views() if view.key and view.key.isdigit()]  # letters: help
 _WIDE = sum(len(v.title) + 5 for v in VIEWS)
 
 
