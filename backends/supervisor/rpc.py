@@ -131,9 +131,14 @@ class SupervisorRpc:
         text, offset, _overflow = self.call(method, name, 0, length)
         return str(text), int(offset)
 
-    def read_from(self, name: str, stream: str, offset: int, length: int) -> tuple[str, int]:
-        """Bytes of a log from `offset` on (at most `length`), and the next offset."""
-        method = ("supervisor.tailProcessStderrLog" if stream == "stderr"
-                  else "supervisor.tailProcessStdoutLog")
-        text, new_offset, _overflow = self.call(method, name, offset, length)
-        return str(text), int(new_offset)
+    def read_from(self, name: str, stream: str, offset: int, limit: int) -> tuple[str, int]:
+        """What a log gained after `offset` (its last `limit` bytes at most), and the new end.
+
+        supervisord's tail call returns the log's last `length` bytes, so asking for exactly
+        the growth since `offset` gives the new part; a log that shrank (rotated) starts over.
+        """
+        _, size = self.tail(name, stream, 0)
+        if size == offset:
+            return "", offset
+        growth = size - offset if size > offset else size
+        return self.tail(name, stream, min(growth, limit))

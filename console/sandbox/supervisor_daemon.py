@@ -31,7 +31,7 @@ USERNAME = "ops"
 class SupervisorDaemon(Service):
     """supervisord -n with its own config, socket, logs and programs."""
 
-    def __init__(self, password: str = "s3cret-supervisor", dir: Path | None = None) -> None:
+    def __init__(self, password: str | None = "s3cret-supervisor", dir: Path | None = None) -> None:
         self.password = password
         self.username = USERNAME
         self._given_dir = dir
@@ -54,18 +54,16 @@ class SupervisorDaemon(Service):
 
     def config_text(self) -> str:
         d = self.dir
+        login = (f"username = {self.username}\npassword = {self.password}\n"
+                 if self.password is not None else "")
         return f"""\
 [unix_http_server]
 file = {self.socket_path}
 chmod = 0700
-username = {self.username}
-password = {self.password}
-
+{login}
 [inet_http_server]
 port = 127.0.0.1:{self.port}
-username = {self.username}
-password = {self.password}
-
+{login}
 [supervisord]
 logfile = {d}/supervisord.log
 pidfile = {d}/supervisord.pid
@@ -77,9 +75,7 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 
 [supervisorctl]
 serverurl = unix://{self.socket_path}
-username = {self.username}
-password = {self.password}
-
+{login}
 [program:steady]
 command = /bin/sh -c "echo steady up; echo steady warming >&2; exec sleep 3600" {d}/sh
 startsecs = 1
@@ -125,8 +121,8 @@ stderr_logfile = {d}/idle.err
                                f"{tail(self.dir / 'supervisord.log')}") from None
 
     def proxy(self) -> Any:
-        return xmlrpc.client.ServerProxy(
-            f"http://{self.username}:{self.password}@127.0.0.1:{self.port}/RPC2")
+        login = f"{self.username}:{self.password}@" if self.password is not None else ""
+        return xmlrpc.client.ServerProxy(f"http://{login}127.0.0.1:{self.port}/RPC2")
 
     def state(self, program: str) -> str:
         """A program's state name, or "" while supervisord does not answer."""
