@@ -208,13 +208,15 @@ class CronBackend(Backend[CronSnapshot]):
 
     # -- targets and actions --------------------------------------------------------------
     def targets(self) -> list[str]:
-        return [f"cron:{self.config.name}", *(f"cron:{name}" for name in self.known)]
+        """The daemon check and every job; before a poll, the jobs named in config."""
+        names = self.known or tuple(job.name for job in self.config.jobs)
+        return [f"cron:{self.config.name}", *(f"cron:{name}" for name in names)]
 
     def answers_for(self, target: str) -> bool:
         if target in self.targets():
             return True
         kind, _, name = target.partition(":")
-        return kind == "cron" and not self.known and ":" in name
+        return kind == "cron" and not self.known and ":" in name  # FILE:LINE, read at the poll
 
     def actions(self, snapshot: CronSnapshot | None, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
