@@ -104,7 +104,7 @@ KINDS: tuple[KindRow, ...] = (
             ViewSpec("deploy", "Deploy", "screens.deploy:DeployScreen", "9",
                      hint="add a [[deploy]] section with repo, units and health"),
             verbs=(("restore", "deploy:NAME"), ("rollback", "deploy:NAME"))),
-    KindRow("supervisor", "backends.supervisor", ("program",), PROCESSES,
+    KindRow("supervisor", "backends.supervisor.backend", ("program",), PROCESSES,
             Probe("supervisor", "backends.discovery.supervisor"),
             "programs = [\"crawl*\"]; username with password_file for a socket with a login",
             (("restart", "program:NAME"), ("start", "program:NAME"), ("stop", "program:NAME"))),
@@ -112,7 +112,7 @@ KINDS: tuple[KindRow, ...] = (
             init_hint='pattern = "manage.py run_crawl_scheduler"; min/max; '
                       'start = ["/path/python", "manage.py", "..."]',
             verbs=(("start", "process:NAME"),)),
-    KindRow("cron", "backends.cron", ("cron",), PROCESSES,
+    KindRow("cron", "backends.cron.backend", ("cron",), PROCESSES,
             Probe("cron", "backends.discovery.cron"),
             'grace = "5m" for missed runs; journal_dir; [[cron.jobs]] name and match',
             (("run", "cron:NAME"),)),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.cron import CronBackend
+from backends.cron.backend import CronBackend
 from backends.cron.tabs import read_file
 from backends.discovery import cron as cron_probe
 from console.assembly import build_backends

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from backends.discovery import supervisor as supervisor_probe
-from backends.supervisor import SupervisorBackend
+from backends.supervisor.backend import SupervisorBackend
 from console.config import parse_config
 from console.core.audit import AuditLog
 from console.sandbox.processes import wait_for

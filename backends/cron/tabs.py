@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from crontab import CronTab
-
 from console.core.loglines import printable
 
 # cron itself skips /etc/cron.d files whose names are not run-parts names (backup.dpkg-old...)
@@ -88,6 +86,8 @@ def read_file(path: str) -> tuple[list[CronJob], list[TabProblem]]:
             data = handle.read(_MAX_BYTES)
     except OSError as exc:
         return [], [TabProblem(path, f"cannot read {path}: {exc.strerror or exc}")]
+    from crontab import CronTab  # here, so discovery's import of this module stays cheap
+
     user_tab = is_user_crontab(path)
     owner = Path(path).name if user_tab else None
     base = Path(path).name

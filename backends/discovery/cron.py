@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-
-import psutil
+from pathlib import Path
 
 from backends.cron.tabs import DEFAULT_CRONTABS, CronJob, expand, read_file
 from backends.discovery.model import Finding, ProbeResult
+
+PIDFILES = ("/run/crond.pid", "/var/run/crond.pid", "/run/cron.pid")
 
 
 def where() -> str:
@@ -24,8 +25,19 @@ def _read(crontabs: Sequence[str]) -> tuple[list[CronJob], bool]:
     jobs: list[CronJob] = []
     for path in expand(tuple(crontabs)):
         jobs += read_file(path)[0]
-    daemon = any(p.info["name"] in ("cron", "crond") for p in psutil.process_iter(["name"]))
-    return jobs, daemon
+    return jobs, _daemon_runs()
+
+
+def _daemon_runs() -> bool:
+    """Whether the pid file cron writes names a live cron (cheaper than listing processes)."""
+    for pidfile in PIDFILES:
+        try:
+            pid = int(Path(pidfile).read_text().split()[0])
+            if Path(f"/proc/{pid}/comm").read_text().strip() in ("cron", "crond"):
+                return True
+        except (OSError, ValueError, IndexError):
+            continue
+    return False
 
 
 async def probe(timeout: float, earlier: Sequence[ProbeResult] = (),
