@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from backends.cron.backend import CronBackend
@@ -133,12 +134,21 @@ def test_no_daemon_and_unreadable_lines_are_reported(tmp_path: Path,
     [user_job], _ = read_file(str(spool))
     assert (user_job.user, user_job.command) == ("alice", "/home/alice/backup.sh")
 
-    config = write_config(f'[[cron]]\ncrontabs = ["{tab}"]\njournal_dir = "{tmp_path}"\n'
-                          'daemon = true\n')
-    result = opsconsole(config, cli_env, "check", "--only", "cron:cron")
-    daemon_runs = "cron running" in result.stdout
-    if not daemon_runs:  # no cron on the host unless a test machine's cron is up
-        assert "CRITICAL cron:cron - no cron daemon runs: no job will run" in result.stdout
+    config = write_config(f'[[cron]]\ncrontabs = ["{tab}"]\njournal_dir = "{tmp_path}"\n')
+    result = opsconsole(config, cli_env, "check")
+    assert (f"UNKNOWN cron:app:2 - */5 * * * * www-data · last run unknown: no journal files "
+            f"in {tmp_path}: cron's runs cannot be read") in result.stdout, result.stdout
+    crons = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] in ("cron", "crond")]
+    if crons:  # a test machine's cron shows among this host's processes
+        assert "WARNING cron:cron - cron running (PID " in result.stdout
+        assert ("2 jobs in 1 crontabs · 1 line cron cannot read: app:3: cron cannot read this "
+                "line: 61 * * * * root x") in result.stdout
+        assert result.returncode == 3  # UNKNOWN outranks WARNING
+    else:
+        assert ("CRITICAL cron:cron - no cron daemon runs: no job will run (2 jobs in 1 "
+                "crontabs; start it: systemctl start cron)") in result.stdout
+        assert result.returncode == 2
+    assert result.stderr == ""
 
 
 def test_discovery_lists_the_jobs_and_init_writes_them(systemd_machine: SystemdMachine,

@@ -173,7 +173,8 @@ class CronBackend(Backend[CronSnapshot]):
                    if snapshot.daemon_pids else "")
         if snapshot.problems:
             return CheckResult(target, Status.WARNING, f"{running}{jobs} · "
-                               f"{len(snapshot.problems)} lines cron cannot read: "
+                               f"{len(snapshot.problems)} line{'s' if len(snapshot.problems) > 1 else ''} "
+                               "cron cannot read: "
                                f"{snapshot.problems[0]}", details=details)
         return CheckResult(target, Status.OK, f"{running}{jobs}")
 
@@ -194,9 +195,9 @@ class CronBackend(Backend[CronSnapshot]):
         owed = due is not None and due >= snapshot.record_since and (
             state.created is None or due >= state.created)
         if owed and due is not None and (run is None or run.started < due - 1):
-            seen = ("no run in cron's record since " + clock(snapshot.record_since)
-                    if run is None else f"last ran {format_span(snapshot.polled_at - run.started)}"
-                                        " ago")
+            seen = (f"no run in cron's record of the last "
+                    f"{format_span(snapshot.polled_at - snapshot.record_since)}" if run is None
+                    else f"last ran {format_span(snapshot.polled_at - run.started)} ago")
             return CheckResult(job.target, Status.WARNING,
                                f"{schedule} · missed run: due {clock(due)}, {seen}{upcoming}",
                                details=details)

@@ -81,8 +81,23 @@ def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) else None
 
 
+SYSTEM_JOURNALS = (Path("/var/log/journal"), Path("/run/log/journal"))
+
+
+def has_journal(journal_dir: Path | None) -> bool:
+    """Whether there are journal files to read (journalctl says nothing when there are none)."""
+    for root in (journal_dir,) if journal_dir is not None else SYSTEM_JOURNALS:
+        if root.is_dir() and (any(root.glob("*.journal")) or any(root.glob("*/*.journal"))):
+            return True
+    return False
+
+
 async def read_runs(journal_dir: Path | None, since: float, timeout: float) -> list[Run]:
     """The runs cron recorded since `since` (Unix time)."""
+    if not await asyncio.to_thread(has_journal, journal_dir):
+        where = journal_dir or " or ".join(map(str, SYSTEM_JOURNALS))
+        raise ConsoleError(f"no journal files in {where}: cron's runs cannot be read "
+                           "(set journal_dir, or run journald)")
     args = ["journalctl", "--no-pager", "-o", "json",
             "--output-fields=MESSAGE,SYSLOG_PID,_PID", f"--since=@{int(since)}",
             "SYSLOG_IDENTIFIER=CRON"]

@@ -9,6 +9,7 @@ is the user); the others are system crontabs with a user field, as cron reads th
 from __future__ import annotations
 
 import glob
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -87,6 +88,10 @@ def read_file(path: str) -> tuple[list[CronJob], list[TabProblem]]:
     except OSError as exc:
         return [], [TabProblem(path, f"cannot read {path}: {exc.strerror or exc}")]
     from crontab import CronTab  # here, so discovery's import of this module stays cheap
+
+    # python-crontab logs a bad line to stderr; the caller reports it as a problem instead
+    logging.getLogger("crontab").addHandler(logging.NullHandler())
+    logging.getLogger("crontab").propagate = False
 
     user_tab = is_user_crontab(path)
     owner = Path(path).name if user_tab else None
