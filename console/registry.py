@@ -113,7 +113,8 @@ KINDS: tuple[KindRow, ...] = (
                       'start = ["/path/python", "manage.py", "..."]',
             verbs=(("start", "process:NAME"),)),
     KindRow("cron", "backends.cron.backend", ("cron",), PROCESSES,
-            Probe("cron", "backends.discovery.cron"),
+            # reading crontabs is local and cheap: it waits so as not to slow the network probes
+            Probe("cron", "backends.discovery.cron", after="ports"),
             'grace = "5m" for missed runs; journal_dir; [[cron.jobs]] name and match',
             (("run", "cron:NAME"),)),
     KindRow("logs", "backends.logs", ("log",)),

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from backends.discovery.model import Finding, ProbeResult
 from backends.discovery.timing import blocking
-from backends.supervisor.rpc import RpcError, SupervisorRpc
 
 SOCKETS = ("/var/run/supervisor.sock", "/run/supervisor.sock", "/tmp/supervisor.sock",
            "/var/run/supervisor/supervisor.sock", "/run/supervisord.sock")
@@ -37,6 +36,8 @@ async def probe(timeout: float, earlier: Sequence[ProbeResult] = ()) -> ProbeRes
         return ProbeResult("supervisor", where(),
                            missing=f"no supervisord socket at {', '.join(SOCKETS[:3])}",
                            elapsed=time.monotonic() - started)
+    from backends.supervisor.rpc import RpcError, SupervisorRpc  # only when a socket exists
+
     url = urls[0]
     rpc = SupervisorRpc(url, None, None, timeout)
     try:
