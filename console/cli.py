@@ -27,8 +27,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="refuse every action that changes something")
     parser = argparse.ArgumentParser(
         prog="opsconsole", parents=[common],
-        description="Ops console for Python production stacks: systemd units, Redis queues, "
-                    "Celery, Docker, PostgreSQL, HTTP endpoints and the host.",
+        description="Ops console for Python production stacks: systemd units, Supervisor "
+                    "programs, processes, cron jobs, Redis queues, Celery, Docker, PostgreSQL, "
+                    "HTTP endpoints and the host.",
         epilog="Without --headless, opens the full-screen console. Exit codes: check 0-3 "
                "(OK/WARNING/CRITICAL/UNKNOWN); others 0 ok, 1 failed, 2 usage/config, 3 refused.")
     parser.add_argument("--version", action="version", version=f"opsconsole {__version__}")

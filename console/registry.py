@@ -54,6 +54,11 @@ class KindRow:
     verbs: tuple[tuple[str, str], ...] = ()  # (headless verb, target form) it offers
 
 
+# Supervisor programs, plain processes and cron jobs share one view, reached by `P` or the palette.
+PROCESSES = ViewSpec("processes", "Processes", "screens.processes:ProcessesScreen", "P",
+                     short="Procs",
+                     hint="add a [[supervisor]], [[process]] or [[cron]] section")
+
 KINDS: tuple[KindRow, ...] = (
     KindRow("systemd", "backends.systemd", ("unit",),
             ViewSpec("units", "Units", "screens.units:UnitsScreen", "2",
@@ -103,6 +108,19 @@ KINDS: tuple[KindRow, ...] = (
     KindRow("backup", "backends.dirbackup", ("dir",),
             init_hint='paths = ["/opt/app/media"], dir = "/opt/backups/media", keep = 7',
             verbs=(("backup", "dir:NAME"), ("restore", "dir:NAME"))),
+    KindRow("supervisor", "backends.supervisor.backend", ("program",), PROCESSES,
+            Probe("supervisor", "backends.discovery.supervisor"),
+            "programs = [\"crawl*\"]; username with password_file for a socket with a login",
+            (("restart", "program:NAME"), ("start", "program:NAME"), ("stop", "program:NAME"))),
+    KindRow("process", "backends.process", ("process",), PROCESSES,
+            init_hint='pattern = "manage.py run_crawl_scheduler"; min/max; '
+                      'start = ["/path/python", "manage.py", "..."]',
+            verbs=(("start", "process:NAME"),)),
+    KindRow("cron", "backends.cron.backend", ("cron",), PROCESSES,
+            # reading crontabs is local and cheap: it waits so as not to slow the network probes
+            Probe("cron", "backends.discovery.cron", after="ports"),
+            'grace = "5m" for missed runs; journal_dir; [[cron.jobs]] name and match',
+            (("run", "cron:NAME"),)),
     KindRow("logs", "backends.logs", ("log",)),
     KindRow("sql", "backends.sql", ("sql",)),
     KindRow("file", "backends.filecheck", ("file",)),
@@ -130,20 +148,29 @@ def views(services: bool = False) -> list[ViewSpec]:
     palette only); with `services` (a config with [[service]] entries) Services comes first."""
     listed = [OVERVIEW, *(row.view for row in KINDS if row.view is not None), ACTIONS, LOGS,
               SERVICES, FLEET]
+    unique = list(dict.fromkeys(listed))  # several kinds may share one view
 
     def order(view: ViewSpec) -> int:
         if view is SERVICES and services:
             return -1
-        if not view.key:
-            return 99
-        return "1234567890".find(view.key) if view.key.isdigit() else 10
+        return _key_rank(view.key)
 
-    return sorted(listed, key=order)
+    return sorted(unique, key=order)
+
+
+def _key_rank(key: str | None) -> int:
+    """1-9, then 0, then letter keys, then views without a key."""
+    if key is None:
+        return 99
+    digit = "1234567890".find(key)
+    return digit if digit >= 0 else 50
 
 
 def bar_views(services: bool) -> list[ViewSpec]:
-    """The views the view bar shows: those with a key (Services only when configured)."""
-    return [v for v in views(services) if v.key and (services or v is not SERVICES)]
+    """The views the view bar shows: the number keys' (and Services first when configured);
+    letter-keyed views are in the help and the palette."""
+    return [v for v in views(services)
+            if v.key and (v.key.isdigit() or (services and v is SERVICES))]
 
 
 def view_by_name(name: str) -> ViewSpec | None:

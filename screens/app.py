@@ -178,9 +178,9 @@ class OpsConsoleApp(App[int]):
     def action_help(self) -> None:
         from screens.help import HelpScreen
 
-        views = ", ".join(f"{v.key} {v.title}"
-                          for v in registry.bar_views(bool(self.config.services)))
-        sections = [("Everywhere", [("0-9", f"switch view: {views}"), *self._describe(self.BINDINGS),
+        views = ", ".join(f"{v.key} {v.title}" for v in VIEWS if v.key)
+        view_keys = "0-9" + "".join(f", {v.key}" for v in VIEWS if v.key and not v.key.isdigit())
+        sections = [("Everywhere", [(view_keys, f"switch view: {views}"), *self._describe(self.BINDINGS),
                                     ("z", "silence the selected row's target, or start a "
                                           "maintenance window (palette: Silences)")])]
         base = self._base_screen()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import threading
@@ -77,7 +78,7 @@ def nothing_local(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, 
 
 async def test_discovery_finds_the_real_services(
         scratch_redis: Any, celery_worker_factory: Any, pg_cluster: Any, docker_engine: Any,
-        systemd_machine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        systemd_machine: Any, supervisor_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     tag = f"t{secrets.token_hex(3)}"
     # A queue family and Celery queues (with a live worker) in an own Redis.
     client = redis.Redis.from_url(scratch_redis.url)
@@ -98,6 +99,7 @@ async def test_discovery_finds_the_real_services(
     monkeypatch.setenv("DATABASE_URL", database)
     monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", systemd_machine.bus_address)
+    monkeypatch.setenv("SUPERVISOR_SERVER_URL", supervisor_factory(password=None).url)
     try:
         with healthz_server() as port:
             report = await discover(registry.discovery_probes(), timeout=3.0)
@@ -106,7 +108,11 @@ async def test_discovery_finds_the_real_services(
         docker.close()
         systemd_machine.systemctl("stop", f"{tag}-app.service", check=False)
 
-    assert [r.probe for r in report.missing if r.probe not in ("redis", "postgres")] == []
+    # cron: the host's own crontabs, which a test machine may lack
+    assert [r.probe for r in report.missing
+            if r.probe not in ("redis", "postgres", "cron")] == []
+    assert [t["url"] for t in tables(report, "supervisor")] == [
+        os.environ["SUPERVISOR_SERVER_URL"]]
     redis_tables = tables(report, "redis")
     families = [q for t in redis_tables for q in t.get("queues", [])]
     assert {"name": f"{tag}.jobs", "queue": f"{tag}:jobs:queue",

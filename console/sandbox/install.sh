@@ -9,7 +9,7 @@ set -euo pipefail
 
 CACHE=/var/cache/opsconsole-testbed
 BUSYBOX_TAR=$CACHE/busybox-rootfs-v1.tar
-SYSTEMD_TZST=$CACHE/bookworm-systemd-v1.tar.zst
+SYSTEMD_TZST=$CACHE/bookworm-systemd-v2.tar.zst
 PACKAGES=(
     postgresql redis-server docker.io busybox-static debootstrap systemd-container
     zstd libsystemd-dev pkg-config gcc python3-dev python3-venv git tmux monitoring-plugins-basic openssl
@@ -135,7 +135,7 @@ if [[ ! -s $SYSTEMD_TZST ]]; then
     say "systemd rootfs: debootstrap bookworm from $mirror (about 40 s)"
     work=$(mktemp -d "$CACHE/systemd.XXXXXX")
     root=$work/rootfs
-    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus \
+    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,cron \
         bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
         tail -n 20 "$work/debootstrap.log" >&2
         rm -rf "$work"
@@ -144,6 +144,8 @@ if [[ ! -s $SYSTEMD_TZST ]]; then
     for unit in "${NOISE_UNITS[@]}"; do
         ln -sf /dev/null "$root/etc/systemd/system/$unit"
     done
+    # cron logs each job's start, end and a non-zero exit status (Debian's -L levels 1+2+4+8)
+    printf "EXTRA_OPTS='-L 15'\n" >>"$root/etc/default/cron"
     mkdir -p "$root/usr/local/lib/systemd/system" "$root/var/log/journal"
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
     tar --numeric-owner -C "$root" -cf - . | zstd -q -T0 -3 -o "$work/rootfs.tar.zst"

@@ -24,7 +24,7 @@ import psutil
 
 from .processes import CACHE_DIR, Service, ServiceError, make_temp_dir, remove_tree, run, tail, wait_for
 
-SYSTEMD_ROOTFS = CACHE_DIR / "bookworm-systemd-v1.tar.zst"
+SYSTEMD_ROOTFS = CACHE_DIR / "bookworm-systemd-v2.tar.zst"
 CGROUP_PARENT = "opsconsole-testbed"
 MACHINE_FILE = "machine.name"
 SYSTEMD_ROOTFS_DIR = CACHE_DIR / SYSTEMD_ROOTFS.name.removesuffix(".tar.zst")
@@ -139,6 +139,11 @@ class SystemdMachine(Service):
     def units_dir(self) -> Path:
         return self.dir / "units"
 
+    @property
+    def cron_dir(self) -> Path:
+        """The machine's /etc/cron.d, written from the host (files need a trailing newline)."""
+        return self.dir / "cron.d"
+
     def start(self) -> Self:
         return self._start_or_clean(self._start)
 
@@ -146,7 +151,7 @@ class SystemdMachine(Service):
         self.rootfs = systemd_rootfs_dir()
         self.dir = self._given_dir or make_temp_dir("nspawn")
         (self.dir / MACHINE_FILE).write_text(self.name)
-        for sub in (self.bus_dir, self.journal_dir, self.units_dir):
+        for sub in (self.bus_dir, self.journal_dir, self.units_dir, self.cron_dir):
             sub.mkdir(mode=0o755, exist_ok=True)
         cgroups = [path for path in _cgroup_dirs(self.name) if path is not None]
         for path in cgroups:
@@ -167,6 +172,7 @@ class SystemdMachine(Service):
             f"--bind={self.bus_dir}:/run/dbus",
             f"--bind={self.journal_dir}:/var/log/journal",
             f"--bind={self.units_dir}:/usr/local/lib/systemd/system",
+            f"--bind={self.cron_dir}:/etc/cron.d",
         ]  # fmt: skip
         env = dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1")
         self._log = open(self.dir / "console.log", "ab")

@@ -1,7 +1,7 @@
 """pytest plugin giving tests real services (load with pytest_plugins = ["tests.testbed.fixtures"]).
 
 Owns the fixtures shared_redis_url, shared_pg_dsn, scratch_redis, pg_cluster,
-docker_engine, systemd_machine, celery_worker_factory, ssh_fleet, and require_service():
+docker_engine, systemd_machine, celery_worker_factory, ssh_fleet, supervisor_factory, and require_service():
 a service that cannot start skips the test, except in CI (CI=true) where it fails it.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import NoReturn, Protocol
 
 import pytest
@@ -22,6 +22,7 @@ from console.sandbox.processes import ServiceError
 from console.sandbox.reaping import reap_stale
 from console.sandbox.redis_server import RedisServer
 from console.sandbox.sshd_host import SimulatedFleet
+from console.sandbox.supervisor_daemon import SupervisorDaemon
 from console.sandbox.systemd_machine import SYSTEMD_ROOTFS, SystemdMachine
 
 SHARED_REDIS_URL = os.environ.get("OPSCONSOLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -163,6 +164,32 @@ class CeleryWorkerFactory(Protocol):
         extra_env: Mapping[str, str] | None = ...,
         backend_url: str | None = ...,
     ) -> CeleryWorker: ...
+
+
+@pytest.fixture
+def supervisor_factory() -> Iterator[Callable[..., SupervisorDaemon]]:
+    """Start real supervisords (steady runs, crasher ends FATAL, idle stays STOPPED)."""
+    import importlib.util
+
+    if importlib.util.find_spec("supervisor") is None:
+        require_service("supervisor", "the supervisor package is not installed "
+                                      "(pip install -e '.[test]')")
+    started: list[SupervisorDaemon] = []
+
+    def start(password: str | None = "s3cret-supervisor") -> SupervisorDaemon:
+        daemon = SupervisorDaemon(password=password)
+        try:
+            daemon.start()
+        except START_ERRORS as error:
+            require_service("supervisor", str(error))
+        started.append(daemon)
+        return daemon
+
+    try:
+        yield start
+    finally:
+        for daemon in started:
+            daemon.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Supervisor programs (backend.py: the `[[supervisor]]` kind); rpc.py also serves discovery."""
