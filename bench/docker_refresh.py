@@ -25,7 +25,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backends.docker import DockerBackend
+from backends.docker.backend import DockerBackend
 from console.assembly import build_backends
 from console.config import load_config
 from console.sandbox.docker_engine import BUSYBOX_IMAGE, DockerEngine

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psycopg
 
-from backends.postgres import PostgresBackend
+from backends.postgres.backend import PostgresBackend
 from backends.postgres.backup import run_backup
 from backends.postgres.config import parse
 from console.core.actions import SupportsProgress

@@ -16,8 +16,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
-from backends.docker import DockerBackend, DockerSnapshot
+from backends.docker.backend import DockerBackend
 from backends.docker.inspect import ContainerInfo
+from backends.docker.snapshot import DockerSnapshot
 from console.core.durations import clock, format_age, format_span
 from console.core.loglines import LineSource
 from console.core.sizes import format_bytes

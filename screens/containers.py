@@ -16,8 +16,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
-from backends.docker import DockerBackend, DockerSnapshot, VolumeState
+from backends.docker.backend import DockerBackend
 from backends.docker.inspect import ContainerInfo
+from backends.docker.snapshot import DockerSnapshot, VolumeState
 from console.core.durations import format_age, format_span
 from console.core.model import CheckResult, Status
 from console.core.sizes import format_bytes

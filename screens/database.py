@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
-from backends.postgres import PostgresBackend
+from backends.postgres.backend import PostgresBackend
 from backends.postgres.snapshot import PostgresSnapshot
 from console.core.durations import format_span
 from console.core.model import Status

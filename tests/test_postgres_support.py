@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from backends.postgres import PostgresBackend
+from backends.postgres.backend import PostgresBackend
 from backends.postgres.config import parse
 from console.core.configtable import Table
 from console.core.secrets import Redactor

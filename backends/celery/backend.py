@@ -12,7 +12,6 @@ from typing import Any
 import redis
 
 from backends.base import Backend, Runtime
-from backends.celery.actions import CeleryActions
 from backends.celery.beat import read_schedule
 from backends.celery.client import CeleryClient, InspectReplies
 from backends.celery.config import CeleryConfig
@@ -254,6 +253,8 @@ class CeleryBackend(Backend[CelerySnapshot]):
     # -- actions and push -----------------------------------------------------------------
     def actions(self, snapshot: CelerySnapshot | None, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
+        from backends.celery.actions import CeleryActions  # only when acting
+
         options = options or {}
         if options.get("task_name"):
             return [call_spec(self.client, f"celery:{self.name}", self.id, snapshot, options,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from backends.base import unique_names
 from console.core.configtable import Table
 
 DEFAULT_PORT = 5432
@@ -161,3 +163,7 @@ def parse(table: Table) -> PostgresConfig:
     )
     table.done()
     return config
+
+
+def validate(entries: list[PostgresConfig], sections: dict[str, list[Any]]) -> None:
+    unique_names("postgres", [entry.name for entry in entries])

@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from backends.base import Backend, BackendKind, Runtime
-from backends.systemd.actions import UnitAction
 from backends.systemd.bus import BusClient
 from backends.systemd.causes import UnitCauses
 from backends.systemd.config import UNIT_NAME, SystemdConfig, parse, validate
@@ -140,6 +139,8 @@ class SystemdBackend(Backend[SystemdSnapshot]):
         """"Run now": start the service the timer triggers, and watch it until it finishes."""
         service = state.triggers[0] if state is not None and state.triggers else (
             timer.removesuffix(".timer") + ".service")
+        from backends.systemd.actions import UnitAction  # only when acting
+
         start = UnitAction(self.client, self.config, "start", service)
 
         async def run(progress: Progress) -> ActionOutcome:
@@ -155,6 +156,8 @@ class SystemdBackend(Backend[SystemdSnapshot]):
             backend_id=self.id, run=run, params={"unit": service, "timer": timer})
 
     def _runner(self, verb: str, unit: str) -> Callable[[Progress], Any]:
+        from backends.systemd.actions import UnitAction  # only when acting
+
         action = UnitAction(self.client, self.config, verb, unit)
         return action.run
 
