@@ -1,0 +1,247 @@
+"""What it costs to leave opsconsole open, and to run its cron check, beside the alternatives.
+
+Brings up the demo's real stack (systemd in a container with a healthy, a failed and a
+flapping unit; Redis with a queue family; a Celery worker; Docker with a healthy and a
+crash-looping container; PostgreSQL; an HTTP endpoint; the host) and measures, in one run:
+
+  TUI idle CPU over 30 s and resident memory (the process and its systemd worker), and the
+  time to the first full screen, against a bare Textual app showing a 26-row table that
+  changes one cell every 2 s, and pg_activity on the same database when it is installed;
+  `--headless check` of every target against the same checks as a sequential shell script;
+  `--headless check --only host` against `python -c pass`;
+  the CPU milliseconds of one poll round of each kind alone.
+
+Needs root and what console/sandbox/install.sh installs. Run: python bench/cost.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+IDLE_SECONDS = 30
+RUNS = 3
+BARE_TABLE_APP = """
+from textual.app import App
+from textual.widgets import DataTable, Footer, Header
+class Bare(App):
+    def compose(self):
+        yield Header()
+        yield DataTable()
+        yield Footer()
+    def on_mount(self):
+        table = self.query_one(DataTable)
+        table.add_columns("Status", "Target", "Summary")
+        for i in range(26):
+            table.add_row("OK", f"target {i}", f"summary {i}", key=str(i))
+        self.ticks = 0
+        self.set_interval(2, self.tick)
+    def tick(self):
+        self.ticks += 1
+        self.query_one(DataTable).update_cell("0", "Summary", f"changed {self.ticks}")
+Bare().run()
+"""
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10,
+                          check=False).stdout
+
+
+def start(session: str, argv: list[str], env: dict[str, str]) -> psutil.Process:
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48",
+                    *argv], env=env, timeout=10, check=True)
+    pid = int(tmux("display-message", "-p", "-t", session, "#{pane_pid}").strip())
+    return psutil.Process(pid)
+
+
+def wait_for(session: str, predicate: Any, limit: float = 60) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if predicate(tmux("capture-pane", "-p", "-t", session)):
+            return time.monotonic() - started
+        time.sleep(0.01)
+    raise SystemExit(f"never ready:\n{tmux('capture-pane', '-p', '-t', session)}")
+
+
+def tree(process: psutil.Process) -> list[psutil.Process]:
+    return [process, *process.children(recursive=True)]
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in processes:
+        try:
+            times = p.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def idle(process: psutil.Process) -> tuple[float, float]:
+    """(% of a core over IDLE_SECONDS, resident MB) of a process and its children."""
+    members = tree(process)
+    before = cpu_seconds(members)
+    time.sleep(IDLE_SECONDS)
+    used = cpu_seconds(members) - before
+    rss = sum(p.memory_info().rss for p in members if p.is_running()) / 1e6
+    return 100 * used / IDLE_SECONDS, rss
+
+
+def run_wall(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Median (wall s, CPU s) of RUNS runs of a command."""
+    walls, cpus = [], []
+    for _ in range(RUNS):
+        before = os.times()
+        started = time.monotonic()
+        subprocess.run(argv, env=env, capture_output=True, timeout=120, check=False)
+        walls.append(time.monotonic() - started)
+        after = os.times()
+        cpus.append((after.children_user - before.children_user)
+                    + (after.children_system - before.children_system))
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def shell_check(stack: Any) -> str:
+    """The same checks as a sequential shell script, as a cron'd health check does them."""
+    pid = stack.systemd.leader_pid
+    units = " ".join(["demo-web.service", "demo-broken.service", "demo-flappy.service"])
+    return f"""set +e
+for u in {units}; do nsenter -t {pid} -a systemctl is-active "$u" >/dev/null; done
+redis-cli -p {stack.redis.port} llen demo:jobs:queue >/dev/null
+redis-cli -p {stack.redis.port} scard demo:jobs:processing >/dev/null
+redis-cli -p {stack.redis.port} scard demo:jobs:failed >/dev/null
+redis-cli -p {stack.redis.port} -n 1 llen celery >/dev/null
+for c in $(docker -H {stack.docker.host} ps -aq); do docker -H {stack.docker.host} inspect "$c" >/dev/null; done
+psql "{stack.postgres.dsn("demo")}" -Atc "select count(*) from pg_stat_activity" >/dev/null
+curl -sf -m 5 http://127.0.0.1:{stack.web_port}/health >/dev/null
+df -P / >/dev/null
+free >/dev/null
+"""
+
+
+def poll_round_ms(config_path: Path, section: str) -> float:
+    """CPU ms of one poll round (collect + evaluate) of one kind's backends, in process."""
+    from console.assembly import build_backends
+    from console.config import load_config
+    from console.poller import BackendState, poll_once
+
+    config = load_config(str(config_path))
+    config.sections = {section: config.sections[section]}
+    backends = build_backends(config)
+
+    async def rounds() -> float:
+        states = [BackendState() for _ in backends]
+        for backend, state in zip(backends, states, strict=True):  # warm up: connect, import
+            await poll_once(backend, state, config.redactor)
+        started = time.process_time()
+        for _ in range(10):
+            for backend, state in zip(backends, states, strict=True):
+                await poll_once(backend, state, config.redactor)
+        used = (time.process_time() - started) / 10
+        for backend in backends:
+            await backend.close()
+        return used * 1000
+
+    return asyncio.run(rounds())
+
+
+def main() -> None:
+    if os.geteuid() != 0 or not shutil.which("tmux"):
+        raise SystemExit("run as root with tmux installed (bash console/sandbox/install.sh)")
+    from console.demo import DemoStack
+
+    workdir = Path(tempfile.mkdtemp(prefix="opsconsole-cost-"))
+    stack = DemoStack()
+    stack.start()
+    try:
+        config = workdir / "config.toml"
+        config.write_text(stack.config_text(workdir / "state"))
+        env = dict(os.environ, TERM="xterm-256color",
+                   PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+        rows: list[tuple[str, str, str]] = []
+
+        session = f"cost-tui-{os.getpid()}"
+        started = time.monotonic()
+        tui = start(session, [sys.executable, "-m", "console.cli", "--config", str(config)], env)
+        try:
+            paint = wait_for(session, lambda screen: "http:web" in screen and "unit:demo-web"
+                             in screen and "postgres:demo" in screen)
+            paint = time.monotonic() - started if paint else paint
+            time.sleep(3)
+            ours_cpu, ours_rss = idle(tui)
+        finally:
+            tmux("kill-session", "-t", session)
+
+        bare_file = workdir / "bare.py"
+        bare_file.write_text(BARE_TABLE_APP)
+        session = f"cost-bare-{os.getpid()}"
+        started = time.monotonic()
+        bare = start(session, [sys.executable, str(bare_file)], env)
+        try:
+            bare_paint = wait_for(session, lambda screen: "target 25" in screen)
+            time.sleep(3)
+            bare_cpu, bare_rss = idle(bare)
+        finally:
+            tmux("kill-session", "-t", session)
+        rows.append(("TUI idle CPU, refresh 2 s", f"{ours_cpu:.2f} % of a core",
+                     f"bare Textual + 26-row table {bare_cpu:.2f} %"))
+        rows.append(("TUI resident memory (tree)", f"{ours_rss:.0f} MB",
+                     f"bare Textual app {bare_rss:.0f} MB"))
+        rows.append(("first full screen", f"{paint:.2f} s", f"bare Textual app {bare_paint:.2f} s"))
+
+        if shutil.which("pg_activity"):
+            session = f"cost-pga-{os.getpid()}"
+            pga = start(session, ["pg_activity", "--refresh", "2", "-h", "127.0.0.1", "-p",
+                                  str(stack.postgres.port), "-U", "postgres", "demo"], env)
+            try:
+                time.sleep(5)
+                pga_cpu, pga_rss = idle(pga)
+            finally:
+                tmux("kill-session", "-t", session)
+            rows.append(("pg_activity on the same database", "", f"{pga_cpu:.2f} %, "
+                         f"{pga_rss:.0f} MB"))
+
+        check_wall, check_cpu = run_wall([sys.executable, "-m", "console.cli", "--headless",
+                                          "check", "--config", str(config)], env)
+        script = workdir / "check.sh"
+        script.write_text(shell_check(stack))
+        shell_wall, _ = run_wall(["bash", str(script)], env)
+        rows.append(("--headless check, every target", f"{check_wall:.2f} s wall, "
+                     f"{check_cpu:.2f} s CPU", f"shell script {shell_wall:.2f} s "
+                     f"({check_wall / shell_wall:.2f}x)"))
+        only_wall, _ = run_wall([sys.executable, "-m", "console.cli", "--headless", "check",
+                                 "--config", str(config), "--only", "host"], env)
+        pass_wall, _ = run_wall([sys.executable, "-c", "pass"], env)
+        rows.append(("--headless check --only host", f"{only_wall:.2f} s",
+                     f"python -c pass {pass_wall:.2f} s"))
+
+        width = max(len(r[0]) for r in rows)
+        print(f"{'what':<{width}}  {'opsconsole':<28}  reference (same run)")
+        for what, ours, theirs in rows:
+            print(f"{what:<{width}}  {ours:<28}  {theirs}")
+        print("\nCPU per poll round, each kind alone (collect + evaluate, in process):")
+        for section in ("systemd", "redis", "celery", "docker", "postgres", "http", "host"):
+            print(f"  {section:<9} {poll_round_ms(config, section):7.1f} ms")
+        print(f"\nload average during the run: {os.getloadavg()}")
+    finally:
+        stack.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
