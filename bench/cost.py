@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -126,7 +125,9 @@ redis-cli -p {stack.redis.port} llen demo:jobs:queue >/dev/null
 redis-cli -p {stack.redis.port} scard demo:jobs:processing >/dev/null
 redis-cli -p {stack.redis.port} scard demo:jobs:failed >/dev/null
 redis-cli -p {stack.redis.port} -n 1 llen celery >/dev/null
-for c in $(docker -H {stack.docker.host} ps -aq); do docker -H {stack.docker.host} inspect "$c" >/dev/null; done
+for c in $(docker -H {stack.docker.host} ps -aq); do
+  docker -H {stack.docker.host} inspect "$c" >/dev/null
+done
 psql "{stack.postgres.dsn("demo")}" -Atc "select count(*) from pg_stat_activity" >/dev/null
 curl -sf -m 5 http://127.0.0.1:{stack.web_port}/health >/dev/null
 df -P / >/dev/null
