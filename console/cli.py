@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
             action.add_argument("--task", metavar="ID", help="one Celery task id")
         if verb == "call":
             _call_arguments(action)
-        if verb in ("retry", "rollback", "deploy"):
+        if verb in ("retry", "rollback", "roll-forward", "deploy"):
             action.add_argument("--dry-run", action="store_true", help="say what would happen")
         if verb == "restore":
             action.add_argument("--from", dest="source", metavar="FILE",

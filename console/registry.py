@@ -104,7 +104,7 @@ KINDS: tuple[KindRow, ...] = (
             ViewSpec("deploy", "Deploy", "screens.deploy:DeployScreen", "9",
                      hint="add a [[deploy]] section with repo, units and health"),
             verbs=(("restore", "deploy:NAME"), ("rollback", "deploy:NAME"),
-                   ("deploy", "deploy:NAME"))),
+                   ("roll-forward", "deploy:NAME"), ("deploy", "deploy:NAME"))),
     KindRow("backup", "backends.dirbackup", ("dir",),
             init_hint='paths = ["/opt/app/media"], dir = "/opt/backups/media", keep = 7',
             verbs=(("backup", "dir:NAME"), ("restore", "dir:NAME"))),

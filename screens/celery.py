@@ -98,6 +98,11 @@ class WorkerScreen(Dialog[None]):
             yield Static("\n".join(lines), id="worker-detail")
 
 
+BEAT_HINT = ("No beat schedule to show. Point beat_schedule in [[celery]] at the file celery "
+             "beat keeps (beat's -s option, e.g. beat_schedule = \"/var/lib/app/"
+             "celerybeat-schedule\"); its entries come from the app's beat_schedule setting.")
+
+
 class CeleryScreen(TableScreen[CelerySnapshot]):
     VIEW = "celery"
     DEFAULT_CSS = """
@@ -149,6 +154,7 @@ class CeleryScreen(TableScreen[CelerySnapshot]):
                                  ("Schedule", 24, 1), ("Last run", 9, 2), ("Runs", 6, 3),
                                  ("Args", None)],
                                 id="beat-table")
+                yield Static(BEAT_HINT, id="beat-hint", classes="caption")
 
     # -- drawing --------------------------------------------------------------------------
     def extra_notices(self, polled: list[Polled[CelerySnapshot]]) -> Iterable[str]:
@@ -214,6 +220,7 @@ class CeleryScreen(TableScreen[CelerySnapshot]):
         for table_id, rows in (("workers", workers), ("queues", queues), ("tasks", tasks),
                                ("failed", failed), ("beat", beat)):
             self.query_one(f"#{table_id}-table", LiveTable).set_rows(rows)
+        self.query_one("#beat-hint", Static).display = not beat
 
     # -- selection ------------------------------------------------------------------------
     def _tab(self) -> str:

@@ -178,6 +178,28 @@ def test_failing_command_stops_the_plan(deploy_config: Callable[..., Path], rele
     assert unit_state(systemd_machine, app_unit) != "active"  # start never ran
 
 
+def test_roll_forward_after_a_rollback_returns_to_the_rolled_back_release(
+        deploy_config: Callable[..., Path], release: Release, cli_env: dict[str, str],
+        state_dir: Path, systemd_machine: Any, app_unit: str) -> None:
+    config = deploy_config()
+    planned = rollback(config, cli_env, "--dry-run")
+    # the migration that came with the release is named before anything is confirmed
+    assert "migration file(s) changed" in planned.stdout + planned.stderr
+    assert "schema is NOT rolled back" in planned.stdout + planned.stderr
+    assert rollback(config, cli_env, "--yes").returncode == 0
+    assert git(release.repo, "rev-parse", "HEAD") == release.previous
+    forward = subprocess.run([*OPSCONSOLE, "--headless", "roll-forward", "deploy:app",
+                              "--config", str(config), "--yes"], capture_output=True,
+                             text=True, env=cli_env, timeout=120, check=False)
+    # The release rolled back to is the broken one: it is checked out and started again,
+    # and the health wait says, truthfully, that it is still broken.
+    assert forward.returncode == 1, forward.stdout + forward.stderr
+    assert "not healthy" in forward.stderr
+    assert git(release.repo, "rev-parse", "HEAD") == release.broken
+    verbs = [r.verb for r in AuditLog(state_dir).records() if r.phase == "started"]
+    assert verbs == ["rollback", "roll-forward"]
+
+
 def test_dry_run_changes_nothing(deploy_config: Callable[..., Path], release: Release,
                                  cli_env: dict[str, str], state_dir: Path,
                                  systemd_machine: Any, app_unit: str) -> None:

@@ -155,9 +155,11 @@ class DeployBackend(Backend[DeploySnapshot]):
         if rev:
             specs.append(self._deploy_spec(target, str(rev), options, snapshot))
         plan = snapshot.last_plan if snapshot else None
-        if plan is not None and plan.kind == "rollback" and plan.state == "failed":
-            specs.append(self._rollback_spec(target, plan.from_rev, False, snapshot,
-                                             verb="roll-forward"))
+        if plan is not None and plan.kind == "rollback" and plan.done and snapshot is not None \
+                and plan.from_rev != snapshot.current.sha:
+            # back to the release the rollback left, whether the rollback finished or not
+            specs.append(self._rollback_spec(target, plan.from_rev, bool(options.get("dry_run")),
+                                             snapshot, verb="roll-forward"))
         backup = options.get("from") or (snapshot.pre_deploy_backup if snapshot else None)
         if backup and self.config.database:
             specs.append(self._restore_spec(target, str(backup)))
@@ -169,6 +171,11 @@ class DeployBackend(Backend[DeploySnapshot]):
         where = snap.current.short if snap else "HEAD"
         listing = "; ".join(f"({n}) {s.title}" for n, s in enumerate(steps, 1))
         effect = f"from {where} to {to_rev[:10]}: {listing}"
+        if snap is not None and snap.migrations and verb == "rollback":
+            effect += (f". NOTE: {len(snap.migrations)} migration file(s) changed since "
+                       f"{to_rev[:10]} ({', '.join(snap.migrations[:3])}): the database schema "
+                       "is NOT rolled back unless you also restore the pre-deploy backup "
+                       "(B in the Deploy view, or restore deploy:NAME)")
 
         async def run(progress: Progress) -> ActionOutcome:
             if dry_run:
