@@ -43,7 +43,8 @@ class Bare(App):
         yield Footer()
     def on_mount(self):
         table = self.query_one(DataTable)
-        table.add_columns("Status", "Target", "Summary")
+        for label in ("Status", "Target", "Summary"):
+            table.add_column(label, key=label)
         for i in range(26):
             table.add_row("OK", f"target {i}", f"summary {i}", key=str(i))
         self.ticks = 0
