@@ -275,3 +275,57 @@ async def test_two_restores_started_in_the_same_second_both_succeed(
         await backend.close()
     dbname = pg_db.rsplit("/", 1)[1]
     assert len([d for d in _databases(pg_db, dbname) if "_restore_" in d]) == 2
+
+
+@pytest.fixture
+def app_role_db(pg_db: str) -> Iterator[tuple[str, str]]:
+    """The fresh database handed to a role of its own that may not create databases, as an
+    app's role usually may not: (the app's DSN, the admin's DSN)."""
+    base, dbname = pg_db.rsplit("/", 1)
+    role = f"app_{dbname}"[:60]
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN NOCREATEDB").format(
+            psycopg.sql.Identifier(role)))
+        conn.execute(psycopg.sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+            psycopg.sql.Identifier(dbname), psycopg.sql.Identifier(role)))
+    host = base.split("@", 1)[1]
+    app = f"postgresql://{role}@{host}/{dbname}"
+    fill(app)
+    try:
+        yield app, base + "/postgres"
+    finally:
+        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+            for name in _databases(pg_db, dbname):
+                conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    psycopg.sql.Identifier(name)))
+            conn.execute(psycopg.sql.SQL("DROP ROLE IF EXISTS {}").format(
+                psycopg.sql.Identifier(role)))
+
+
+async def test_a_restore_with_an_app_role_needs_and_uses_admin_dsn(
+        app_role_db: tuple[str, str], write_config: WriteConfig, cli_env: Env,
+        tmp_path: Path) -> None:
+    app, admin = app_role_db
+    original = await _fingerprint(app)
+    bk = tmp_path / "backups"
+    plain = write_config(make_config(app, backup_dir=bk), "plain.toml")
+    done = _cli(cli_env, plain, "backup", "postgres:main", "--yes")
+    assert done.returncode == 0, done.stderr
+    dump = next(bk.glob("*.dump"))
+
+    refused = _cli(cli_env, plain, "restore", "postgres:main", "--from", str(dump), "--yes")
+    assert refused.returncode == 1
+    assert "cannot create scratch database" in refused.stderr and "admin_dsn" in refused.stderr
+    assert await _fingerprint(app) == original  # nothing was touched
+
+    with psycopg.connect(app, autocommit=True) as conn:
+        conn.execute("DELETE FROM items WHERE id > 10")
+    admin_config = write_config(make_config(app, f'admin_dsn = "{admin}"', backup_dir=bk),
+                                "admin.toml")
+    done = _cli(cli_env, admin_config, "restore", "postgres:main", "--from", str(dump), "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert await _fingerprint(app) == original
+    with psycopg.connect(admin) as conn:
+        owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                             (app.rsplit("/", 1)[1],)).fetchone()
+    assert owner == (app.split("//", 1)[1].split("@", 1)[0],)  # still the app's database

@@ -51,6 +51,9 @@ class PostgresConfig:
     statement_timeout: float
     lock_timeout: float
     maintenance_timeout: float
+    # A role that may create, rename and drop databases, for restores (the app's usually
+    # may not); its database is the maintenance one it connects to (postgres).
+    admin_dsn: str | None = field(default=None, repr=False)
 
     @property
     def dbname(self) -> str:
@@ -74,6 +77,15 @@ class PostgresConfig:
             params.pop("password", None)
         elif self.password is not None:
             params["password"] = self.password
+        if dbname is not None:
+            params["dbname"] = dbname
+        return make_conninfo("", **params)
+
+    def admin_conninfo(self, dbname: str | None = None) -> str | None:
+        """The admin connection's conninfo (to `dbname`, else its own database), or None."""
+        if self.admin_dsn is None:
+            return None
+        params = conninfo_to_dict(self.admin_dsn)
         if dbname is not None:
             params["dbname"] = dbname
         return make_conninfo("", **params)
@@ -149,6 +161,13 @@ def parse(table: Table) -> PostgresConfig:
                 "the dsn already holds a password: give it in one place only")
     timeout = table.duration("timeout", 5.0)
     table.check(timeout > 0, "timeout", "must be more than 0")
+    admin_dsn = table.url("admin_dsn", ("postgresql", "postgres"), None)
+    if admin_dsn is not None:
+        try:
+            conninfo_to_dict(admin_dsn)
+        except Exception as exc:  # psycopg.ProgrammingError: an unparsable DSN
+            raise table.error("admin_dsn", f"not a valid PostgreSQL URL: "
+                                           f"{str(exc).splitlines()[0]}") from None
     config = PostgresConfig(
         name=table.name(),
         dsn=dsn,
@@ -160,6 +179,7 @@ def parse(table: Table) -> PostgresConfig:
         statement_timeout=table.duration("statement_timeout", 3.0),
         lock_timeout=table.duration("lock_timeout", 0.5),
         maintenance_timeout=table.duration("maintenance_timeout", 3600.0),
+        admin_dsn=admin_dsn,
     )
     table.done()
     return config

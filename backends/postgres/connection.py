@@ -49,15 +49,18 @@ def describe(exc: BaseException, config: PostgresConfig) -> str:
 
 async def connect(config: PostgresConfig, *, dbname: str | None = None,
                   statement_timeout: float | None = None,
-                  application_name: str = APPLICATION_NAME) -> AsyncConnection[tuple[object, ...]]:
-    """One autocommit session with the console's tag and timeouts."""
+                  application_name: str = APPLICATION_NAME,
+                  admin: bool = False) -> AsyncConnection[tuple[object, ...]]:
+    """One autocommit session with the console's tag and timeouts; with `admin`, through
+    `admin_dsn` when the config has one."""
     options = session_options(
         config.statement_timeout if statement_timeout is None else statement_timeout,
         config.lock_timeout)
     try:
         async with asyncio.timeout(config.timeout + 1):
+            conninfo = (config.admin_conninfo(dbname) if admin else None) or config.conninfo(dbname)
             return await AsyncConnection.connect(
-                config.conninfo(dbname), autocommit=True, application_name=application_name,
+                conninfo, autocommit=True, application_name=application_name,
                 connect_timeout=max(1, int(config.timeout)), options=options)
     except (psycopg.Error, TimeoutError, OSError) as exc:
         raise PostgresUnavailable(describe(exc, config)) from None

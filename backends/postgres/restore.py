@@ -82,7 +82,7 @@ async def check_archive(path: Path, config: PostgresConfig, timeout: float,
 async def _admin(config: PostgresConfig, timeout: float) -> psycopg.AsyncConnection[tuple[object, ...]]:
     """A session outside the target database (it cannot rename itself)."""
     maintenance = "postgres" if config.dbname != "postgres" else "template1"
-    return await connect(config, dbname=maintenance, statement_timeout=timeout)
+    return await connect(config, dbname=maintenance, statement_timeout=timeout, admin=True)
 
 
 async def _drop(config: PostgresConfig, name: str) -> None:
@@ -100,8 +100,15 @@ async def restore_into(config: PostgresConfig, path: Path, scratch: str, timeout
     """Create `scratch` and pg_restore the archive into it; drop it again on failure."""
     conn = await _admin(config, timeout)
     try:
-        await conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
-            sql.Identifier(scratch)))
+        # owned by the app's role, which restores into it as it owns the original
+        await conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(
+            sql.Identifier(scratch), sql.Identifier(config.user)))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        hint = ("the admin_dsn role may not either" if config.admin_dsn else
+                f"give [[postgres]] {config.name} an admin_dsn (a role that may create "
+                "databases, e.g. admin_dsn = \"postgresql://postgres@HOST/postgres\")")
+        raise ActionFailed(f"cannot create scratch database {scratch}: "
+                           f"{str(exc).splitlines()[0]}: {hint}") from None
     except psycopg.Error as exc:
         raise ActionFailed(f"cannot create scratch database {scratch}: "
                            f"{str(exc).splitlines()[0]}") from None
