@@ -54,6 +54,9 @@ class Backend(ABC, Generic[S]):
         self.name = name
         self.interval = interval
         self.timeout = timeout
+        # Whether a view showing this backend's details is on screen. Without it a backend
+        # may read only what its checks need (Celery's task lists cost inspect broadcasts).
+        self.detail = True
 
     @property
     def id(self) -> str:

@@ -43,6 +43,7 @@ def run_check(config: Config, *, fmt: str, only: list[str], timeout: float | Non
         emit(f"OPSCONSOLE UNKNOWN - no [[service]] matches {' '.join(only)} (services: {names})")
         return int(Status.UNKNOWN)
     session = Session(config, only=patterns or None)
+    session.show_details("")  # no view: each backend reads what its checks need, no more
     alerts = AlertRun(config, started + deadline, session.host, started)
     alerts.begin()
     if patterns and not session.backends and not wanted:

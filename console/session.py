@@ -276,6 +276,17 @@ class Session:
     def counts(self) -> dict[Status, int]:
         return self.board.counts()
 
+    def show_details(self, view: str) -> None:
+        """Tell each backend whether `view` (now on screen) shows its details; a backend
+        that comes into view is polled at once, with its details."""
+        shown = set(registry.sections_of_view(view))
+        for backend in self.backends:
+            wanted = backend.kind in shown
+            if wanted and not backend.detail:
+                backend.detail = True
+                self.poll_now(backend.id)
+            backend.detail = wanted
+
     def log_backends(self) -> list[Backend[Any]]:
         """The backends that offer live logs (journals, container logs, files)."""
         return [b for b in self.backends if type(b).log_sources is not Backend.log_sources]

@@ -101,7 +101,9 @@ class OpsConsoleApp(App[int]):
 
     # -- start and stop -------------------------------------------------------------------
     async def on_mount(self) -> None:
-        await self.switch_mode("services" if self.config.services else "overview")
+        first = "services" if self.config.services else "overview"
+        self.session.show_details(first)
+        await self.switch_mode(first)
         self.session.start()
         if self.fleet is not None:
             self.fleet.start()
@@ -170,6 +172,7 @@ class OpsConsoleApp(App[int]):
 
     async def action_show_view(self, name: str) -> None:
         if self.current_mode != name:
+            self.session.show_details(name)
             await self.switch_mode(name)
 
     def show_view_for(self, target: str) -> None:

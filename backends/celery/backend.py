@@ -13,7 +13,7 @@ import redis
 
 from backends.base import Backend, Runtime
 from backends.celery.beat import read_schedule
-from backends.celery.client import CeleryClient, InspectReplies
+from backends.celery.client import CHECK_METHODS, INSPECT_METHODS, CeleryClient, InspectReplies
 from backends.celery.config import CeleryConfig
 from backends.celery.events import EventsReceiver
 from backends.celery.queues import Depths, discover_queues, read_depths
@@ -83,7 +83,9 @@ class CeleryBackend(Backend[CelerySnapshot]):
     # -- collect --------------------------------------------------------------------------
     async def collect(self) -> CelerySnapshot:
         depths = await asyncio.to_thread(self._read_broker)
-        inspect_task = asyncio.to_thread(self.client.inspect_all, self.config.expected_workers)
+        methods = INSPECT_METHODS if self.detail else CHECK_METHODS
+        inspect_task = asyncio.to_thread(self.client.inspect_all, self.config.expected_workers,
+                                         None, methods)
         results_task = asyncio.to_thread(self._read_results)
         beat_task = asyncio.to_thread(self._read_beat)
         replies, results_note, beat = await asyncio.gather(inspect_task, results_task, beat_task)
