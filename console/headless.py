@@ -14,6 +14,7 @@ import time
 from console import report
 from console.config import Config
 from console.core.model import CheckResult, Status
+from console.core.scrub import scrub_text
 from console.core.targets import matches
 from console.session import Session
 
@@ -52,9 +53,9 @@ def run_status(config: Config, *, fmt: str) -> int:
                      "targets": [c.target for c in r.checks],
                      "summaries": {c.label: c.summary for c in r.checks},
                      "snapshot": report.to_jsonable(r.snapshot)} for r in results]
-        print(json.dumps(document, indent=2))
+        print(json.dumps(report.to_jsonable(document), indent=2))
         return EXIT_OK
     for result in sorted(results, key=lambda r: r.backend_id):
         for check in result.checks:
-            print(f"{check.label}: {check.summary}")
+            print(scrub_text(f"{check.label}: {check.summary}"))
     return EXIT_OK

@@ -15,8 +15,10 @@ import signal
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from rich.errors import MarkupError as RichMarkupError
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.markup import MarkupError
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
@@ -26,6 +28,7 @@ from console.config import Config
 from console.core.actions import ActionSpec
 from console.core.durations import clock
 from console.core.model import CheckResult, PollResult
+from console.core.scrub import scrub_text
 from console.dispatcher import ActionRun
 from console.session import Session
 from screens.base import ConsoleScreen
@@ -35,6 +38,9 @@ from widgets.topbar import TopBar
 VIEWS = registry.views()
 
 _REDRAW_DELAY = 0.1
+
+
+DISPLAY_ERRORS = (MarkupError, RichMarkupError)
 
 
 class OpsConsoleApp(App[int]):
@@ -57,6 +63,7 @@ class OpsConsoleApp(App[int]):
         self.session.on_poll(self._poll_published)
         self.session.on_action(self._action_changed)
         self._redraw_pending = False
+        self._display_errors: set[str] = set()
         for view in VIEWS:
             self.add_mode(view.name, functools.partial(self._make_screen, view.name))
         if config.discovery is not None:
@@ -72,6 +79,21 @@ class OpsConsoleApp(App[int]):
     def _poll_published(self, result: PollResult, changed: bool) -> None:
         if changed:
             self.post_message(PollUpdated(result))
+
+    # -- errors ---------------------------------------------------------------------------
+    def _handle_exception(self, error: Exception) -> None:
+        """A widget that cannot draw some text is reported, never the end of the console.
+
+        Server text is rendered as plain Text everywhere; this is the net under that rule:
+        a markup error (the only way text breaks rendering) becomes one notification.
+        """
+        if isinstance(error, DISPLAY_ERRORS):
+            message = scrub_text(f"could not display some text: {error}")[:300]
+            if message not in self._display_errors:
+                self._display_errors.add(message)
+                self.notify(message, title="Display", severity="error", markup=False)
+            return
+        super()._handle_exception(error)
 
     # -- start and stop -------------------------------------------------------------------
     async def on_mount(self) -> None:
@@ -173,7 +195,7 @@ class OpsConsoleApp(App[int]):
             severity: SeverityLevel = {"ok": "information", "failed": "error"}.get(
                 run.state, "warning")  # type: ignore[assignment]
             self.notify(run.outcome.message, title=run.spec.title, severity=severity,
-                        timeout=8 if run.state == "ok" else 15)
+                        timeout=8 if run.state == "ok" else 15, markup=False)
         self._schedule_redraw()
 
     def _schedule_redraw(self) -> None:

@@ -93,8 +93,8 @@ class DeployScreen(TableScreen[DeploySnapshot]):
             caption.update("No rollback yet")
             steps.set_rows([])
             return
-        caption.update(f"Rollback {plan.id} by {plan.who} at {clock(plan.created)}: "
-                       f"{plan.from_rev[:10]} -> {plan.to_rev[:10]} · {plan.state}")
+        caption.update(Text(f"Rollback {plan.id} by {plan.who} at {clock(plan.created)}: "
+                            f"{plan.from_rev[:10]} -> {plan.to_rev[:10]} · {plan.state}"))
         rows: list[Row] = []
         lines: list[LogLine] = []
         for number, step in enumerate(plan.steps, 1):
