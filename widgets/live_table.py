@@ -3,11 +3,14 @@
 Screens hand it the full list of rows on every update; when the row order is unchanged it
 updates just the cells whose value changed, otherwise it rebuilds and keeps the cursor on the
 same row. A filter text hides rows that do not contain it.
+
+Every cell passes `clean` (printable text; the screen adds the config's redactor), so what a
+table shows is masked and escaped whatever a screen puts in it; strings are never markup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
@@ -15,11 +18,25 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from console.core.scrub import scrub_text
+
 Row = tuple[str, tuple[RenderableType, ...]]
 
 
 def _plain(cell: RenderableType) -> str:
     return cell.plain if isinstance(cell, Text) else str(cell)
+
+
+def clean_cell(cell: RenderableType, clean: Callable[[str], str]) -> RenderableType:
+    """A cell as plain Text with `clean` applied (its style kept when the text changes)."""
+    if isinstance(cell, str):
+        return Text(clean(cell))
+    if isinstance(cell, Text):
+        shown = clean(cell.plain)
+        if shown != cell.plain:
+            return Text(shown, style=cell.style, overflow=cell.overflow, no_wrap=cell.no_wrap,
+                        justify=cell.justify)
+    return cell
 
 
 def _signature(cell: RenderableType) -> tuple[str, str]:
@@ -45,6 +62,7 @@ class LiveTable(DataTable[RenderableType]):
         self._order: list[str] = []
         self._filter = ""
         self.empty = empty
+        self.clean: Callable[[str], str] = scrub_text
 
     def on_mount(self) -> None:
         for label, width in self._columns:
@@ -61,7 +79,8 @@ class LiveTable(DataTable[RenderableType]):
         self._render_rows()
 
     def set_rows(self, rows: Sequence[Row]) -> None:
-        self._rows = list(rows)
+        self._rows = [(key, tuple(clean_cell(c, self.clean) for c in cells))
+                      for key, cells in rows]
         self._render_rows()
 
     def _visible(self) -> list[Row]:
