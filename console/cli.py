@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
                                      "verified backup taken before the release was deployed)")
         if verb == "rollback":
             action.add_argument("--to", metavar="REV", help="revision to go back to")
+        if verb in ("restore", "rollback"):
+            action.add_argument("--force", action="store_true",
+                                help="restore a --from file outside the backup dir, or roll "
+                                     "back --to a revision this checkout has never had")
 
     init = commands.add_parser("init", help="write a config file from what runs on this machine")
     init.add_argument("--output", metavar="PATH",
@@ -86,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    for name in ("task", "dry_run", "source", "to"):
+    for name in ("task", "dry_run", "source", "to", "force"):
         value = getattr(args, name, None)
         if value:
             options["from" if name == "source" else name] = value

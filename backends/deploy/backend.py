@@ -139,7 +139,7 @@ class DeployBackend(Backend[DeploySnapshot]):
         to_rev = options.get("to") or (previous.sha if previous else None)
         if to_rev:
             specs.append(self._rollback_spec(target, str(to_rev), bool(options.get("dry_run")),
-                                             snapshot))
+                                             snapshot, force=bool(options.get("force"))))
         plan = snapshot.last_plan if snapshot else None
         if plan is not None and plan.state == "failed":
             specs.append(self._rollback_spec(target, plan.from_rev, False, snapshot,
@@ -150,13 +150,17 @@ class DeployBackend(Backend[DeploySnapshot]):
         return specs
 
     def _rollback_spec(self, target: str, to_rev: str, dry_run: bool,
-                       snap: DeploySnapshot | None, verb: str = "rollback") -> ActionSpec:
+                       snap: DeploySnapshot | None, verb: str = "rollback", *,
+                       force: bool = False) -> ActionSpec:
         steps = plan_steps(self.config, to_rev)
         where = snap.current.short if snap else "HEAD"
         listing = "; ".join(f"({n}) {s.title}" for n, s in enumerate(steps, 1))
         effect = f"from {where} to {to_rev[:10]}: {listing}"
 
         async def run(progress: Progress) -> ActionOutcome:
+            # the dry run refuses exactly what the real run refuses
+            await asyncio.to_thread(git.rollback_target, Path(self.config.repo), to_rev,
+                                    force=force or verb == "roll-forward")
             if dry_run:
                 for number, step in enumerate(steps, 1):
                     progress.log(f"{number}. {step.title}")
@@ -183,7 +187,7 @@ class DeployBackend(Backend[DeploySnapshot]):
         probe.release()
         repo = Path(self.config.repo)
         head = await asyncio.to_thread(git.current, repo)
-        target = await asyncio.to_thread(git.resolve, repo, to_rev)
+        target = await asyncio.to_thread(git.rollback_target, repo, to_rev, force=True)
         plan = await asyncio.to_thread(self.store.create, self.name, current_identity().user,
                                        head.sha, target.sha, plan_steps(self.config, target.sha))
         progress.log(f"plan {plan.id}: {head.short} -> {target.short}, "

@@ -123,6 +123,26 @@ def is_dirty(repo: Path) -> bool:
     return bool(git(repo, "status", "--porcelain", "--untracked-files=no").strip())
 
 
+def seen_revisions(repo: Path) -> set[str]:
+    """Commits this checkout has had (HEAD's reflog) or that a tag names."""
+    seen = set(git(repo, "reflog", "--format=%H", "HEAD", "--").split())
+    seen |= set(git(repo, "tag", "--format=%(objectname)%0a%(*objectname)").split())
+    return seen
+
+
+def rollback_target(repo: Path, rev: str, *, force: bool) -> Commit:
+    """The commit a rollback goes to; one the deploy never ran nor tagged needs `force`.
+
+    A branch or hash someone pushed is not a release: going back means going to something
+    this checkout was at before (its reflog) or a tagged release.
+    """
+    target = resolve(repo, rev)
+    if not force and target.sha not in seen_revisions(repo):
+        raise GitError(f"{rev} ({target.short}) was never checked out here nor tagged: pass "
+                       "--force to roll back to it anyway")
+    return target
+
+
 def checkout(repo: Path, rev: str) -> str:
     """Check out a revision (detached), refusing to throw away local changes."""
     if is_dirty(repo):
