@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pwd
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ class DeployConfig:
     health_timeout: float
     command_timeout: float
     bus: str | None
+    user: str | None = None  # after_checkout runs as this user (and its primary group)
 
 
 def parse(table: Table) -> DeployConfig:
@@ -34,8 +36,16 @@ def parse(table: Table) -> DeployConfig:
         health_timeout=table.duration("health_timeout", 60.0),
         command_timeout=table.duration("command_timeout", 600.0),
         bus=table.text("bus", None),
+        user=table.text("user", None),
     )
     table.check(config.repo.startswith("/"), "repo", "must be an absolute path to a git working tree")
+    if config.user is not None:
+        try:
+            pwd.getpwnam(config.user)
+        except KeyError:
+            raise table.error("user", f"no user {config.user!r} on this host: name the "
+                                      "account the app runs as (useradd, or fix the name)") \
+                from None
     table.done()
     return config
 
