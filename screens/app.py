@@ -43,6 +43,12 @@ _REDRAW_DELAY = 0.1
 DISPLAY_ERRORS = (MarkupError, RichMarkupError)
 
 
+def markup_literal(text: str) -> str:
+    """Markup that shows exactly `text`: every `[` escaped (the palette parses its entries,
+    and textual.markup.escape leaves some, such as a final `[/`, unescaped)."""
+    return text.replace("[", "\\[")
+
+
 class OpsConsoleApp(App[int]):
     TITLE = "opsconsole"
     CSS_PATH = "console.tcss"  # the console's shared styles: views, tables, dialogs
@@ -100,7 +106,7 @@ class OpsConsoleApp(App[int]):
         await self.switch_mode("overview")
         self.session.start()
         for warning in self.config.warnings:
-            self.notify(warning, title="Config", severity="warning", timeout=20)
+            self.notify(warning, title="Config", severity="warning", timeout=20, markup=False)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.exit)
         loop.add_signal_handler(signal.SIGHUP, self._hang_up)
@@ -307,9 +313,10 @@ class OpsConsoleApp(App[int]):
         for target in self.session.targets():
             for spec in self.session.actions_for(target):
                 refusal = self.session.refusal(spec)
+                # the palette parses its titles as markup: server text is escaped for it
                 yield SystemCommand(
-                    f"{spec.verb.capitalize()} {target}",
-                    refusal or spec.effect, lambda s=spec: self.start_action(s))
+                    markup_literal(scrub_text(f"{spec.verb.capitalize()} {target}")),
+                    markup_literal(refusal or spec.effect), lambda s=spec: self.start_action(s))
         yield SystemCommand("Quit", "leave opsconsole", self.exit)
 
 

@@ -158,3 +158,43 @@ async def test_failed_task_with_markup_and_escapes_opens_without_crashing(
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, CeleryScreen)
+
+
+HOSTILE_KEY = "jobs:[@click=app.quit]x\x1b]0;pwned\x07[/"
+
+
+async def test_a_hostile_redis_key_in_the_palette_is_text(scratch_redis: Any) -> None:
+    import redis
+
+    from screens.app import OpsConsoleApp
+    from screens.queues import QueuesScreen
+    from widgets.live_table import LiveTable
+
+    client = redis.Redis.from_url(scratch_redis.url_for(0))
+    client.rpush(HOSTILE_KEY, "job")
+    client.close()
+    config = parse_config(f'[[redis]]\nname = "r"\nurl = "{scratch_redis.url_for(0)}"\n'
+                          'discover = "jobs:*"\n', Path("c.toml"))
+    app = OpsConsoleApp(config)
+    shown_key = "jobs:[@click=app.quit]x\\x1b]0;pwned\\x07[/"
+    async with app.run_test(size=(160, 40)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.1)
+            if any("jobs:" in t for t in app.session.targets()):
+                break
+        commands = [f"{c.title} {c.help}" for c in app.get_system_commands(app.screen)
+                    if "jobs:" in c.title]
+        print(commands)
+        assert commands and all("\x1b" not in c for c in commands)
+        await pilot.press("ctrl+p", *"jobs")
+        await pilot.pause(0.5)
+        assert app.is_running and app.return_code is None
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("3")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, QueuesScreen)
+        table = app.screen.query_one(LiveTable)
+        rows = " ".join(str(c) for i in range(table.row_count) for c in table.get_row_at(i))
+        assert shown_key in rows and "\x1b" not in rows
+        assert app.is_running and app.return_code is None
