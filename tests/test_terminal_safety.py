@@ -198,3 +198,35 @@ async def test_a_hostile_redis_key_in_the_palette_is_text(scratch_redis: Any) ->
         rows = " ".join(str(c) for i in range(table.row_count) for c in table.get_row_at(i))
         assert shown_key in rows and "\x1b" not in rows
         assert app.is_running and app.return_code is None
+
+
+def test_postgres_query_text_of_any_database_user_is_escaped(shared_pg_dsn: str) -> None:
+    import psycopg
+
+    marker = f"octest-{uuid.uuid4().hex[:8]}"
+    # left idle in its transaction, so the Database view lists it with its last query
+    conn = psycopg.connect(shared_pg_dsn)
+    conn.execute(f"SELECT 1 /* {marker} \x1b]0;pwned\x07 [/ */")
+    config = parse_config(f'[[postgres]]\nname = "db"\ndsn = "{shared_pg_dsn}"\n', Path("c.toml"))
+    session = Session(config)
+
+    async def poll_until_seen() -> Any:
+        try:
+            for _ in range(50):
+                result = await poll_once(session.backends[0], BackendState(), config.redactor)
+                found = [s for s in (result.snapshot.sessions if result.snapshot else ())
+                         if marker in s.query]
+                if found:
+                    return found[0]
+                await asyncio.sleep(0.2)
+            return None
+        finally:
+            await session.close_backends()
+
+    try:
+        seen = asyncio.run(poll_until_seen())
+    finally:
+        conn.rollback()
+        conn.close()
+    assert seen is not None, "the session never showed up"
+    assert f"{marker} \\x1b]0;pwned\\x07 [/" in seen.query and raw_controls(seen.query) == []
