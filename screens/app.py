@@ -16,11 +16,13 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from rich.errors import MarkupError as RichMarkupError
+from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.markup import MarkupError
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.widgets import Static
 
 from backends.base import Backend
 from console import registry
@@ -94,12 +96,22 @@ class OpsConsoleApp(App[int]):
         a markup error (the only way text breaks rendering) becomes one notification.
         """
         if isinstance(error, DISPLAY_ERRORS):
+            self._show_as_text()
             message = scrub_text(f"could not display some text: {error}")[:300]
             if message not in self._display_errors:
                 self._display_errors.add(message)
                 self.notify(message, title="Display", severity="error", markup=False)
             return
         super()._handle_exception(error)
+
+    def _show_as_text(self) -> None:
+        """Give every Static whose markup does not parse its content as plain text."""
+        for screen in self.screen_stack:
+            for widget in screen.query(Static):
+                try:
+                    widget.visual  # noqa: B018  (parsing happens on first access)
+                except DISPLAY_ERRORS:
+                    widget.update(Text(scrub_text(str(widget.content))))
 
     # -- start and stop -------------------------------------------------------------------
     async def on_mount(self) -> None:

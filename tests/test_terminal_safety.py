@@ -230,3 +230,30 @@ def test_postgres_query_text_of_any_database_user_is_escaped(shared_pg_dsn: str)
         conn.close()
     assert seen is not None, "the session never showed up"
     assert f"{marker} \\x1b]0;pwned\\x07 [/" in seen.query and raw_controls(seen.query) == []
+
+
+async def test_a_widget_that_cannot_draw_its_text_does_not_end_the_console(
+        write_config: Callable[..., Path]) -> None:
+    from textual.app import ComposeResult
+    from textual.screen import ModalScreen
+    from textual.widgets import Static
+
+    from console.config import load_config
+    from screens.app import OpsConsoleApp
+
+    class Broken(ModalScreen[None]):
+        """A view that (wrongly) hands server text to a markup-parsing widget."""
+
+        def compose(self) -> ComposeResult:
+            yield Static("task failed: @[/ args", id="broken")
+
+    app = OpsConsoleApp(load_config(str(write_config("[[host]]\n"))))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        app.push_screen(Broken())
+        await pilot.pause(0.5)
+        assert app.is_running and app.return_code is None
+        shown = str(app.screen.query_one("#broken", Static).render())
+        assert "task failed: @[/ args" in shown
+        await pilot.press("q")
+        await pilot.pause()
