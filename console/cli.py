@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
             action.add_argument("--to", metavar="DIR",
                                 help="dir: targets only: restore under this directory instead "
                                      "of the original places")
+        if verb in ("restore", "rollback"):
+            action.add_argument("--force", action="store_true",
+                                help="restore a --from file outside the backup dir, or roll "
+                                     "back --to a revision this checkout has never had")
 
     init = commands.add_parser("init", help="write a config file from what runs on this machine")
     init.add_argument("--output", metavar="PATH",
@@ -186,7 +190,7 @@ def _duration(text: str) -> float:
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for name in ("task", "dry_run", "source", "to", "task_name", "args", "kwargs", "queue",
-                 "countdown", "wait", "auto_rollback"):
+                 "countdown", "wait", "auto_rollback", "force"):
         value = getattr(args, name, None)
         if value:
             options["from" if name == "source" else name] = value

@@ -253,12 +253,15 @@ def discovered_config(searched: list[Path], *, forced: bool = False) -> Config:
 
 
 def _permission_warnings(path: Path, redactor: Redactor) -> list[str]:
-    if not redactor.has_secrets:
-        return []
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return []
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
-        return [f"{path} holds secrets and is readable by other users: chmod 600 {path}"]
-    return []
+    """A warning for the config and each password file that others can read."""
+    warnings = []
+    holders = ([path] if redactor.has_secrets else []) + redactor.files
+    for holder in dict.fromkeys(holders):
+        try:
+            mode = holder.stat().st_mode
+        except OSError:
+            continue
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            warnings.append(f"{holder} holds secrets and is readable by other users: "
+                            f"chmod 600 {holder}")
+    return warnings

@@ -62,6 +62,11 @@ def missing_prerequisites() -> list[str]:
 
 
 def run_demo(*, down: bool, headless: bool, assume_yes: bool, read_only: bool) -> int:
+    if read_only:
+        print("opsconsole: --read-only: the demo installs packages and starts (or, with "
+              "--down, stops) services, so it does not run; leave out --read-only",
+              file=sys.stderr)
+        return 3
     if os.geteuid() != 0:
         print("opsconsole: demo needs root (it starts dockerd, systemd-nspawn and a "
               "PostgreSQL cluster): run `sudo opsconsole demo`", file=sys.stderr)

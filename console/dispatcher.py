@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import itertools
 import os
 import time
@@ -16,6 +17,7 @@ from console.core.audit import AuditLog
 from console.core.errors import ActionFailed, ActionRefused, one_line
 from console.core.identity import Identity
 from console.core.locks import TargetLock
+from console.core.scrub import scrub_text
 from console.core.secrets import Redactor
 
 Confirmer = Callable[[ActionSpec], Awaitable[bool]]
@@ -52,7 +54,7 @@ class _RunProgress:
     """Progress reporting for one run; notifications are throttled for the UI's sake."""
 
     def __init__(self, run: ActionRun, notify: Callable[[ActionRun], None],
-                 redactor: Redactor) -> None:
+                 redactor: Callable[[str], str]) -> None:
         self.run = run
         self._notify = notify
         self._redactor = redactor
@@ -85,7 +87,8 @@ class Dispatcher:
         self.audit = AuditLog(state_dir)
         self.lock_dir = state_dir / "locks"
         self.read_only = read_only
-        self.redactor = redactor
+        # every message, line and audit field is masked and made printable on its way out
+        self.redactor: Callable[[str], str] = functools.partial(scrub_text, redact=redactor)
         self.identity = identity
         self.on_change = on_change or (lambda run: None)
         self.repoll = repoll or (lambda backend_id: None)
@@ -117,14 +120,14 @@ class Dispatcher:
                 raise ActionRefused(f"{spec.title}: not confirmed")
         except ActionRefused as exc:
             await self._record(run, "refused", outcome="refused", error=str(exc))
-            return self._end(run, "refused", ActionOutcome(False, str(exc)))
+            return self._end(run, "refused", ActionOutcome(False, self.redactor(str(exc))))
         lock = TargetLock(self.lock_dir, spec.lock_key, identity or self.identity, spec.verb)
         if spec.mutating:
             try:
                 await asyncio.to_thread(lock.acquire)
             except ActionRefused as exc:
                 await self._record(run, "refused", outcome="refused", error=str(exc))
-                return self._end(run, "refused", ActionOutcome(False, str(exc)))
+                return self._end(run, "refused", ActionOutcome(False, self.redactor(str(exc))))
         try:
             return await self._execute(run)
         finally:
@@ -185,5 +188,5 @@ class Dispatcher:
         await asyncio.to_thread(
             self.audit.append, action_id=run.id, phase=phase, who=who.user,
             client=who.client or who.tty, verb=spec.verb,
-            target=spec.target, params=params, outcome=self.redactor(outcome),
+            target=self.redactor(spec.target), params=params, outcome=self.redactor(outcome),
             duration=duration, error=self.redactor(error))

@@ -17,6 +17,7 @@ from console import report
 from console.alerts import AlertRun
 from console.config import Config
 from console.core.model import CheckResult, Status
+from console.core.scrub import scrub_text
 from console.core.targets import matches
 from console.output import emit
 from console.session import Session
@@ -101,9 +102,9 @@ def run_status(config: Config, *, fmt: str) -> int:
                      "targets": [c.target for c in r.checks],
                      "summaries": {c.label: c.summary for c in r.checks},
                      "snapshot": report.to_jsonable(r.snapshot)} for r in results]
-        emit(json.dumps(document, indent=2))
+        emit(json.dumps(report.to_jsonable(document), indent=2))
         return EXIT_OK
-    lines = [f"{check.status.name:<8} {check.label}: {check.summary}"
+    lines = [scrub_text(f"{check.status.name:<8} {check.label}: {check.summary}")
              for result in sorted(results, key=lambda r: r.backend_id) for check in result.checks]
     emit("\n".join(lines))
     return EXIT_OK

@@ -18,6 +18,7 @@ from console.core.actions import ActionSpec
 from console.core.audit import AuditLog
 from console.core.durations import clock, parse_duration
 from console.core.errors import ConfigError
+from console.core.scrub import scrub, scrub_text
 from console.dispatcher import ActionRun
 from console.headless import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
 from console.output import emit
@@ -38,16 +39,17 @@ def run_audit(config: Config, *, fmt: str, since: str | None) -> int:
     records = log.records(since=cutoff)
     verdict = log.verify()
     if fmt == "json":
-        emit(json.dumps({"records": [r.as_dict() for r in records],
+        emit(json.dumps({"records": [scrub(r.as_dict()) for r in records],
                           "chain": {"ok": verdict.ok, "message": verdict.message}}, indent=2))
     else:
         lines = []
         for r in records:
             took = f" in {r.duration:.1f}s" if r.duration is not None else ""
             detail = r.error or r.outcome
-            lines.append(f"{time.strftime('%Y-%m-%d', time.localtime(r.ts))} {clock(r.ts)} "
-                         f"{r.phase:<8} {r.who}@{r.client or '-'} {r.verb} {r.target}{took}"
-                         + (f" - {detail}" if detail else ""))
+            lines.append(scrub_text(
+                f"{time.strftime('%Y-%m-%d', time.localtime(r.ts))} {clock(r.ts)} "
+                f"{r.phase:<8} {r.who}@{r.client or '-'} {r.verb} {r.target}{took}"
+                + (f" - {detail}" if detail else "")))
         lines.append(("OK" if verdict.ok else "BROKEN") + f": {verdict.message}")
         emit("\n".join(lines))
     return EXIT_OK if verdict.ok else EXIT_FAILED
@@ -64,7 +66,7 @@ def terminal_confirmer(assume_yes: bool, ask: Callable[[str], str] = input,
             print(f"{spec.title}: not confirmed (no terminal): pass --yes to run it from a script",
                   file=sys.stderr)
             return False
-        print(f"{spec.title}\n  {spec.effect}", file=sys.stderr)
+        print(scrub_text(f"{spec.title}\n  {spec.effect}"), file=sys.stderr)
         if spec.type_to_confirm:
             answer = ask(f"Type {spec.type_to_confirm!r} to confirm: ")
             return answer.strip() == spec.type_to_confirm
@@ -93,7 +95,7 @@ async def _run_action(session: Session, verb: str, target: str, options: Mapping
         lines = list(run.lines)
         fresh = run.line_count - printed
         for line in lines[-fresh:] if fresh > 0 else []:
-            emit(f"  {line}")
+            emit(f"  {scrub_text(line)}")
         printed = run.line_count
 
     session.on_action(show)
@@ -107,6 +109,7 @@ async def _run_action(session: Session, verb: str, target: str, options: Mapping
         await session.close_backends()
     outcome = run.outcome
     message = outcome.message if outcome else run.state
+    message = scrub_text(message)
     if run.state == "ok":
         emit(message)
         return EXIT_OK

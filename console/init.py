@@ -16,6 +16,7 @@ from pathlib import Path
 from console import registry
 from console.config import DEFAULT_PATHS, parse_config
 from console.core.errors import ConfigError
+from console.core.files import private_dir
 
 
 def default_output() -> Path:
@@ -59,7 +60,7 @@ def run_init(output: str | None, force: bool) -> int:
 
 def write_private(path: Path, text: str) -> None:
     """Write `text` to `path` with mode 0600: to a temp file first, then renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)

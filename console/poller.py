@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from backends.base import Backend
 from console.core.errors import one_line
 from console.core.model import PollResult
+from console.core.scrub import scrub
 from console.core.secrets import Redactor
 
 MAX_BACKOFF = 60.0
@@ -32,7 +33,11 @@ class BackendState:
 
 async def poll_once(backend: Backend, state: BackendState, redactor: Redactor,
                     timeout: float | None = None) -> PollResult:
-    """Collect and evaluate one backend within its timeout; never raises (but cancels)."""
+    """Collect and evaluate one backend within its timeout; never raises (but cancels).
+
+    Every result leaves through `scrub`: its checks, snapshot and error have each known
+    secret masked and each control character escaped, whatever the backend put there.
+    """
     limit = backend.timeout if timeout is None else min(timeout, backend.timeout)
     started = time.time()
     clock = time.monotonic()
@@ -53,6 +58,7 @@ async def poll_once(backend: Backend, state: BackendState, redactor: Redactor,
         state.unreachable_since = None
         result = PollResult(backend.id, backend.kind, started, time.monotonic() - clock,
                             checks, snapshot=snapshot)
+    result = scrub(result, redactor)
     state.last = result
     return result
 

@@ -1,4 +1,8 @@
-"""Headless output: monitoring-plugins text and JSON for check results and states."""
+"""Headless output: monitoring-plugins text and JSON for check results and states.
+
+Every string printed passes `scrub_text` here as well as in the poller, so a result built
+anywhere (a deadline's UNKNOWN, a target from the command line) is printable too.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from console.core.model import CheckResult, Status, worst
+from console.core.scrub import scrub_text
 
 
 def overall(checks: list[CheckResult], silenced: dict[str, str] | None = None) -> Status:
@@ -47,10 +52,10 @@ def check_text(checks: list[CheckResult], silenced: dict[str, str] | None = None
     perf = " ".join(_unique_labels(checks))
     lines = [f"OPSCONSOLE {status.name} - {summary}" + (f" | {perf}" if perf else "")]
     for check in sort_worst_first(services) + sort_worst_first(loud):
-        lines.append(f"{check.status.name} {check.label} - {check.summary}")
+        lines.append(scrub_text(f"{check.status.name} {check.label} - {check.summary}"))
     for check in sort_worst_first([c for c in checks if c.target in quiet]):
-        lines.append(f"SILENCED {check.status.name} {check.label} - {check.summary} "
-                     f"[{quiet[check.target]}]")
+        lines.append(scrub_text(f"SILENCED {check.status.name} {check.label} - {check.summary} "
+                                f"[{quiet[check.target]}]"))
     return "\n".join(lines)
 
 
@@ -76,29 +81,32 @@ def check_json(checks: list[CheckResult], duration: float,
 
 def check_dict(check: CheckResult) -> dict[str, Any]:
     return {
-        "target": check.target,
-        "check": check.check,
+        "target": scrub_text(check.target),
+        "check": scrub_text(check.check),
         "status": check.status.name,
-        "summary": check.summary,
-        "details": check.details,
-        "perfdata": [dataclasses.asdict(p) | {"text": p.render()} for p in check.perfdata],
+        "summary": scrub_text(check.summary),
+        "details": scrub_text(check.details),
+        "perfdata": [to_jsonable(dataclasses.asdict(p) | {"text": p.render()})
+                     for p in check.perfdata],
     }
 
 
 def to_jsonable(value: Any) -> Any:
-    """Snapshots are dataclasses of plain values; make them JSON."""
+    """Snapshots are dataclasses of plain values; make them JSON (every string printable)."""
+    if isinstance(value, str):
+        return scrub_text(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {scrub_text(str(k)): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [to_jsonable(v) for v in value]
     if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
+        return scrub_text(value.decode("utf-8", "backslashreplace"))
     if isinstance(value, Path):
-        return str(value)
+        return scrub_text(str(value))
     return value
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import socket
 import sqlite3
 import time
@@ -30,6 +32,7 @@ from console.core.durations import clock
 from console.core.errors import ConfigError
 from console.core.identity import Identity, current_identity
 from console.core.model import CheckResult, PollResult, Status
+from console.core.scrub import scrub_text
 from console.dispatcher import ActionRun, Dispatcher
 from console.maintenance import MaintenanceLog, Operator, Window
 from console.poller import BackendState, Poller, close_all, poll_once
@@ -302,8 +305,18 @@ class Session:
         for view in self.board.views.values():
             if view.backend.answers_for(target):
                 snapshot = view.result.snapshot if view.result else None
-                specs.extend(view.backend.actions(snapshot, target, options))
+                specs.extend(self._shown(s) for s in
+                             view.backend.actions(snapshot, target, options))
         return specs
+
+    def _shown(self, spec: ActionSpec) -> ActionSpec:
+        """The spec with what a person reads of it masked and printable (its run is kept)."""
+        clean = functools.partial(scrub_text, redact=self.config.redactor)
+        return dataclasses.replace(
+            spec, target=clean(spec.target), title=clean(spec.title), effect=clean(spec.effect),
+            unavailable=clean(spec.unavailable) if spec.unavailable else spec.unavailable,
+            type_to_confirm=(clean(spec.type_to_confirm) if spec.type_to_confirm
+                             else spec.type_to_confirm))
 
     def action(self, target: str, verb: str,
                options: Mapping[str, Any] | None = None) -> ActionSpec:

@@ -18,10 +18,14 @@ import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from rich.errors import MarkupError as RichMarkupError
+from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.markup import MarkupError
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.widgets import Static
 
 from backends.base import Backend
 from console import registry
@@ -30,6 +34,7 @@ from console.core.actions import ActionSpec
 from console.core.durations import clock
 from console.core.loglines import printable
 from console.core.model import CheckResult, PollResult
+from console.core.scrub import scrub_text
 from console.dispatcher import ActionRun
 from console.fleet.monitor import FleetMonitor
 from console.maintenance import end_spec, start_spec
@@ -48,6 +53,15 @@ MIN_REDRAW_GAP = 1.0
 DETAIL_REFRESH = 10.0  # seconds between redraws of the view on screen when no check changed
 QUIT_BOUND = 0.5  # seconds `q` may wait for backends to close before the terminal is back
 _FLEET_REDRAW_DELAY = 1.0  # twenty hosts' polls need not redraw ten times a second
+
+
+DISPLAY_ERRORS = (MarkupError, RichMarkupError)
+
+
+def markup_literal(text: str) -> str:
+    """Markup that shows exactly `text`: every `[` escaped (the palette parses its entries,
+    and textual.markup.escape leaves some, such as a final `[/`, unescaped)."""
+    return text.replace("[", "\\[")
 
 
 class OpsConsoleApp(App[int]):
@@ -71,6 +85,7 @@ class OpsConsoleApp(App[int]):
         self.session.on_action(self._action_changed)
         self._redraw_pending = False
         self._last_redraw = 0.0
+        self._display_errors: set[str] = set()
         for view in VIEWS:
             self.add_mode(view.name, functools.partial(self._make_screen, view.name))
         if config.discovery is not None:
@@ -99,6 +114,31 @@ class OpsConsoleApp(App[int]):
         if changed or time.monotonic() - self._last_redraw >= DETAIL_REFRESH:
             self.post_message(PollUpdated(result))
 
+    # -- errors ---------------------------------------------------------------------------
+    def _handle_exception(self, error: Exception) -> None:
+        """A widget that cannot draw some text is reported, never the end of the console.
+
+        Server text is rendered as plain Text everywhere; this is the net under that rule:
+        a markup error (the only way text breaks rendering) becomes one notification.
+        """
+        if isinstance(error, DISPLAY_ERRORS):
+            self._show_as_text()
+            message = scrub_text(f"could not display some text: {error}")[:300]
+            if message not in self._display_errors:
+                self._display_errors.add(message)
+                self.notify(message, title="Display", severity="error", markup=False)
+            return
+        super()._handle_exception(error)
+
+    def _show_as_text(self) -> None:
+        """Give every Static whose markup does not parse its content as plain text."""
+        for screen in self.screen_stack:
+            for widget in screen.query(Static):
+                try:
+                    widget.visual  # noqa: B018  (parsing happens on first access)
+                except DISPLAY_ERRORS:
+                    widget.update(Text(scrub_text(str(widget.content))))
+
     # -- start and stop -------------------------------------------------------------------
     async def on_mount(self) -> None:
         first = "services" if self.config.services else "overview"
@@ -108,7 +148,7 @@ class OpsConsoleApp(App[int]):
         if self.fleet is not None:
             self.fleet.start()
         for warning in self.config.warnings:
-            self.notify(warning, title="Config", severity="warning", timeout=20)
+            self.notify(warning, title="Config", severity="warning", timeout=20, markup=False)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.exit)
         loop.add_signal_handler(signal.SIGHUP, self._hang_up)
@@ -222,7 +262,7 @@ class OpsConsoleApp(App[int]):
             severity: SeverityLevel = {"ok": "information", "failed": "error"}.get(
                 run.state, "warning")  # type: ignore[assignment]
             self.notify(run.outcome.message, title=run.spec.title, severity=severity,
-                        timeout=8 if run.state == "ok" else 15)
+                        timeout=8 if run.state == "ok" else 15, markup=False)
         self._schedule_redraw()
 
     def _schedule_redraw(self, delay: float = _REDRAW_DELAY) -> None:
@@ -409,12 +449,13 @@ class OpsConsoleApp(App[int]):
         for target in self.session.targets():
             for spec in self.session.actions_for(target):
                 refusal = self.session.refusal(spec)
+                # the palette parses its titles as markup: server text is escaped for it
                 yield SystemCommand(
-                    f"{spec.verb.capitalize()} {target}",
-                    refusal or spec.effect, lambda s=spec: self.start_action(s))
+                    markup_literal(scrub_text(f"{spec.verb.capitalize()} {target}")),
+                    markup_literal(refusal or spec.effect), lambda s=spec: self.start_action(s))
         for target in self.session.targets():
             if target.startswith("deploy:"):
-                yield SystemCommand(f"Deploy a release to {target}",
+                yield SystemCommand(markup_literal(f"Deploy a release to {target}"),
                                     "choose a tag, commit or branch, see the plan, confirm",
                                     lambda t=target: self.open_deploy(t))
         yield from self._silence_commands()

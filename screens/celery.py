@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -53,23 +52,18 @@ class FailedTaskScreen(Dialog[None]):
             retry = (f"retried {clock(t.retried_at or 0)} as {t.retry_task_id} "
                      f"({t.retry_state or 'PENDING'})")
         resend = "yes" if t.resendable else f"no: {t.why_not}"
-        lines = [
-            f"[b]{escape(t.name or '?')}[/b]  {escape(t.task_id)}  ({escape(self.app_name)})",
+        # server text goes in as plain Text: never parsed as markup, whatever it holds
+        detail = Text.assemble(
+            (t.name or "?", "bold"), f"  {t.task_id}  ({self.app_name})\n",
             f"failed {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(t.failed_at))} on "
-            f"{escape(t.worker or '?')} · queue {escape(t.queue or '?')} · from {t.source}",
-            f"[b red]{escape(t.exception)}[/]",
-            "",
-            f"[b]args[/b]   {escape(t.args)}",
-            f"[b]kwargs[/b] {escape(t.kwargs)}",
-            f"can be re-sent: {escape(resend)} · {escape(retry)}",
-            "",
-            "[b]traceback[/b]",
-            escape(t.traceback or "(none recorded)"),
-            "",
-            "[dim]escape close · t on the list retries it[/]",
-        ]
+            f"{t.worker or '?'} · queue {t.queue or '?'} · from {t.source}\n",
+            (t.exception, "bold red"), "\n\n",
+            ("args", "bold"), f"   {t.args}\n", ("kwargs", "bold"), f" {t.kwargs}\n",
+            f"can be re-sent: {resend} · {retry}\n\n",
+            ("traceback", "bold"), "\n", t.traceback or "(none recorded)", "\n\n",
+            ("escape close · t on the list retries it", "dim"))
         with VerticalScroll(classes="dialog"):
-            yield Static("\n".join(lines), id="failed-detail")
+            yield Static(detail, id="failed-detail")
 
 
 class WorkerScreen(Dialog[None]):
@@ -83,19 +77,21 @@ class WorkerScreen(Dialog[None]):
         self.worker = worker
 
     def compose(self) -> ComposeResult:
-        w = self.worker
-        lines = [f"[b]{escape(w.name)}[/b]  ({escape(self.app_name)})  "
-                 + ("online" if w.online else "[red]offline[/]"),
-                 f"queues: {escape(', '.join(w.queues) or '-')}", "",
-                 f"[b]registered tasks[/b] ({len(w.registered)})"]
-        lines += [f"  {escape(name)}" for name in w.registered] or ["  (none reported)"]
-        lines += ["", "[b]inspect stats[/b]"]
-        lines += [f"  {escape(key)} = {escape(value)}" for key, value in w.stats] or [
-            "  (none reported)"]
-        lines += ["", "[dim]escape close · opsconsole --headless call celery:APP TASK calls "
-                      "a registered task[/]"]
+        w = self.worker  # server text: shown as text, never as markup
+        text = Text()
+        text.append(w.name, style="bold").append(f"  ({self.app_name})  ")
+        text.append("online" if w.online else "offline", style="" if w.online else "red")
+        text.append(f"\nqueues: {', '.join(w.queues) or '-'}\n\n")
+        text.append(f"registered tasks ({len(w.registered)})", style="bold")
+        for name in w.registered or ["(none reported)"]:
+            text.append(f"\n  {name}")
+        text.append("\n\n").append("inspect stats", style="bold")
+        for key, value in w.stats or [("(none reported)", "")]:
+            text.append(f"\n  {key} = {value}" if value else f"\n  {key}")
+        text.append("\n\nescape close · opsconsole --headless call celery:APP TASK calls a "
+                    "registered task", style="dim")
         with VerticalScroll(classes="dialog"):
-            yield Static("\n".join(lines), id="worker-detail")
+            yield Static(text, id="worker-detail")
 
 
 BEAT_HINT = ("No beat schedule to show. Point beat_schedule in [[celery]] at the file celery "

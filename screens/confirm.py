@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.widgets import Button, Input, Static
 
 from console.core.actions import ActionSpec
@@ -37,16 +37,17 @@ class ConfirmScreen(Dialog[bool]):
     def compose(self) -> ComposeResult:
         spec = self.spec
         with Vertical(classes="dialog"):
-            yield Static(f"[b]{escape(spec.title)}[/b]")
-            yield Static(f"\nTarget: {escape(spec.target)}\nEffect: {escape(spec.effect)}")
+            yield Static(Text(spec.title, style="bold"))
+            yield Static(Text(f"\nTarget: {spec.target}\nEffect: {spec.effect}"))
             if spec.type_to_confirm:
-                yield Static(f"\nType [b]{escape(spec.type_to_confirm)}[/b] to confirm:")
+                yield Static(Text.assemble("\nType ", (spec.type_to_confirm, "bold"),
+                                           " to confirm:"))
                 yield Input(id="typed")
             with Horizontal(id="buttons"):
                 yield Button("Run it", variant="error" if spec.type_to_confirm else "warning",
                              id="ok", disabled=bool(spec.type_to_confirm))
                 yield Button("Cancel", id="cancel")
-            yield Static(escape(keys_hint(spec)), id="confirm-keys", classes="dialog-keys")
+            yield Static(Text(keys_hint(spec)), id="confirm-keys", classes="dialog-keys")
 
     def on_mount(self) -> None:
         focus = "#typed" if self.spec.type_to_confirm else "#cancel"

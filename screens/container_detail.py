@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-from rich.markup import escape
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
@@ -27,7 +27,7 @@ from widgets.log_pane import LOG_KEYS, LogPane, LogPaneActions
 
 
 def highlights(info: ContainerInfo, snapshot: DockerSnapshot, now: float) -> list[str]:
-    """The lines of `docker inspect` a person looks for first (markup-escaped)."""
+    """The lines of `docker inspect` a person looks for first (plain text, never markup)."""
     lines = [f"image {info.image} · command {info.command or '-'}",
              f"restart policy {info.restart_policy} · RestartCount {info.restart_count} · "
              f"network {info.network_mode or '-'}"]
@@ -56,7 +56,7 @@ def highlights(info: ContainerInfo, snapshot: DockerSnapshot, now: float) -> lis
             state = "sha256" if backup.good else "NO CHECKSUM"
             lines.append(f"backup {backup.name} {format_bytes(backup.size)} "
                          f"{format_age(backup.created, now)} {state}")
-    return [escape(line) for line in lines]
+    return lines
 
 
 class ContainerDetailScreen(LogPaneActions, ConsoleScreen):
@@ -83,7 +83,7 @@ class ContainerDetailScreen(LogPaneActions, ConsoleScreen):
         self._shown: tuple[object, ...] | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Static(escape(self.container), id="container-summary")
+        yield Static(Text(self.container), id="container-summary")
         yield Static("", id="container-inspect")
         yield LogPane(self._logs, with_source=True, id="container-logs",
                       empty_hint="no logs for this container")
@@ -112,7 +112,7 @@ class ContainerDetailScreen(LogPaneActions, ConsoleScreen):
         summary = self.query_one("#container-summary", Static)
         info = snap.container(self.container) if snap else None
         if snap is None or info is None:
-            summary.update(f"{escape(self.container)}  [dim](not in the last poll)[/]")
+            summary.update(Text.assemble(self.container, ("  (not in the last poll)", "dim")))
             return
         view = self.session.backend_view(self.backend_id)
         check = next((c for c in (view.result.checks if view and view.result else ())
@@ -122,12 +122,12 @@ class ContainerDetailScreen(LogPaneActions, ConsoleScreen):
             and info.started_at else info.state
         text = f"{self.container}  {check.status.name if check else ''}  " \
                f"{check.summary if check else up}"
-        summary.update(escape(text))
+        summary.update(Text(text))
         key = (info, snap.volumes, int(now) // 30)
         if key != self._shown:
             self._shown = key
             self.query_one("#container-inspect", Static).update(
-                "\n".join(highlights(info, snap, now)))
+                Text("\n".join(highlights(info, snap, now))))
 
     # -- keys -----------------------------------------------------------------------------
     def selected_target(self) -> str | None:

@@ -146,9 +146,9 @@ class DeployScreen(TableScreen[DeploySnapshot]):
             caption.update("No deploy or rollback yet")
             steps.set_rows([])
             return
-        caption.update(f"{plan.kind.capitalize()} {plan.id} by {plan.who} at "
-                       f"{clock(plan.created)}: "
-                       f"{plan.from_rev[:10]} -> {plan.to_rev[:10]} · {plan.state}")
+        caption.update(Text(f"{plan.kind.capitalize()} {plan.id} by {plan.who} at "
+                            f"{clock(plan.created)}: "
+                            f"{plan.from_rev[:10]} -> {plan.to_rev[:10]} · {plan.state}"))
         rows: list[Row] = []
         lines: list[LogLine] = []
         for number, step in enumerate(plan.steps, 1):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar, cast
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.markup import escape
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -33,21 +33,19 @@ class CheckDetailsScreen(Dialog[None]):
 
     def compose(self) -> ComposeResult:
         c = self.check
-        lines = [
-            f"[{STYLE[c.status]}]{c.status.name}[/]  [b]{escape(c.label)}[/b]",
-            "",
-            escape(c.summary),
-        ]
+        text = Text.assemble((c.status.name, STYLE[c.status]), "  ", (c.label, "bold"),
+                             "\n\n", c.summary)
         if c.details:
-            lines += ["", escape(c.details)]
+            text.append("\n\n" + c.details)
         if c.perfdata:
-            lines += ["", "perfdata: " + escape(" ".join(p.render() for p in c.perfdata))]
+            text.append("\n\nperfdata: " + " ".join(p.render() for p in c.perfdata))
         if self.backend_error:
-            lines += ["", f"[red]backend error:[/] {escape(self.backend_error)}"]
-        lines += ["", f"[dim]polled {self.polled} · a actions · g go to its view · "
-                      "escape close[/]"]
+            text.append("\n\nbackend error: ", style="red")
+            text.append(self.backend_error)
+        text.append(f"\n\npolled {self.polled} · a actions · g go to its view · escape close",
+                    style="dim")
         with VerticalScroll(classes="dialog"):
-            yield Static("\n".join(lines))
+            yield Static(text)
 
     def action_actions(self) -> None:
         cast(ConsoleHost, self.app).open_action_menu(self.check.target)
@@ -69,9 +67,9 @@ class ActionMenuScreen(Dialog[ActionSpec]):
     def compose(self) -> ComposeResult:
         options = []
         for index, (spec, refusal) in enumerate(self.specs):
-            label = f"{spec.title}  [dim]{escape(spec.effect)}[/]"
+            label = Text.assemble(spec.title, "  ", (spec.effect, "dim"))
             if refusal:
-                label = f"[dim]{escape(spec.title)}  ({escape(refusal)})[/]"
+                label = Text(f"{spec.title}  ({refusal})", style="dim")
             options.append(Option(label, id=str(index), disabled=bool(refusal)))
         menu = OptionList(*options, classes="dialog")
         menu.border_title = f"Actions on {self.target}"

@@ -11,6 +11,7 @@ from textual.binding import Binding, BindingType
 from backends.http import EndpointSnapshot, HttpBackend
 from console.core.durations import clock
 from console.core.model import Status
+from console.core.secrets import redact_url
 from screens.table import TableScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import status_cell, styled
@@ -38,7 +39,7 @@ class EndpointsScreen(TableScreen[EndpointSnapshot]):
             backend = polled.backend
             snap = polled.snapshot
             status = polled.status(backend.id)
-            url = backend.config.url if isinstance(backend, HttpBackend) else ""
+            url = redact_url(backend.config.url) if isinstance(backend, HttpBackend) else ""
             code = str(snap.status_code) if snap and snap.status_code else "-"
             latency = snap.latency if snap else None
             check = polled.check(backend.id)

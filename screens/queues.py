@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -19,6 +18,7 @@ from backends.redis.peek import Peek
 from backends.redis.snapshot import FamilySnapshot, RedisSnapshot
 from console.core.durations import format_span
 from console.core.model import Status
+from console.core.scrub import scrub_text
 from console.core.sizes import format_bytes
 from console.session import Polled
 from screens.dialog import Dialog
@@ -130,7 +130,7 @@ class QueueDetailScreen(Dialog[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
-            yield Static(f"[b]{escape(self.target)}[/b]\n\nreading…", id="peek")
+            yield Static(Text.assemble((self.target, "bold"), "\n\nreading…"), id="peek")
 
     def on_mount(self) -> None:
         self.action_reload()
@@ -143,7 +143,7 @@ class QueueDetailScreen(Dialog[None]):
         try:
             peeks = await self.backend.peek_family(self.target, PEEK_ITEMS)
         except Exception as exc:  # shown in the dialog; the console keeps running
-            body.update(Text(f"{self.target}\n\ncannot read: {exc}", style="red"))
+            body.update(Text(scrub_text(f"{self.target}\n\ncannot read: {exc}"), style="red"))
             return
         body.update(self._describe(peeks))
 
@@ -152,7 +152,7 @@ class QueueDetailScreen(Dialog[None]):
         text.append(self.target, style="bold")
         text.append("\n")
         for peek in peeks:
-            text.append(f"\n{peek.key}", style="bold cyan")
+            text.append(f"\n{scrub_text(peek.key)}", style="bold cyan")
             text.append(f"  ({peek.type}, first {len(peek.items)} shown)\n", style="dim")
             if not peek.items:
                 text.append("  (empty)\n", style="dim")

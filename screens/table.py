@@ -10,6 +10,7 @@ details through `open_details(key)`. Subclasses compose their tables and fill th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
@@ -18,6 +19,7 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Input, Static
 
 from backends.base import Backend
+from console.core.scrub import scrub_text
 from console.session import Polled
 from screens.base import ConsoleScreen
 from widgets.live_table import LiveTable
@@ -67,6 +69,9 @@ class TableScreen(ConsoleScreen, Generic[S]):
         return ()
 
     def refresh_all(self) -> None:
+        clean = functools.partial(scrub_text, redact=self.session.config.redactor)
+        for table in self.tables():
+            table.clean = clean
         super().refresh_all()
         self.show_notice()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from rich.markup import escape
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
@@ -21,6 +21,7 @@ from backends.systemd.listing import UnitState
 from backends.systemd.verdicts import cpu_text, memory_text, since_text
 from console.core.durations import clock
 from console.core.loglines import LineSource
+from console.core.scrub import scrub_text
 from screens.base import ConsoleScreen
 from widgets.log_pane import LOG_KEYS, LogPane, LogPaneActions
 
@@ -72,7 +73,7 @@ class UnitDetailScreen(LogPaneActions, ConsoleScreen):
         self._seen_state: tuple[str, str, int | None] | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Static(escape(self.unit), id="unit-summary")
+        yield Static(Text(self.unit), id="unit-summary")
         yield Static("reading properties...", id="unit-properties")
         yield LogPane(self._journal, id="journal", empty_hint="no journal for this unit")
 
@@ -100,7 +101,7 @@ class UnitDetailScreen(LogPaneActions, ConsoleScreen):
         unit = self._state()
         summary = self.query_one("#unit-summary", Static)
         if unit is None:
-            summary.update(f"{escape(self.unit)}  [dim](not in the last poll)[/]")
+            summary.update(Text.assemble(self.unit, ("  (not in the last poll)", "dim")))
             return
         parts = [f"{unit.active} ({unit.sub})"]
         since = since_text(unit)
@@ -111,7 +112,7 @@ class UnitDetailScreen(LogPaneActions, ConsoleScreen):
         if unit.restarts is not None:
             parts.append(f"{unit.restarts} restarts")
         parts += [f"memory {memory_text(unit)}", f"CPU {cpu_text(unit)}"]
-        summary.update(f"{escape(self.unit)}  " + escape(" · ".join(parts)))
+        summary.update(Text(f"{self.unit}  " + " · ".join(parts)))
         state = (unit.active, unit.sub, unit.main_pid)
         if state != self._seen_state:
             self._seen_state = state
@@ -126,14 +127,14 @@ class UnitDetailScreen(LogPaneActions, ConsoleScreen):
         try:
             props = await backend.properties(self.unit)
         except Exception as exc:  # shown in place of the properties; the journal still works
-            box.update(f"[red]properties unavailable:[/] {escape(str(exc))}")
+            box.update(Text.assemble(("properties unavailable: ", "red"), scrub_text(str(exc))))
             return
         cells = [f"{key:<23} {show_value(key, props[key])}"[:76].ljust(77)
                  for key in PROPERTY_KEYS if key in props]
         half = (len(cells) + 1) // 2
         rows = [left + (cells[half + i] if half + i < len(cells) else "")
                 for i, left in enumerate(cells[:half])]
-        box.update(escape("\n".join(row.rstrip() for row in rows)))
+        box.update(Text(scrub_text("\n".join(row.rstrip() for row in rows))))
 
     # -- keys -----------------------------------------------------------------------------
     def selected_target(self) -> str | None:

@@ -105,7 +105,11 @@ def test_truncated_backup_is_rejected_and_nothing_is_touched(
     listing = subprocess.run(["pg_restore", "--list", str(truncated)], capture_output=True,
                              timeout=30)
     assert listing.returncode == 0
+    # outside the backup dir: refused unless forced
     done = _cli(cli_env, config, "restore", "postgres:main", "--from", str(truncated), "--yes")
+    assert done.returncode == 3 and "pass --force" in done.stderr
+    done = _cli(cli_env, config, "restore", "postgres:main", "--from", str(truncated), "--yes",
+                "--force")
     assert done.returncode == 1
     assert "truncated or corrupt" in done.stderr and "not touched" in done.stderr
     dbname = pg_db.rsplit("/", 1)[1]
@@ -117,7 +121,7 @@ def test_truncated_backup_is_rejected_and_nothing_is_touched(
     done = _cli(cli_env, config, "restore", "postgres:main", "--from", str(dump), "--yes")
     assert done.returncode == 1 and "sha256 differs" in done.stderr
     missing = _cli(cli_env, config, "restore", "postgres:main", "--from", str(tmp_path / "no"),
-                   "--yes")
+                   "--yes", "--force")
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     with psycopg.connect(pg_db) as conn:
         assert conn.execute("SELECT count(*) FROM items").fetchone() == (2000,)

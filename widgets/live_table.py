@@ -8,17 +8,22 @@ Columns fit the width: each is `(label, width)` or `(label, width, priority)`. P
 (the default) always shows: identity and status. As the terminal narrows, the highest
 priority numbers hide first. The last column without a width is the one that fills what is
 left (the cause or summary); other columns without a width take their content's width.
+
+Every cell passes `clean` (printable text; the screen adds the config's redactor), so what a
+table shows is masked and escaped whatever a screen puts in it; strings are never markup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
+
+from console.core.scrub import scrub_text
 
 Row = tuple[str, tuple[RenderableType, ...]]
 Column = tuple[str, int | None] | tuple[str, int | None, int]
@@ -31,6 +36,18 @@ _PADDING = 2  # a DataTable cell's padding, left and right
 
 def _plain(cell: RenderableType) -> str:
     return cell.plain if isinstance(cell, Text) else str(cell)
+
+
+def clean_cell(cell: RenderableType, clean: Callable[[str], str]) -> RenderableType:
+    """A cell as plain Text with `clean` applied (its style kept when the text changes)."""
+    if isinstance(cell, str):
+        return Text(clean(cell))
+    if isinstance(cell, Text):
+        shown = clean(cell.plain)
+        if shown != cell.plain:
+            return Text(shown, style=cell.style, overflow=cell.overflow, no_wrap=cell.no_wrap,
+                        justify=cell.justify)
+    return cell
 
 
 def _signature(cell: RenderableType) -> tuple[str, str]:
@@ -60,6 +77,7 @@ class LiveTable(DataTable[RenderableType]):
         self._order: list[str] = []
         self._filter = ""
         self.empty = empty
+        self.clean: Callable[[str], str] = scrub_text
 
     def on_mount(self) -> None:
         self._apply_layout(self._fit(self.size.width))
@@ -135,7 +153,8 @@ class LiveTable(DataTable[RenderableType]):
         self._render_rows()
 
     def set_rows(self, rows: Sequence[Row]) -> None:
-        self._rows = list(rows)
+        self._rows = [(key, tuple(clean_cell(c, self.clean) for c in cells))
+                      for key, cells in rows]
         if self._layout and any(width is not None and index != self._fill
                                 and self._columns[index][1] is None
                                 and self._natural(index) > width

@@ -150,7 +150,7 @@ class DeployBackend(Backend[DeploySnapshot]):
         to_rev = options.get("to") or (previous.sha if previous else None)
         if to_rev:
             specs.append(self._rollback_spec(target, str(to_rev), bool(options.get("dry_run")),
-                                             snapshot))
+                                             snapshot, force=bool(options.get("force"))))
         rev = options.get("to")
         if rev:
             specs.append(self._deploy_spec(target, str(rev), options, snapshot))
@@ -166,7 +166,8 @@ class DeployBackend(Backend[DeploySnapshot]):
         return specs
 
     def _rollback_spec(self, target: str, to_rev: str, dry_run: bool,
-                       snap: DeploySnapshot | None, verb: str = "rollback") -> ActionSpec:
+                       snap: DeploySnapshot | None, verb: str = "rollback", *,
+                       force: bool = False) -> ActionSpec:
         steps = plan_steps(self.config, to_rev)
         where = snap.current.short if snap else "HEAD"
         listing = "; ".join(f"({n}) {s.title}" for n, s in enumerate(steps, 1))
@@ -178,6 +179,9 @@ class DeployBackend(Backend[DeploySnapshot]):
                        "(B in the Deploy view, or restore deploy:NAME)")
 
         async def run(progress: Progress) -> ActionOutcome:
+            # the dry run refuses exactly what the real run refuses
+            await asyncio.to_thread(git.rollback_target, Path(self.config.repo), to_rev,
+                                    force=force or verb == "roll-forward")
             if dry_run:
                 for number, step in enumerate(steps, 1):
                     progress.log(f"{number}. {step.title}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pwd
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,8 @@ class DeployConfig:
     watch: float = 1800.0
     logs: tuple[str, ...] = ()
     watch_limits: WatchLimits = WatchLimits()
+    user: str | None = None  # after_checkout runs as this user (and its primary group)
+
 
     @property
     def restart_units(self) -> tuple[str, ...]:
@@ -73,6 +76,7 @@ def parse(table: Table) -> DeployConfig:
         watch=table.duration("watch", 1800.0),
         logs=tuple(table.str_list("logs", [])),
         watch_limits=_limits(table),
+        user=table.text("user", None),
     )
     table.check(config.repo.startswith("/"), "repo", "must be an absolute path to a git working tree")
     stray = [u for u in config.restart_order if u not in config.units]
@@ -80,6 +84,13 @@ def parse(table: Table) -> DeployConfig:
                 f"{stray[0] if stray else ''!r} is not in 'units': list the same units in the "
                 "order they restart")
     table.check(config.watch >= 0, "watch", "must be 0 (no watch) or a duration such as \"30m\"")
+    if config.user is not None:
+        try:
+            pwd.getpwnam(config.user)
+        except KeyError:
+            raise table.error("user", f"no user {config.user!r} on this host: name the "
+                                      "account the app runs as (useradd, or fix the name)") \
+                from None
     table.done()
     return config
 

@@ -2,6 +2,12 @@
 
 Every git call is an argument list with a timeout, no terminal to prompt on and no input;
 revisions from the user are checked before they reach git.
+
+The repository is someone else's input: its `.git/config` can name programs (fsmonitor,
+hooks, external diff, textconv, filters) that git would run. So git runs with system and
+global config ignored and those settings overridden on the command line, and, when the
+console is root and the repository belongs to another user, as that user: whatever the
+repository still makes git run, it runs with its owner's rights, never root's.
 """
 
 from __future__ import annotations
@@ -43,12 +49,43 @@ class GitError(ActionFailed):
     """A git command failed; the message is git's own first line."""
 
 
+# Command-line config wins over the repository's own.
+SAFE_CONFIG = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null",
+               "-c", "diff.external=", "-c", "core.pager=cat", "-c", "core.sshCommand=false",
+               "-c", "core.askPass=", "-c", "credential.helper=", "-c", "protocol.allow=never")
+SAFE_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "PAGER": "cat"}
+_DROPPED_ENV = ("GIT_EXTERNAL_DIFF", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS",
+                "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_EXEC_PATH", "GIT_DIR",
+                "GIT_WORK_TREE", "GIT_INDEX_FILE")
+
+
+def git_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+    return env | SAFE_ENV
+
+
+def repo_owner(repo: Path) -> tuple[int, int] | None:
+    """(uid, gid) to run git as: the repository's owner when root runs the console."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        info = os.stat(repo)
+    except OSError:
+        return None
+    return None if info.st_uid == 0 else (info.st_uid, info.st_gid)
+
+
 def git(repo: Path, *args: str, timeout: float = GIT_TIMEOUT) -> str:
     """Run git in `repo` and return its stdout; raise GitError with git's message."""
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0")  # a credential prompt would hang the runner
+    owner = repo_owner(repo)
     try:
-        result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                                timeout=timeout, check=False, stdin=subprocess.DEVNULL, env=env)
+        result = subprocess.run(["git", *SAFE_CONFIG, "-C", str(repo), *args],
+                                capture_output=True, text=True, timeout=timeout, check=False,
+                                stdin=subprocess.DEVNULL, env=git_environment(), cwd="/",
+                                user=owner[0] if owner else None,
+                                group=owner[1] if owner else None,
+                                extra_groups=[] if owner else None)
     except FileNotFoundError:
         raise GitError("git is not installed: apt-get install git") from None
     except subprocess.TimeoutExpired:
@@ -113,7 +150,8 @@ def commits_between(repo: Path, older: str, newer: str, limit: int = 50) -> list
 
 
 def changed_files(repo: Path, older: str, newer: str) -> list[str]:
-    out = git(repo, "diff", "--name-only", check_revision(older), check_revision(newer), "--")
+    out = git(repo, "diff", "--no-ext-diff", "--no-textconv", "--name-only",
+              check_revision(older), check_revision(newer), "--")
     return [line for line in out.splitlines() if line]
 
 
@@ -125,11 +163,56 @@ def is_dirty(repo: Path) -> bool:
     return bool(git(repo, "status", "--porcelain", "--untracked-files=no").strip())
 
 
+def seen_revisions(repo: Path) -> set[str]:
+    """Commits this checkout has had (HEAD's reflog) or that a tag names."""
+    seen = set(git(repo, "reflog", "--format=%H", "HEAD", "--").split())
+    seen |= set(git(repo, "tag", "--format=%(objectname)%0a%(*objectname)").split())
+    return seen
+
+
+def rollback_target(repo: Path, rev: str, *, force: bool) -> Commit:
+    """The commit a rollback goes to; one the deploy never ran nor tagged needs `force`.
+
+    A branch or hash someone pushed is not a release: going back means going to something
+    this checkout was at before (its reflog) or a tagged release.
+    """
+    target = resolve(repo, rev)
+    if not force and target.sha not in seen_revisions(repo):
+        raise GitError(f"{rev} ({target.short}) was never checked out here nor tagged: pass "
+                       "--force to roll back to it anyway")
+    return target
+
+
+def would_overwrite(repo: Path, sha: str) -> list[str]:
+    """Files `sha` tracks that HEAD does not but that exist here (ignored or untracked).
+
+    git replaces ignored files silently on checkout: a commit that tracks `venv/bin/pip`
+    would swap the local pip for its own, which an after_checkout command then runs.
+    """
+    out = git(repo, "diff", "--no-ext-diff", "--no-textconv", "--no-renames", "--name-only",
+              "--diff-filter=A", "-z", "HEAD", sha, "--")
+    found = []
+    for name in filter(None, out.split("\0")):
+        path = repo / name
+        parts = Path(name).parts
+        # the file itself, or a file where the new path needs a directory
+        if os.path.lexists(path) or any(
+                os.path.lexists(repo.joinpath(*parts[:i])) and
+                not os.path.isdir(repo.joinpath(*parts[:i])) for i in range(1, len(parts))):
+            found.append(name)
+    return found
+
+
 def checkout(repo: Path, rev: str) -> str:
     """Check out a revision (detached), refusing to throw away local changes."""
     if is_dirty(repo):
         raise GitError(f"{repo} has uncommitted changes: commit or stash them first")
     target = resolve(repo, rev)
+    clobbered = would_overwrite(repo, target.sha)
+    if clobbered:
+        raise GitError(f"{target.short} would overwrite files that are not tracked here "
+                       f"({', '.join(clobbered[:3])}{', ...' if len(clobbered) > 3 else ''}): "
+                       "move them away first")
     git(repo, "checkout", "--quiet", "--detach", target.sha)
     return target.sha
 

@@ -24,6 +24,7 @@ from backends.deploy.plans import Plan, PlanStore, Step
 from backends.deploy.steps import PlanContext, StepOutput, StepRunner, plan_steps
 from console.core.audit import AuditLog
 from console.core.errors import ConsoleError, one_line
+from console.core.files import open_private
 from console.core.identity import Identity
 from console.core.loglines import printable
 
@@ -37,7 +38,7 @@ def run_lock_key(deploy: str) -> str:
 def spawn(config_path: Path, state_dir: Path, plan_id: str) -> int:
     """Start the runner outside the caller's session; returns its pid."""
     log = state_dir / f"deploy-{plan_id}.log"
-    with open(log, "ab") as output:
+    with open(open_private(log, os.O_WRONLY | os.O_APPEND), "ab") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "console.deploy_runner", "--config", str(config_path),
              "--state-dir", str(state_dir), "--plan", plan_id],

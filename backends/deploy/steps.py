@@ -9,6 +9,8 @@ module only orders them.
 from __future__ import annotations
 
 import asyncio
+import os
+import pwd
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -213,10 +215,23 @@ async def checkout(ctx: PlanContext, out: StepOutput) -> None:
 
 async def run_command(ctx: PlanContext, out: StepOutput, argv: tuple[str, ...]) -> None:
     """One after_checkout command in the repo, output captured, killed at its timeout."""
+    account = ctx.deploy.user
+    as_user: dict[str, Any] = {}
+    if account is not None:
+        # the app's own account (as `sudo -u app` would), never root's rights
+        entry = pwd.getpwnam(account)
+        if os.geteuid() != 0 and entry.pw_uid != os.geteuid():
+            raise ActionFailed(f"after_checkout runs as {account}, which needs the console "
+                               "to run as root (or as that user)")
+    if account is not None and os.geteuid() == 0:
+        as_user = {"user": entry.pw_uid, "group": entry.pw_gid,
+                   "extra_groups": os.getgrouplist(account, entry.pw_gid),
+                   "env": os.environ | {"HOME": entry.pw_dir, "USER": account,
+                                        "LOGNAME": account}}
     try:
         process = await asyncio.create_subprocess_exec(
             *argv, cwd=ctx.deploy.repo, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, **as_user)
     except OSError as exc:
         raise ActionFailed(f"cannot run {argv[0]}: {exc.strerror}") from None
     assert process.stdout is not None

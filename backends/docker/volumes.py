@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import re
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,14 @@ from typing import Any
 
 from backends.docker.engine import EngineError
 from backends.docker.inspect import HELPER_LABEL
-from console.core.files import PART, checksum_line, publish, write_durably
+from console.core.files import (
+    PART,
+    checksum_line,
+    open_private,
+    private_dir,
+    publish,
+    write_durably,
+)
 from console.core.loglines import printable
 
 SUFFIX = ".tar.gz"
@@ -50,6 +58,9 @@ if ! tar -xzf "/backup/$1" -C "$new"; then
   echo "cannot unpack $1: the volume was not changed" >&2
   exit 4
 fi
+# no device node or set-id program comes back from an archive
+find "$new" \\( -type b -o -type c \\) -exec rm -f {{}} \\;
+find "$new" -type f \\( -perm -4000 -o -perm -2000 \\) -exec chmod ug-s {{}} \\;
 mkdir "$old"
 for f in * .[!.]* ..?*; do
   [ -e "$f" ] || [ -L "$f" ] || continue
@@ -164,8 +175,31 @@ def _helper_output(container: Any) -> str:
     return printable(lines[-1], 300) if lines else ""
 
 
+# What unpacking needs: set owners, write anywhere in the volume, set modes and times. Not
+# MKNOD (no device nodes) nor FSETID, SETUID, SETGID or anything else root usually has.
+_RESTORE_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
+
+
+def special_members(path: Path, limit: int = 3) -> list[str]:
+    """Device nodes and set-id files in a tar archive (thread side), the first few."""
+    found: list[str] = []
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                if member.isdev():
+                    found.append(f"{member.name} (device node)")
+                elif member.isfile() and member.mode & 0o6000:
+                    found.append(f"{member.name} (set-id {member.mode & 0o7777:o})")
+                if len(found) >= limit:
+                    break
+    except (OSError, tarfile.TarError) as exc:
+        raise VolumeError(f"cannot read {path.name} as a tar archive: {exc}") from None
+    return found
+
+
 def _run_helper(client: Any, image: str, command: list[str], binds: dict[str, dict[str, str]],
-                purpose: str, volume: str, timeout: float) -> None:
+                purpose: str, volume: str, timeout: float,
+                caps: list[str] | None = None) -> None:
     """Run a helper container to its end; raise VolumeError with its last line if it fails."""
     import docker.errors  # type: ignore[import-untyped]
 
@@ -177,7 +211,9 @@ def _run_helper(client: Any, image: str, command: list[str], binds: dict[str, di
     name = f"opsconsole-{purpose}-{volume}-{os.getpid()}-{int(time.time() * 1000) % 10**8}"
     helper = client.containers.create(
         image, command, name=name, volumes=binds, network_mode="none",
-        labels={HELPER_LABEL: purpose}, detach=True)
+        labels={HELPER_LABEL: purpose}, detach=True,
+        **({"cap_drop": ["ALL"], "cap_add": caps, "security_opt": ["no-new-privileges"]}
+           if caps is not None else {}))
     try:
         helper.start()
         try:
@@ -193,6 +229,22 @@ def _run_helper(client: Any, image: str, command: list[str], binds: dict[str, di
     finally:
         with contextlib.suppress(Exception):
             helper.remove(force=True)
+
+
+def remove_stale_parts(target: Path, volume: str) -> list[str]:
+    """This volume's .part files left by an interrupted run (its lock says none is running).
+
+    Only names that parse as this volume's: volume `app` never takes `app-data`'s file.
+    """
+    removed = []
+    for stale in target.glob(f".{volume}-*{SUFFIX}{PART}"):
+        match = _STAMP.match(stale.name[1:-len(PART)])
+        if match is None or match.group("volume") != volume:
+            continue
+        with contextlib.suppress(OSError):
+            stale.unlink()
+            removed.append(stale.name)
+    return removed
 
 
 def users_of(client: Any, volume: str) -> list[Any]:
@@ -211,14 +263,14 @@ def backup_volume(client: Any, volume: str, directory: str, *, keep: int, image:
         raise VolumeError(f"volume {volume} does not exist on this engine") from None
     target = Path(directory)
     try:
-        target.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(target)
     except OSError as exc:
         raise VolumeError(f"cannot create backup dir {directory}: {exc.strerror}") from None
-    for stale in target.glob(f".{volume}-*{SUFFIX}{PART}"):
-        with contextlib.suppress(OSError):
-            stale.unlink()  # left by an interrupted run; the target lock says none is running
+    remove_stale_parts(target, volume)
     name = backup_name(volume, time.time(), target)
     part = target / f".{name}{PART}"
+    # created 0600 here: the helper's tar truncates and fills it, keeping the mode
+    os.close(open_private(part, os.O_WRONLY, new=True))
     paused: list[Any] = []
     stopped: list[Any] = []
     if quiesce != "none":
@@ -253,6 +305,7 @@ def backup_volume(client: Any, volume: str, directory: str, *, keep: int, image:
                 log(f"started {container.name} again")
     final = target / name
     try:
+        os.chmod(part, 0o600)
         _fsync_file(part)  # the helper container wrote it
         digest = sha256_of(part)
         write_durably(target / f"{name}{CHECKSUM}", checksum_line(digest, name),
@@ -295,6 +348,13 @@ def restore_volume(client: Any, volume: str, backup: BackupFile, *, image: str,
     if sha256_of(Path(backup.path)) != backup.checksum:
         raise VolumeError(f"{backup.name} does not match its sha256: the file is damaged; "
                           "pick another backup")
+    special = special_members(Path(backup.path))
+    devices = [s for s in special if s.endswith("(device node)")]
+    if devices:
+        raise VolumeError(f"{backup.name} holds device nodes ({', '.join(devices)}): a volume "
+                          "backup never needs them, so it is not restored")
+    for item in special:
+        log(f"{item}: restored without its set-id bits")
     running = [c for c in users_of(client, volume) if c.status in ("running", "restarting",
                                                                      "paused")]
     for container in running:
@@ -308,7 +368,7 @@ def restore_volume(client: Any, volume: str, backup: BackupFile, *, image: str,
         _run_helper(client, image, ["sh", "-c", _RESTORE_SCRIPT, "restore", backup.name],
                     {volume: {"bind": "/volume", "mode": "rw"},
                      os.path.dirname(backup.path): {"bind": "/backup", "mode": "ro"}},
-                    "restore", volume, timeout)
+                    "restore", volume, timeout, caps=_RESTORE_CAPS)
         log(f"{volume} now holds the content of {backup.name}")
     finally:
         for container in running:

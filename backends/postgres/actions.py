@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,7 @@ def build_actions(config: PostgresConfig, snapshot: PostgresSnapshot | None, tar
         run=do_backup, unavailable=unavailable))
 
     source = options.get("from")
+    outside = _outside_backup_dir(source, backup.dir if backup else None, options)
     if source is None and backup is not None:
         # The TUI passes the last snapshot: no disk access on its thread.
         known = snapshot.backups if snapshot is not None else list_backups(backup.dir,
@@ -179,15 +181,34 @@ def build_actions(config: PostgresConfig, snapshot: PostgresSnapshot | None, tar
                                        "when done inspecting")
 
         name = Path(source).name if source else "?"
+        where = f"({os.path.realpath(source)}) " if source else ""
         specs.append(ActionSpec(
             verb=verb, target=target, backend_id=backend_id,
             title=(f"Restore {db} from {name}" if swap else f"Test-restore {name}"),
-            effect=(f"restore {name} into a scratch database, prove it row by row, then "
+            effect=where + (f"restore {name} into a scratch database, prove it row by row, then "
                     f"disconnect every session of {db} and swap the copy in; the current "
                     f"{db} is kept renamed" if swap else
                     f"restore {name} into a new scratch database and prove it row by row; "
                     f"{db} is not touched"),
             run=do_restore, type_to_confirm=db if swap else None,
             params={"from": str(source) if source else ""},
-            unavailable=None if source else "no backup to restore: give --from FILE"))
+            unavailable=outside or (None if source else "no backup to restore: give --from FILE")))
     return specs
+
+
+def _outside_backup_dir(source: str | None, directory: Path | None,
+                        options: Mapping[str, Any]) -> str | None:
+    """Why `--from` is refused: a file outside the backup dir needs `--force`.
+
+    The backup dir is root's; a file elsewhere (with a sidecar beside it) may be anyone's
+    forgery, so restoring one is a deliberate choice shown with its full path.
+    """
+    if source is None or options.get("force"):
+        return None
+    real = os.path.realpath(source)
+    if directory is not None:
+        base = os.path.realpath(directory)
+        if os.path.commonpath([real, base]) == base:
+            return None
+    where = f"the backup dir {directory}" if directory else "any backup dir (none configured)"
+    return f"{real} is not in {where}: pass --force to restore it anyway"

@@ -37,7 +37,7 @@ from backends.postgres.retention import (
 from backends.postgres.tools import child_env, exit_reason, stop, tool, verify_archive
 from console.core.actions import Progress
 from console.core.errors import ActionFailed, one_line
-from console.core.files import checksum_line, publish, write_durably
+from console.core.files import checksum_line, open_private, private_dir, publish, write_durably
 
 CHUNK = 1 << 20
 MANIFEST_FORMAT = "opsconsole-postgres-backup/1"
@@ -59,8 +59,8 @@ class _Sink:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.file: IO[bytes] = open(path, "xb")  # closed by finish() or discard()
-        os.chmod(path, 0o600)
+        # closed by finish() or discard()
+        self.file: IO[bytes] = open(open_private(path, os.O_WRONLY, new=True), "wb")
         self.hash = hashlib.sha256()
         self.size = 0
 
@@ -198,7 +198,7 @@ async def run_backup(config: PostgresConfig, progress: Progress) -> BackupResult
     if backup is None:
         raise ActionFailed(f"postgres:{config.name} has no backup = {{ dir = ... }} in the config")
     try:
-        backup.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(backup.dir)
     except OSError as exc:
         raise ActionFailed(f"cannot create {backup.dir}: {exc.strerror}") from None
     for stale in remove_stale_parts(backup.dir, config.name):

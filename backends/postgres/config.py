@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,9 @@ def parse(table: Table) -> PostgresConfig:
     except Exception as exc:  # psycopg.ProgrammingError: an unparsable DSN
         raise table.error("dsn", f"not a valid PostgreSQL URL: {str(exc).splitlines()[0]}") \
             from None
+    # every password libpq would send: the DSN's (decoded, user-info or ?password=), and
+    # $PGPASSWORD when the DSN and config give none
+    table.redactor.add(str(parts.get("password") or ""), os.environ.get("PGPASSWORD"))
     table.check(bool(parts.get("dbname")), "dsn",
                 "name the database at the end, e.g. postgresql://user@host/dbname")
     password = table.secret("password")

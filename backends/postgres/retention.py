@@ -102,9 +102,11 @@ def apply_retention(directory: Path, name: str, keep_days: float, keep_min: int)
 def remove_stale_parts(directory: Path, name: str) -> list[str]:
     """Partial files left by a backup that was killed (the target lock rules out a live one)."""
     removed = []
+    part_pattern = re.compile(re.escape(name) + r"-\d{8}T\d{6}Z" + re.escape(SUFFIX + PART) + "$")
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(directory):
-            if entry.name.startswith(name + "-") and entry.name.endswith(SUFFIX + PART):
+            # exactly NAME-STAMP.dump.part: "app" must not take "app-data"'s in-flight file
+            if part_pattern.match(entry.name):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
                 removed.append(entry.name)

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from console.core.durations import parse_duration
 from console.core.errors import ConfigError
-from console.core.secrets import Redactor, SecretError, expand_env, read_secret_file, url_password
+from console.core.secrets import (
+    Redactor,
+    SecretError,
+    expand_env,
+    read_secret_file,
+    url_passwords,
+)
 
 T = TypeVar("T")
 _MISSING: Any = object()
@@ -167,7 +174,7 @@ class Table:
         if parts.scheme not in allowed or not (parts.netloc or parts.path):
             expected = " or ".join(f"a {s}:// URL" for s in allowed)
             raise self._wrong(key, expected, value)
-        self.redactor.add(url_password(value))
+        self.redactor.add(*url_passwords(value))
         return value
 
     # -- secrets --------------------------------------------------------------------------
@@ -192,6 +199,7 @@ class Table:
                 value: str | None = read_secret_file(path)
             except SecretError as exc:
                 raise self.error(file_key, str(exc)) from None
+            self.redactor.files.append(Path(path).expanduser())
         elif direct is not None:
             value = self.expand(key, direct)
         else:

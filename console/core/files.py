@@ -1,16 +1,79 @@
-"""Finishing files durably: fsync, atomic small writes, sha256 sidecars, publishing a .part file.
+"""Private, durable files: 0600 files and 0700 dirs whatever the umask, never via a symlink.
 
 A backup is written under a temporary name, its sidecars are written atomically, and only
 then is it renamed to its final name and the directory synced, so a crash at any moment
-leaves either the complete file or a temporary that does not look like one.
+leaves either the complete file or a temporary that does not look like one. Every file the
+console creates is opened with O_NOFOLLOW (and O_EXCL when it must be new), so a link
+planted by another user never redirects a write onto a file of root's.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
+from console.core.errors import ConfigError
+
 PART = ".part"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and missing parents) 0700; an existing dir is left as it is."""
+    missing = []
+    for parent in (path, *path.parents):
+        if parent.exists():
+            break
+        missing.append(parent)
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    for created in missing:
+        os.chmod(created, DIR_MODE)  # mkdir's mode is cut by the umask; make it exact
+    return path
+
+
+def open_private(path: Path, flags: int, *, new: bool = False) -> int:
+    """A file descriptor on `path`, created 0600, never through a symlink (`new`: O_EXCL)."""
+    flags |= os.O_NOFOLLOW | os.O_CLOEXEC | os.O_CREAT | (os.O_EXCL if new else 0)
+    try:
+        fd = os.open(path, flags, FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(exc.errno, f"{path} is a symbolic link; refusing to follow it") \
+                from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EISDIR, f"{path} is not a regular file")
+        if stat.S_IMODE(info.st_mode) != FILE_MODE and info.st_uid == os.geteuid():
+            os.fchmod(fd, FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def check_state_dir(path: Path) -> Path:
+    """Create the state dir 0700, or refuse one another user could tamper with.
+
+    It holds the audit log, the locks and the plans of actions run as root: a dir owned by
+    someone else, or writable by group or others, lets them plant links or records there.
+    """
+    private_dir(path)
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"state dir {path} is not a directory (a symlink?): remove it or "
+                          "set [console] state_dir")
+    if info.st_uid != os.geteuid():
+        raise ConfigError(f"state dir {path} belongs to uid {info.st_uid}, not to this user "
+                          f"(uid {os.geteuid()}): chown {os.geteuid()} {path} or set "
+                          "[console] state_dir")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(f"state dir {path} is writable by other users: chmod 700 {path}")
+    return path
 
 
 def fsync_directory(directory: Path) -> None:
@@ -30,7 +93,12 @@ def checksum_line(digest: str, name: str) -> str:
 def write_durably(path: Path, text: str, temporary: Path | None = None) -> None:
     """Write a small file atomically: to `temporary` (default `path` + .part), fsync, rename."""
     temporary = temporary or path.with_name(path.name + PART)
-    with open(temporary, "w", encoding="utf-8") as handle:
+    try:
+        os.unlink(temporary)  # a leftover (or a planted link) is replaced, never followed
+    except FileNotFoundError:
+        pass
+    fd = open_private(temporary, os.O_WRONLY, new=True)
+    with open(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from console.core.durations import clock
 from console.core.errors import ActionRefused
+from console.core.files import open_private, private_dir
 from console.core.identity import Identity
 
 
@@ -29,7 +30,7 @@ class TargetLock:
     """An exclusive, non-blocking lock on one target key."""
 
     def __init__(self, lock_dir: Path, key: str, identity: Identity, action: str) -> None:
-        lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(lock_dir)
         self.path = _file_for(lock_dir, key)
         self.key = key
         self.identity = identity
@@ -37,7 +38,7 @@ class TargetLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = open_private(self.path, os.O_RDWR)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -52,7 +53,9 @@ class TargetLock:
     def holder(self) -> str:
         """Who holds the lock, as "alice@pts/3 since 03:12:05 (restart, pid 42)"."""
         try:
-            info = json.loads(self.path.read_text() or "{}")
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with open(fd, encoding="utf-8", errors="replace") as handle:
+                info = json.loads(handle.read(4096) or "{}")
         except (OSError, ValueError):
             info = {}
         if not info:

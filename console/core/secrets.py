@@ -48,6 +48,18 @@ def url_password(url: str) -> str | None:
         return None
 
 
+def url_passwords(url: str) -> list[str]:
+    """Every password a client library would take from a URL: the user-info's, and a
+    `password=` query parameter (libpq reads `?password=` as well as `user:pw@`)."""
+    found = [p for p in [url_password(url)] if p]
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return found
+    found += [v for k, v in parse_qsl(query, keep_blank_values=False) if k == "password" and v]
+    return found
+
+
 def redact_url(url: str) -> str:
     """The URL with its password masked: `postgresql://user:***@host/db`."""
     try:
@@ -55,13 +67,19 @@ def redact_url(url: str) -> str:
     except ValueError:
         return url
     if parts.password is None:
-        return url
+        return _redact_query(url)
     user = parts.username or ""
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{user}:{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return _redact_query(urlunsplit((parts.scheme, netloc, parts.path, parts.query,
+                                     parts.fragment)))
+
+
+def _redact_query(url: str) -> str:
+    """`password=...` in a URL's query masked (libpq's `?password=`)."""
+    return re.sub(r"([?&]password=)[^&#]*", rf"\g<1>{MASK}", url)
 
 
 def url_tokens(url: str) -> list[str]:
@@ -89,6 +107,7 @@ class Redactor:
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
+        self.files: list[Path] = []  # files a secret was read from, for the mode warning
 
     def add(self, *values: str | None) -> None:
         for value in values:

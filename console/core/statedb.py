@@ -6,20 +6,23 @@ import os
 import sqlite3
 from pathlib import Path
 
+from console.core.files import check_state_dir, open_private
+
 
 def state_file(state_dir: Path) -> Path:
-    """The state database path, creating its private directory when needed."""
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return state_dir / "state.db"
+    """The state database path, in a checked private directory (created when needed)."""
+    return check_state_dir(state_dir) / "state.db"
 
 
 def connect(state_dir: Path) -> sqlite3.Connection:
-    """A short-lived connection; callers use `with` blocks and close it."""
+    """A short-lived connection; callers use `with` blocks and close it.
+
+    The file is created (or opened) 0600 without following a symlink before SQLite opens
+    it, so a link planted in its place is refused rather than written through.
+    """
     path = state_file(state_dir)
-    fresh = not path.exists()
+    os.close(open_private(path, os.O_RDWR))
     connection = sqlite3.connect(path, timeout=15, isolation_level=None)
-    if fresh:
-        os.chmod(path, 0o600)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA busy_timeout=15000")
     return connection
