@@ -242,5 +242,6 @@ def test_notify_url_secret_and_bad_url_in_config(write_config: Callable[[str], P
                                                  cli_env: dict[str, str]) -> None:
     bad = write_config("[[notify]]\nurl = 'nosuchservice://x'\n")
     result = opsconsole(cli_env, "check", "--config", str(bad))
-    assert result.returncode == 2
-    assert "[[notify]] #1 'url'" in result.stderr and "Apprise" in result.stderr
+    assert result.returncode == 3  # the check cannot run as configured: UNKNOWN, on stdout
+    assert result.stdout.startswith("OPSCONSOLE UNKNOWN - ")
+    assert "[[notify]] #1 'url'" in result.stdout and "Apprise" in result.stdout
