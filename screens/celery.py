@@ -120,6 +120,7 @@ class CeleryScreen(TableScreen[CelerySnapshot]):
         Binding("x", "task_verb('terminate')", "terminate"),
         Binding("p", "worker_verb('pool-restart')", "pool restart"),
         Binding("S", "worker_verb('shutdown')", "shutdown"),
+        Binding("c", "call", "call a task"),
     ]
 
     def __init__(self) -> None:
@@ -295,6 +296,30 @@ class CeleryScreen(TableScreen[CelerySnapshot]):
         task = snap.failed_task(task_id) if snap else None
         if task is not None:
             self.app.push_screen(FailedTaskScreen(app, task))
+
+    def action_call(self) -> None:
+        """Choose a registered task and its arguments, then send it (confirmed, audited,
+        followed to its end when the app has a result backend)."""
+        target = self.selected_target()
+        if target is None:
+            self.notify("Select a row of the app first.", severity="warning")
+            return
+        app = target.split(":", 1)[1]
+        backend, snap = self._snapshot_of(app)
+        registered = sorted({t for w in snap.online for t in w.registered}) if snap else []
+        if backend is None or not registered:
+            self.notify(f"{target}: no online worker has reported its registered tasks yet.",
+                        severity="warning")
+            return
+        from screens.call_task import CallTaskScreen
+
+        def chosen(options: dict[str, Any] | None) -> None:
+            if options:  # followed to its end when there is a result backend to ask
+                config = getattr(backend, "config", None)
+                wait = 60.0 if getattr(config, "backend", None) else 0.0
+                self._start(app, "call", {**options, "wait": wait})
+
+        self.app.push_screen(CallTaskScreen(target, registered), chosen)
 
     def action_retry(self) -> None:
         chosen = self._need("failed", "a failed task")
