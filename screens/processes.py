@@ -20,15 +20,19 @@ from console.core.durations import clock, format_span
 from console.core.model import Status
 from console.session import Polled
 from screens.table import TableScreen
-from widgets.live_table import LiveTable, Row
+from widgets.live_table import Column, LiveTable, Row
 from widgets.status_text import status_cell, styled
 
-PROGRAM_COLUMNS = [("Status", 6), ("Program", 28), ("State", 9), ("Uptime", 9), ("PID", 8),
-                   ("Exit", 5), ("Cause", None)]
-PROCESS_COLUMNS = [("Status", 6), ("Process", 24), ("Pattern", 30), ("Count", 6),
-                   ("Summary", None)]
-CRON_COLUMNS = [("Status", 6), ("Job", 24), ("Schedule", 14), ("User", 9), ("Last run", 10),
-                ("Next", 9), ("Summary", None)]
+# Identity and status always, then the key count or state; the cause or summary takes what
+# is left, and the rest hide as the terminal narrows.
+PROGRAM_COLUMNS: list[Column] = [("Status", 6), ("Program", None), ("State", 9, 1),
+                                 ("Uptime", 9, 3), ("PID", 8, 4), ("Exit", 5, 2),
+                                 ("Cause", None)]
+PROCESS_COLUMNS: list[Column] = [("Status", 6), ("Process", None), ("Pattern", 30, 3),
+                                 ("Count", 6, 1), ("Summary", None)]
+CRON_COLUMNS: list[Column] = [("Status", 6), ("Job", None), ("Schedule", 14, 2), ("User", 9, 4),
+                              ("Last run", 10, 1), ("Next", 9, 3), ("Summary", None)]
+
 KINDS = ("supervisor", "process", "cron")
 
 
