@@ -155,3 +155,51 @@ async def test_tui_worker_details_show_registered_tasks_and_stats(
         assert "registered tasks" in detail and "testbed.echo" in detail
         assert "pool.max-concurrency = 2" in detail and "rusage.utime = " in detail
         assert "queues: celery, slow" in detail or "queues: slow, celery" in detail
+
+
+async def test_tui_calls_a_registered_task_and_follows_it(
+        worker: CeleryWorker, redis_server: RedisServer, state_dir: Path) -> None:
+    import time
+
+    from textual.widgets import Input, Select
+
+    from console.core.audit import AuditLog
+    from screens.app import OpsConsoleApp
+    from screens.call_task import CallTaskScreen
+    from screens.celery import CeleryScreen
+    from screens.confirm import ConfirmScreen
+    from tests.test_celery_backend import load
+
+    app = OpsConsoleApp(load(config_text(redis_server, extra="expect_workers = 1"), state_dir))
+    marker = uuid.uuid4().hex
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("4")
+        assert isinstance(app.screen, CeleryScreen)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the worker reported its registered tasks
+            await pilot.press("c")
+            await pilot.pause(0.3)
+            if isinstance(app.screen, CallTaskScreen):
+                break
+            await pilot.pause(0.5)
+        assert isinstance(app.screen, CallTaskScreen)
+        app.screen.query_one("#call-task", Select).value = "testbed.echo"
+        app.screen.query_one("#call-args", Input).value = f'[1, "{marker}"]'
+        queue = app.screen.query_one("#call-queue", Input)
+        queue.value = "slow"
+        queue.focus()
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+                app.session.dispatcher.runs and app.session.dispatcher.runs[-1].state
+                in ("ok", "failed")):
+            await pilot.pause(0.3)
+        run = app.session.dispatcher.runs[-1]
+        assert (run.state, run.spec.verb) == ("ok", "call"), run.outcome
+        assert run.outcome is not None and marker in run.outcome.message  # the task's result
+        assert any("task id" in line for line in run.lines)
+    records = [r for r in AuditLog(state_dir).records() if r.verb == "call"]
+    assert [r.phase for r in records] == ["started", "finished"]
