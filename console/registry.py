@@ -35,6 +35,7 @@ class ViewSpec:
     key: str | None
     short: str = ""  # title on narrow terminals
     hint: str = ""  # what to add to the config when nothing is configured for it
+    bar: bool = True  # listed on the view bar (views of every config that are not, save room)
 
     @property
     def short_title(self) -> str:
@@ -117,6 +118,9 @@ LOGS = ViewSpec("logs", "Logs", "screens.logs:LogsScreen", "0",
                 hint='add a [[logs]] section with name and path = "/var/log/myapp/*.log", or '
                      "units and containers, whose journals and logs show here")
 
+TIMELINE = ViewSpec("timeline", "Timeline", "screens.timeline:TimelineScreen", "h", short="Time",
+                    bar=False)
+
 ROW_BY_SECTION = {row.section: row for row in KINDS}
 
 
@@ -124,7 +128,7 @@ def views(services: bool = False) -> list[ViewSpec]:
     """Every view in key order (1-9, then 0, then letter keys, then views reached by the
     palette only); with `services` (a config with [[service]] entries) Services comes first."""
     listed = [OVERVIEW, *(row.view for row in KINDS if row.view is not None), ACTIONS, LOGS,
-              SERVICES]
+              SERVICES, TIMELINE]
 
     def order(view: ViewSpec) -> int:
         if view is SERVICES and services:
@@ -138,7 +142,8 @@ def views(services: bool = False) -> list[ViewSpec]:
 
 def bar_views(services: bool) -> list[ViewSpec]:
     """The views the view bar shows: those with a key (Services only when configured)."""
-    return [v for v in views(services) if v.key and (services or v is not SERVICES)]
+    return [v for v in views(services)
+            if v.key and v.bar and (services or v is not SERVICES)]
 
 
 def view_by_name(name: str) -> ViewSpec | None:
