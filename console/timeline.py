@@ -48,7 +48,8 @@ class Timeline:
                      and e.status is not Status.OK), None)
 
     def worst(self) -> Status:
-        return worst([e.status for e in self.events if e.kind == STATUS and e.status])
+        return worst([e.status for e in self.events
+                      if e.kind == STATUS and e.status is not None])
 
     def affected(self) -> list[str]:
         """Targets that were not OK at some point of the window, in order of first failure."""

@@ -35,6 +35,7 @@ class TimelineEvent:
     source: str = ""
 
     def as_dict(self) -> dict[str, object]:
+        status = self.status.name if self.status is not None else None
         return {"ts": self.ts, "target": self.target, "kind": self.kind, "what": self.what,
-                "summary": self.summary, "status": self.status.name if self.status else None,
-                "who": self.who, "source": self.source}
+                "summary": self.summary, "status": status, "who": self.who,
+                "source": self.source}
