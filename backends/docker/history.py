@@ -5,6 +5,7 @@ code), OOM kills, starts, stops, restarts and health changes, from Docker's own 
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -24,10 +25,18 @@ _READ_AT_MOST = 20_000  # events read from the engine for one window
 def container_events(client: Any, config: DockerConfig, since: float, until: float,
                      limit: int) -> list[TimelineEvent]:
     """The watched containers' events between `since` and `until`, oldest first, the newest
-    `limit` kept (blocking: the engine's client runs in a thread)."""
+    `limit` kept (blocking: the engine's client runs in a thread).
+
+    The SDK reads the events stream without a timeout, so a ping (which has one) goes first,
+    and a timer closes the stream if the engine stops answering in the middle of it.
+    """
     until = min(until, time.time())  # a window ending later would wait for it
+    client.ping()
     stream = client.api.events(since=int(since), until=int(until) + 1, decode=True,
                                filters={"type": "container"})
+    watchdog = threading.Timer(config.timeout, stream.close)
+    watchdog.daemon = True
+    watchdog.start()
     found: list[TimelineEvent] = []
     try:
         for count, event in enumerate(stream):
@@ -36,10 +45,14 @@ def container_events(client: Any, config: DockerConfig, since: float, until: flo
             made = _event(event, config, since, until)
             if made is not None:
                 found.append(made)
+    except Exception as exc:
+        if not watchdog.is_alive():
+            raise TimeoutError(f"the engine stopped answering within {config.timeout:g}s "
+                               "while sending its events") from exc
+        raise
     finally:
-        close = getattr(stream, "close", None)
-        if callable(close):
-            close()
+        watchdog.cancel()
+        stream.close()
     found.sort(key=lambda e: e.ts)
     return found[-limit:]
 
