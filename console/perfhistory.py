@@ -19,13 +19,16 @@ from console.core.model import CheckResult
 FINE, COARSE = 60, 600  # seconds per point
 KEEP = {FINE: 86400.0, COARSE: 30 * 86400.0}
 _SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS perf_history (
-        target TEXT NOT NULL, label TEXT NOT NULL, step INTEGER NOT NULL,
-        bucket INTEGER NOT NULL, total REAL NOT NULL, count INTEGER NOT NULL,
-        PRIMARY KEY (target, label, step, bucket)) WITHOUT ROWID""",
-    "CREATE INDEX IF NOT EXISTS perf_history_age ON perf_history (step, bucket)",
+    """CREATE TABLE IF NOT EXISTS perf_series (
+        id INTEGER PRIMARY KEY, target TEXT NOT NULL, label TEXT NOT NULL,
+        UNIQUE (target, label))""",
+    """CREATE TABLE IF NOT EXISTS perf_points (
+        series INTEGER NOT NULL, step INTEGER NOT NULL, bucket INTEGER NOT NULL,
+        total REAL NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (series, step, bucket)) WITHOUT ROWID""",
+    "CREATE TABLE IF NOT EXISTS perf_meta (key TEXT PRIMARY KEY, value REAL NOT NULL)",
 )
-_PRUNE_EVERY = 600.0
+_SWEEP_EVERY = 3600.0  # series no run writes any more are swept this often
 
 
 class PerfHistory:
@@ -34,7 +37,6 @@ class PerfHistory:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self._written: dict[str, int] = {}  # backend id -> the minute last written
-        self._pruned = 0.0
 
     def _connect(self) -> sqlite3.Connection:
         connection = statedb.connect(self.state_dir)
@@ -60,19 +62,20 @@ class PerfHistory:
         try:
             connection.execute("BEGIN IMMEDIATE")
             for (target, label), value in values.items():
+                series = self._series_id(connection, target, label)
                 fresh = connection.execute(
-                    "INSERT OR IGNORE INTO perf_history VALUES (?, ?, ?, ?, ?, 1)",
-                    (target, label, FINE, minute, value)).rowcount
+                    "INSERT OR IGNORE INTO perf_points VALUES (?, ?, ?, ?, 1)",
+                    (series, FINE, minute, value)).rowcount
                 if fresh:  # another run already wrote this minute: the mean counts it once
                     connection.execute(
-                        "INSERT INTO perf_history VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT DO "
+                        "INSERT INTO perf_points VALUES (?, ?, ?, ?, 1) ON CONFLICT DO "
                         "UPDATE SET total = total + excluded.total, count = count + 1",
-                        (target, label, COARSE, int(ts // COARSE), value))
-            if ts - self._pruned > _PRUNE_EVERY:
-                self._pruned = ts
-                for step, keep in KEEP.items():
-                    connection.execute("DELETE FROM perf_history WHERE step = ? AND bucket < ?",
-                                       (step, int((ts - keep) // step)))
+                        (series, COARSE, int(ts // COARSE), value))
+                for step, keep in KEEP.items():  # the series' oldest points: a range of its key
+                    connection.execute(
+                        "DELETE FROM perf_points WHERE series = ? AND step = ? AND bucket < ?",
+                        (series, step, int((ts - keep) // step)))
+            self._sweep(connection, ts)
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
@@ -81,6 +84,28 @@ class PerfHistory:
         finally:
             connection.close()
         return len(values)
+
+    @staticmethod
+    def _series_id(connection: sqlite3.Connection, target: str, label: str) -> int:
+        connection.execute("INSERT OR IGNORE INTO perf_series (target, label) VALUES (?, ?)",
+                           (target, label))
+        row = connection.execute("SELECT id FROM perf_series WHERE target = ? AND label = ?",
+                                 (target, label)).fetchone()
+        return int(row[0])
+
+    @staticmethod
+    def _sweep(connection: sqlite3.Connection, ts: float) -> None:
+        """Now and then, drop the points past their keep of every series (those of targets
+        no longer configured too) and the series left without points."""
+        row = connection.execute("SELECT value FROM perf_meta WHERE key = 'swept'").fetchone()
+        if row is not None and ts - row[0] < _SWEEP_EVERY:
+            return
+        for step, keep in KEEP.items():
+            connection.execute("DELETE FROM perf_points WHERE step = ? AND bucket < ?",
+                               (step, int((ts - keep) // step)))
+        connection.execute("DELETE FROM perf_series WHERE id NOT IN "
+                           "(SELECT DISTINCT series FROM perf_points)")
+        connection.execute("INSERT OR REPLACE INTO perf_meta VALUES ('swept', ?)", (ts,))
 
     def series(self, target: str, since: float,
                until: float | None = None) -> dict[str, list[tuple[float, float]]]:
@@ -91,8 +116,9 @@ class PerfHistory:
         connection = self._connect()
         try:
             rows = connection.execute(
-                "SELECT label, bucket, total / count FROM perf_history WHERE target = ? AND "
-                "step = ? AND bucket BETWEEN ? AND ? ORDER BY label, bucket",
+                "SELECT s.label, p.bucket, p.total / p.count FROM perf_series s JOIN perf_points "
+                "p ON p.series = s.id WHERE s.target = ? AND p.step = ? AND p.bucket BETWEEN ? "
+                "AND ? ORDER BY s.label, p.bucket",
                 (target, step, int(since // step), int(until // step))).fetchall()
         finally:
             connection.close()

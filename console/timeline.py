@@ -70,8 +70,9 @@ def transition_event(change: Transition) -> TimelineEvent:
 
 
 def action_events(records: Sequence[AuditRecord]) -> list[TimelineEvent]:
-    """One entry per action: its end (finished, failed, refused), or its start while no end
-    was written (still running, or the console died during it)."""
+    """One entry per action, at the time it started, with how it ended (finished, failed,
+    refused), or "started" while no end was written (still running, or the console died)."""
+    starts = {r.action_id: r.ts for r in records if r.phase == "started"}
     ended = {r.action_id for r in records if r.phase != "started"}
     found = []
     for record in records:
@@ -81,9 +82,9 @@ def action_events(records: Sequence[AuditRecord]) -> list[TimelineEvent]:
         text = f"{record.verb} by {record.who}: {record.phase}"
         if outcome and outcome != record.phase:
             text += f" ({outcome})"
-        found.append(TimelineEvent(record.ts, record.target, ACTION, record.verb, text,
-                                   _OUTCOME_STATUS.get(record.phase), who=record.who,
-                                   source="audit log"))
+        found.append(TimelineEvent(starts.get(record.action_id, record.ts), record.target,
+                                   ACTION, record.verb, text, _OUTCOME_STATUS.get(record.phase),
+                                   who=record.who, source="audit log"))
     return found
 
 

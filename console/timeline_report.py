@@ -105,7 +105,7 @@ def as_markdown(timeline: Timeline, host: str) -> str:
     if actions:
         out += ["| time | operator | action | target | outcome |", "|---|---|---|---|---|"]
         out += [f"| {stamp(a.ts)} | {_cell(a.who)} | {_cell(a.what)} | {_cell(a.target)} | "
-                f"{_cell(a.summary)} |" for a in actions]
+                f"{_cell(a.summary.removeprefix(f'{a.what} by {a.who}: '))} |" for a in actions]
     else:
         out.append("No action was taken through the console in the window.")
     out += ["", "## State at the end of the window", "", "| target | status | since | summary |",
