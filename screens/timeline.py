@@ -63,6 +63,10 @@ class TimelineScreen(ConsoleScreen):
         super().on_mount()
         self.action_reload()
 
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.action_reload()  # back on the view: read what happened meanwhile
+
     @work(exclusive=True, group="timeline")
     async def action_reload(self) -> None:
         session = self.session

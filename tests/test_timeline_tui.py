@@ -111,3 +111,16 @@ async def test_timeline_view_filters_and_jumps_to_the_first_failure(tmp_path: Pa
         assert screen.selected_event().what == "OK -> WARNING"
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.current_mode == "queues")
+
+
+async def test_the_console_records_perfdata_history_as_it_polls(tmp_path: Path) -> None:
+    config_path = tmp_path / "config.toml"
+    config_path.write_text("[console]\ntitle = 'web1'\n")
+    app = OpsConsoleApp(load_config(str(config_path)),
+                        backends=[FixedBackend("redis", "crawl", [NOW_CHECK])])
+    history = PerfHistory(app.session.config.console.state_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: history.series(TARGET, time.time() - 120) != {})
+    recorded = history.series(TARGET, time.time() - 120)
+    assert [v for _, v in recorded["depth"]] == [96.0]
+    assert [v for _, v in recorded["failed"]] == [3.0]
