@@ -221,3 +221,36 @@ def stamp_of(event: dict[str, Any]) -> str:
     from console.timeline_report import stamp
 
     return stamp(event["ts"])
+
+
+def test_workers_going_online_and_offline_are_on_the_timeline_while_the_console_runs(
+        scratch_redis: RedisServer, celery_worker_factory: CeleryWorkerFactory,
+        tmp_path: Path, state_dir: Path) -> None:
+    import asyncio
+    import time
+
+    from console.assembly import build_backends
+
+    config_path = tmp_path / "celery.toml"
+    config_path.write_text(f'[[celery]]\nname = "shop"\nbroker = "{scratch_redis.url_for(0)}"\n')
+    backend = build_backends(load_config(str(config_path)))[0]
+    backend.watch(lambda: None)  # the console's events receiver, as in the TUI
+    started = time.time() - 1
+
+    def seen(what: str) -> list[Any]:
+        found = asyncio.run(backend.timeline_events(started, time.time() + 1, 100))
+        return [e for e in found if e.what == what]
+
+    try:
+        events = backend.events  # type: ignore[attr-defined]
+        wait_for(lambda: events.connected, timeout=30, what="the events receiver")
+        worker = celery_worker_factory(scratch_redis.url_for(0),
+                                       name=f"tl-{uuid.uuid4().hex[:6]}@%h")
+        online = wait_for(lambda: seen("worker online"), timeout=60, what="worker-online")
+        assert online[0].target == "celery:shop" and online[0].status is not None
+        assert worker.name.split("@")[0] in online[0].summary
+        worker.stop()
+        offline = wait_for(lambda: seen("worker offline"), timeout=60, what="worker-offline")
+        assert offline[0].ts >= online[0].ts and offline[0].status.name == "CRITICAL"
+    finally:
+        asyncio.run(backend.close())

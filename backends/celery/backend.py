@@ -260,13 +260,21 @@ class CeleryBackend(Backend[CelerySnapshot]):
 
     async def timeline_events(self, since: float, until: float, limit: int) -> list[TimelineEvent]:
         """Task failures in the window: the result backend is read for failures not yet
-        kept, then the kept ones are listed (with their exception and worker)."""
+        kept, then the kept ones are listed (with their exception and worker); and workers
+        going online or offline, as far as this console's events receiver saw them."""
         def read() -> list[TimelineEvent]:
             client = self._results_redis()
             if client is not None:
                 self._scan(client)
-            return [failure_event(self.name, task) for task in
-                    self.store.between(since, until, limit)]
+            found = [failure_event(self.name, task) for task in
+                     self.store.between(since, until, limit)]
+            seen = list(self._events.presence) if self._events is not None else []
+            found += [TimelineEvent(ts, f"celery:{self.name}", EVENT, f"worker {state}",
+                                    printable(f"worker {worker} {state}", 300),
+                                    Status.OK if state == "online" else Status.CRITICAL,
+                                    source="celery events")
+                      for ts, worker, state in seen if since <= ts <= until]
+            return sorted(found, key=lambda e: e.ts)[-limit:]
 
         return await asyncio.to_thread(read)
 
