@@ -59,7 +59,8 @@ def _event_line(event: TimelineEvent) -> str:
 
 
 def as_text(timeline: Timeline) -> str:
-    lines = [f"TIMELINE - {line}" for line in summary_lines(timeline)[:1]]
+    head, *rest = summary_lines(timeline)
+    lines = [f"TIMELINE - {head}", *(f"  {line}" for line in rest)]
     lines += [f"MISSING {source} - {reason}" for source, reason in timeline.problems]
     lines += [_event_line(e) for e in timeline.events]
     if not timeline.events:
