@@ -20,6 +20,7 @@ from console.core.errors import ConfigError
 from console.core.loglines import LineSource
 from console.core.model import CheckResult, Status
 from console.core.secrets import Redactor
+from console.core.timeline import TimelineEvent
 
 S = TypeVar("S")
 
@@ -93,6 +94,13 @@ class Backend(ABC, Generic[S]):
         """Live log sources (journals, container logs, files), of one target or all.
 
         Each is opened when asked for; the caller reads and closes it.
+        """
+        return []
+
+    async def timeline_events(self, since: float, until: float, limit: int) -> list[TimelineEvent]:
+        """The system's own record of what happened to this backend's targets between
+        `since` and `until` (unit restarts, container deaths, failed tasks), at most `limit`
+        of them, newest kept. None by default; the caller bounds it with `self.timeout`.
         """
         return []
 

@@ -133,6 +133,20 @@ def _parser() -> argparse.ArgumentParser:
     maintenance.add_argument("--reason", default="", metavar="TEXT")
     maintenance.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
+    timeline = commands.add_parser(
+        "timeline", parents=[common], help="what happened, in order: transitions, the systems' "
+                                           "own events and actions",
+        description="Merges by time the status transitions every run recorded, the systems' "
+                    "own events (journal, Docker events, Celery failures) and the audit log. "
+                    "--format markdown writes a post-mortem draft.")
+    timeline.add_argument("--since", metavar="WHEN",
+                          help="start: a duration before now (2h, 30m) or a date and time "
+                               "(2026-11-30T03:10); default 2h")
+    timeline.add_argument("--until", metavar="WHEN", help="end (default: now), same forms")
+    timeline.add_argument("--only", nargs="+", action="extend", default=[], metavar="TARGET",
+                          help="only these targets (KIND:NAME, KIND, or a glob)")
+    timeline.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+
     audit = commands.add_parser("audit", parents=[common], help="the audit log and its chain")
     audit.add_argument("--since", metavar="DURATION", help="only records newer than this (2h, 7d)")
     audit.add_argument("--format", choices=("text", "json"), default="text")
@@ -208,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.headless and not args.command:
         parser.error("--headless needs a COMMAND: check, status, "
                      f"{', '.join(registry.verbs())}, silence, unsilence, silences, "
-                     "maintenance or audit")
+                     "maintenance, timeline or audit")
     if args.command == "restore" and args.to and not args.target.startswith("dir:"):
         parser.error("restore --to DIR is for dir:NAME targets only")
     try:
@@ -288,6 +302,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_fleet_status(config, hosts=args.hosts, fmt=args.format)
     if args.command == "status":
         return headless.run_status(config, fmt=args.format)
+    if args.command == "timeline":
+        from console.headless_timeline import run_timeline
+
+        return run_timeline(config, since=args.since, until=args.until, only=args.only,
+                            fmt=args.format)
     from console import headless_actions
 
     if args.command == "audit":

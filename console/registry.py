@@ -35,6 +35,7 @@ class ViewSpec:
     key: str | None
     short: str = ""  # title on narrow terminals
     hint: str = ""  # what to add to the config when nothing is configured for it
+    bar: bool = True  # listed on the view bar (views of every config that are not, save room)
 
     @property
     def short_title(self) -> str:
@@ -140,6 +141,9 @@ FLEET = ViewSpec("fleet", "Fleet", "screens.fleet:FleetScreen", None,
                  hint="add [[hosts]] entries (name, ssh) or [[hosts_from]]")
 FLEET_KEY = "H"
 
+TIMELINE = ViewSpec("timeline", "Timeline", "screens.timeline:TimelineScreen", "h", short="Time",
+                    bar=False)
+
 ROW_BY_SECTION = {row.section: row for row in KINDS}
 
 
@@ -147,7 +151,7 @@ def views(services: bool = False) -> list[ViewSpec]:
     """Every view in key order (1-9, then 0, then letter keys, then views reached by the
     palette only); with `services` (a config with [[service]] entries) Services comes first."""
     listed = [OVERVIEW, *(row.view for row in KINDS if row.view is not None), ACTIONS, LOGS,
-              SERVICES, FLEET]
+              SERVICES, FLEET, TIMELINE]
     unique = list(dict.fromkeys(listed))  # several kinds may share one view
 
     def order(view: ViewSpec) -> int:
@@ -170,7 +174,7 @@ def bar_views(services: bool) -> list[ViewSpec]:
     """The views the view bar shows: the number keys' (and Services first when configured);
     letter-keyed views are in the help and the palette."""
     return [v for v in views(services)
-            if v.key and (v.key.isdigit() or (services and v is SERVICES))]
+            if v.key and v.bar and (v.key.isdigit() or (services and v is SERVICES))]
 
 
 def view_by_name(name: str) -> ViewSpec | None:

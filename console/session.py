@@ -35,6 +35,7 @@ from console.core.model import CheckResult, PollResult, Status
 from console.core.scrub import scrub_text
 from console.dispatcher import ActionRun, Dispatcher
 from console.maintenance import MaintenanceLog, Operator, Window
+from console.perfhistory import PerfHistory
 from console.poller import BackendState, Poller, close_all, poll_once
 from console.services import ServiceState, service_states
 from console.silences import Silence, Silences
@@ -104,6 +105,7 @@ class Session:
         self.poller = Poller(self.backends, self._published, config.redactor)
         self.transitions = TransitionLog(config.console.state_dir, config.console.retention)
         self.silences = Silences(config.console.state_dir)
+        self.history = PerfHistory(config.console.state_dir)
         self.record_problem: str | None = None  # why transitions could not be written
         self._silences_read = 0.0
         self.silenced: dict[str, str] = {}  # target -> who, why, until (refreshed off the UI)
@@ -124,13 +126,18 @@ class Session:
     def _published(self, result: PollResult) -> None:
         changed = self.board.update(result)
         if changed:
-            # One writer thread keeps the order of the polls and the event loop free of I/O.
-            if self._recorder is None:
-                self._recorder = ThreadPoolExecutor(1, thread_name_prefix="transitions")
-            self._recorder.submit(self.record_transitions, result)
+            self._writer().submit(self.record_transitions, result)
             self.refresh_services()
+        if result.ok and self.history.due(result.backend_id, result.polled_at):
+            self._writer().submit(self.record_history, result)
         for listener in self._poll_listeners:
             listener(result, changed)
+
+    def _writer(self) -> ThreadPoolExecutor:
+        """One writer thread keeps the order of the polls and the event loop free of I/O."""
+        if self._recorder is None:
+            self._recorder = ThreadPoolExecutor(1, thread_name_prefix="transitions")
+        return self._recorder
 
     def _action_changed(self, run: ActionRun) -> None:
         for listener in self._action_listeners:
@@ -163,6 +170,13 @@ class Session:
         if changed or time.monotonic() - self._silences_read >= SILENCES_EVERY:
             self.refresh_silences()
         return changed
+
+    def record_history(self, result: PollResult) -> None:
+        """Keep the poll's perfdata values, downsampled (never raises, like transitions)."""
+        try:
+            self.history.record(result.backend_id, result.checks, result.polled_at)
+        except (sqlite3.Error, OSError) as exc:
+            self.record_problem = f"perfdata history not recorded: {exc}"
 
     def refresh_silences(self) -> None:
         """Re-read which targets are silenced and which maintenance windows are on."""
@@ -226,6 +240,8 @@ class Session:
         for result in results:
             if self.board.update(result):
                 await asyncio.to_thread(self.record_transitions, result)
+            if result.ok:
+                await asyncio.to_thread(self.record_history, result)
         self.refresh_services()
         await self.close_backends()
         return results

@@ -155,6 +155,33 @@ class TransitionLog:
         return [Transition(r[0], None if r[1] is None else Status(r[1]), Status(r[2]), r[3], r[4])
                 for r in rows]
 
+    def between(self, since: float, until: float, limit: int) -> list[Transition]:
+        """Transitions of every target between `since` and `until`, the newest `limit`,
+        oldest first."""
+        connection = self._connect()
+        try:
+            rows = connection.execute(
+                "SELECT target, from_status, to_status, ts, summary FROM transitions "
+                "WHERE ts BETWEEN ? AND ? ORDER BY id DESC LIMIT ?",
+                (since, until, limit)).fetchall()
+        finally:
+            connection.close()
+        return [Transition(r[0], None if r[1] is None else Status(r[1]), Status(r[2]), r[3], r[4])
+                for r in reversed(rows)]
+
+    def states_at(self, until: float) -> dict[str, Transition]:
+        """Each target's last transition at or before `until`: its status then."""
+        connection = self._connect()
+        try:
+            rows = connection.execute(
+                "SELECT t.target, t.from_status, t.to_status, t.ts, t.summary FROM transitions t "
+                "JOIN (SELECT MAX(id) AS id FROM transitions WHERE ts <= ? GROUP BY target) m "
+                "ON t.id = m.id ORDER BY t.target", (until,)).fetchall()
+        finally:
+            connection.close()
+        return {r[0]: Transition(r[0], None if r[1] is None else Status(r[1]), Status(r[2]),
+                                 r[3], r[4]) for r in rows}
+
     def changes_since(self, target: str, since: float) -> int:
         """How many times a target changed status since `since` (its first sighting aside)."""
         connection = self._connect()

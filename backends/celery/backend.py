@@ -18,13 +18,14 @@ from backends.celery.config import CeleryConfig
 from backends.celery.events import EventsReceiver
 from backends.celery.queues import Depths, discover_queues, read_depths
 from backends.celery.results import redis_client, scan_failures, task_states
-from backends.celery.snapshot import BeatSchedule, CelerySnapshot, Task, Worker
+from backends.celery.snapshot import BeatSchedule, CelerySnapshot, FailedTask, Task, Worker
 from backends.celery.store import FailedStore
 from backends.celery.trigger import call_spec
 from console.core.actions import ActionSpec
 from console.core.errors import one_line
 from console.core.loglines import printable
 from console.core.model import CheckResult, Perf, Status, by_thresholds, worst
+from console.core.timeline import EVENT, TimelineEvent
 
 FAILED_SHOWN = 500
 DISCOVER_EVERY = 60.0
@@ -265,6 +266,26 @@ class CeleryBackend(Backend[CelerySnapshot]):
                                 self.config.retry_rate)
         return builder.specs(snapshot, options)
 
+    async def timeline_events(self, since: float, until: float, limit: int) -> list[TimelineEvent]:
+        """Task failures in the window: the result backend is read for failures not yet
+        kept, then the kept ones are listed (with their exception and worker); and workers
+        going online or offline, as far as this console's events receiver saw them."""
+        def read() -> list[TimelineEvent]:
+            client = self._results_redis()
+            if client is not None:
+                self._scan(client)
+            found = [failure_event(self.name, task) for task in
+                     self.store.between(since, until, limit)]
+            seen = list(self._events.presence) if self._events is not None else []
+            found += [TimelineEvent(ts, f"celery:{self.name}", EVENT, f"worker {state}",
+                                    printable(f"worker {worker} {state}", 300),
+                                    Status.OK if state == "online" else Status.CRITICAL,
+                                    source="celery events")
+                      for ts, worker, state in seen if since <= ts <= until]
+            return sorted(found, key=lambda e: e.ts)[-limit:]
+
+        return await asyncio.to_thread(read)
+
     def watch(self, changed: Callable[[], None]) -> None:
         def throttled() -> None:
             now = time.monotonic()
@@ -291,6 +312,15 @@ class CeleryBackend(Backend[CelerySnapshot]):
         client, self._client = self._client, None
         if client is not None:
             await asyncio.to_thread(client.close)
+
+
+def failure_event(app: str, task: FailedTask) -> TimelineEvent:
+    """One failed task as a timeline entry of its app."""
+    where = f" on {task.worker}" if task.worker else ""
+    text = (f"task {task.name or '?'} [{task.task_id[:8]}] failed{where}: "
+            f"{task.exception or 'no exception recorded'}")
+    return TimelineEvent(task.failed_at, f"celery:{app}", EVENT, "task failed",
+                         printable(text, 300), Status.CRITICAL, source="celery failed tasks")
 
 
 def flatten_stats(stats: dict[str, Any], prefix: str = "") -> tuple[tuple[str, str], ...]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from backends.celery.store import FailedStore, Failure
 
 RECONNECT_MAX = 30.0
+PRESENCE_KEPT = 500  # worker-online/offline events kept for the timeline
 CHANGE_EVENTS = ("task-failed", "task-succeeded", "task-started", "task-received",
                  "task-revoked", "worker-online", "worker-offline")
 
@@ -38,6 +40,7 @@ class EventsReceiver:
         self._receiver: Any = None
         self._retried: set[str] = set()
         self._thread: threading.Thread | None = None
+        self.presence: deque[tuple[float, str, str]] = deque(maxlen=PRESENCE_KEPT)
 
     def start(self, changed: Callable[[], None]) -> None:
         self._changed = changed
@@ -106,6 +109,10 @@ class EventsReceiver:
                 self.store.set_retry_states({event["uuid"]: state})
         except Exception as exc:  # a full disk must not kill the stream; shown on screen
             self.error = f"cannot record a failed task: {exc}"
+        if kind in ("worker-online", "worker-offline"):
+            # (when, worker, "online"/"offline"): Celery keeps no record of these itself
+            self.presence.append((float(event.get("timestamp") or time.time()),
+                                  str(event.get("hostname") or "?"), kind.split("-", 1)[1]))
         if kind in CHANGE_EVENTS and self._changed is not None:
             self._changed()
 

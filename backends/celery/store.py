@@ -191,6 +191,19 @@ class FailedStore:
             connection.close()
         return int(row[0])
 
+    def between(self, since: float, until: float, limit: int) -> list[FailedTask]:
+        """Failures between `since` and `until`, the newest `limit`, oldest first."""
+        connection = self._connect()
+        try:
+            rows = connection.execute(
+                "SELECT task_id, name, failed_at, exception, traceback, args_json, kwargs_json, "
+                "args_repr, kwargs_repr, worker, queue, source, retried_at, retry_task_id, "
+                "retry_state FROM celery_failed WHERE app = ? AND failed_at BETWEEN ? AND ? "
+                "ORDER BY failed_at DESC LIMIT ?", (self.app, since, until, limit)).fetchall()
+        finally:
+            connection.close()
+        return [_failed_task(row) for row in reversed(rows)]
+
     def recent(self, limit: int = 500) -> list[FailedTask]:
         connection = self._connect()
         try:

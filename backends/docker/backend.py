@@ -24,6 +24,7 @@ from backends.docker.crashloop import (
 )
 from backends.docker.engine import Engine
 from backends.docker.events import EventWatcher
+from backends.docker.history import container_events
 from backends.docker.inspect import ContainerInfo, Inspector, selected
 from backends.docker.logs import ContainerLogSource
 from backends.docker.snapshot import DockerSnapshot, VolumeState
@@ -34,6 +35,7 @@ from console.core.counters import CounterHistory
 from console.core.durations import format_age, format_span
 from console.core.loglines import LineSource
 from console.core.model import CheckResult, Perf, Status
+from console.core.timeline import TimelineEvent
 
 
 class DockerBackend(Backend[DockerSnapshot]):
@@ -214,6 +216,11 @@ class DockerBackend(Backend[DockerSnapshot]):
         return []
 
     # -- push -----------------------------------------------------------------------------
+    async def timeline_events(self, since: float, until: float, limit: int) -> list[TimelineEvent]:
+        """Deaths, OOM kills, starts, stops and health changes in the window, from the
+        engine's own events."""
+        return await self.engine.run(container_events, self.config, since, until, limit)
+
     def watch(self, changed: Callable[[], None]) -> None:
         def on_event(container_id: str, name: str, labels: dict[str, str]) -> None:
             if selected(self.config, name, labels):

@@ -18,6 +18,7 @@ from backends.base import Backend, BackendKind, Runtime
 from backends.systemd.bus import BusClient
 from backends.systemd.causes import UnitCauses
 from backends.systemd.config import UNIT_NAME, SystemdConfig, parse, validate
+from backends.systemd.history import unit_events
 from backends.systemd.journal import JournalLineSource, restart_times, tail
 from backends.systemd.listing import SystemdSnapshot, UnitState, parse_unit, unmatched_names
 from backends.systemd.verdicts import unit_checks
@@ -26,6 +27,7 @@ from console.core.counters import CounterHistory, Sample
 from console.core.loglines import LineSource, LogLine
 from console.core.model import CheckResult, Status
 from console.core.targets import split_target
+from console.core.timeline import TimelineEvent
 
 VERBS = ("restart", "start", "stop", "reload", "reset-failed")
 UNIT_SUFFIX = re.compile(r"\.(service|socket|timer|target|path|mount|automount|swap|slice|scope|"
@@ -84,6 +86,11 @@ class SystemdBackend(Backend[SystemdSnapshot]):
         kind, _, name = target.partition(":")
         return kind == "unit" and any(fnmatch.fnmatchcase(full_name(name), p)
                                       for p in self.config.units)
+
+    async def timeline_events(self, since: float, until: float, limit: int) -> list[TimelineEvent]:
+        """Unit starts, stops, failures and restarts in the window, from the journal."""
+        return await asyncio.to_thread(unit_events, self.config.units, since, until,
+                                       self.config.journal_dir, self.config.timeout, limit)
 
     def watch(self, changed: Callable[[], None]) -> None:
         """Re-poll when systemd signals a change (PropertiesChanged); polling stays on."""

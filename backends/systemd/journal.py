@@ -34,7 +34,7 @@ _ERROR_WORDS = re.compile(r"error|fatal|exception|traceback|fail|denied|refused|
 _MAX_ENTRIES = 100_000  # a window's restart records read at most
 
 
-def _run_journalctl(args: list[str], timeout: float) -> list[dict[str, object]]:
+def run_journalctl(args: list[str], timeout: float) -> list[dict[str, object]]:
     """journalctl's JSON entries (blocking: call it from a thread)."""
     try:
         done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True,
@@ -64,7 +64,7 @@ def restart_times(units: list[str], since: float, journal_dir: Path | None,
         args.append(f"--directory={journal_dir}")
     wanted = set(units)
     times: dict[str, list[float]] = {}
-    for entry in _run_journalctl(args, timeout):
+    for entry in run_journalctl(args, timeout):
         unit = entry.get("UNIT")
         stamp = entry.get("__REALTIME_TIMESTAMP")
         if isinstance(unit, str) and unit in wanted and isinstance(stamp, str) and stamp.isdigit():
@@ -86,7 +86,7 @@ def last_error_line(unit: str, journal_dir: Path | None, timeout: float) -> str 
         args.append(f"--directory={journal_dir}")
     own: list[str] = []
     systemd: list[str] = []
-    for entry in _run_journalctl(args, timeout):
+    for entry in run_journalctl(args, timeout):
         message = entry.get("MESSAGE")
         if not isinstance(message, str) or not message.strip():
             continue
