@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console.core.errors import ConsoleError
+from console.core.journalctl import journal_output
 from console.core.loglines import printable
 
 _JOB_LINE = re.compile(r"^\((?P<user>[^)]*)\) (?P<what>CMD|END) \((?:\[(?P<pid>\d+)\] )?"
@@ -103,24 +104,8 @@ async def read_runs(journal_dir: Path | None, since: float, timeout: float) -> l
             "SYSLOG_IDENTIFIER=CRON"]
     if journal_dir is not None:
         args.insert(1, f"--directory={journal_dir}")
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
-    except OSError as exc:
-        raise ConsoleError(f"cannot run journalctl ({exc.strerror or exc}): cron's record is "
-                           "read from the journal; install systemd's journalctl") from None
-    try:
-        async with asyncio.timeout(timeout):
-            out, err = await proc.communicate()
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        raise ConsoleError(f"journalctl gave no answer within {timeout:g}s") from None
-    if proc.returncode != 0 and not out:
-        reason = err.decode(errors="replace").strip().splitlines()
-        raise ConsoleError(f"journalctl failed: {reason[-1] if reason else proc.returncode}")
+    out = await journal_output(args, timeout, "cron's record is read from the journal; "
+                                              "install systemd's journalctl")
     entries = []
     for raw in out.splitlines():
         with contextlib.suppress(ValueError):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from backends.dirbackup.config import DirBackupConfig
-from console.core.files import PART, checksum_line, fsync_directory, publish
+from console.core.files import PART, checksum_line, fsync_directory, publish, recorded_checksum
 
 SUFFIX = ".tar.gz"
 CHECKSUM = ".sha256"
@@ -67,15 +67,6 @@ def list_backups(config: DirBackupConfig) -> list[BackupFile]:
                                     recorded_checksum(Path(entry.path))))
     found.sort(key=lambda b: (b.created, b.name), reverse=True)
     return found
-
-
-def recorded_checksum(path: Path) -> str | None:
-    try:
-        text = Path(str(path) + CHECKSUM).read_text(errors="replace")
-    except OSError:
-        return None
-    digest = text.split(maxsplit=1)[0] if text.strip() else ""
-    return digest if re.fullmatch(r"[0-9a-f]{64}", digest) else None
 
 
 def _new_name(config: DirBackupConfig, now: float) -> str:

@@ -28,6 +28,7 @@ from console.core.files import (
     open_private,
     private_dir,
     publish,
+    recorded_checksum,
     write_durably,
 )
 from console.core.loglines import printable
@@ -104,15 +105,6 @@ def backup_name(volume: str, now: float, directory: Path) -> str:
     return name
 
 
-def _recorded_checksum(path: Path) -> str | None:
-    try:
-        text = Path(str(path) + CHECKSUM).read_text(errors="replace")
-    except OSError:
-        return None
-    digest = text.split(maxsplit=1)[0] if text.strip() else ""
-    return digest if re.fullmatch(r"[0-9a-f]{64}", digest) else None
-
-
 def list_backups(directory: str, volume: str) -> list[BackupFile]:
     """This volume's finished backups, newest first (thread side)."""
     found: list[BackupFile] = []
@@ -126,7 +118,7 @@ def list_backups(directory: str, volume: str) -> list[BackupFile]:
             continue
         stat = entry.stat()
         found.append(BackupFile(entry.name, entry.path, stat.st_size, stat.st_mtime,
-                                _recorded_checksum(Path(entry.path))))
+                                recorded_checksum(Path(entry.path))))
     found.sort(key=lambda b: (b.created, b.name), reverse=True)
     return found
 

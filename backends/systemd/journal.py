@@ -8,7 +8,6 @@ output are waiting, without blocking, so thousands of lines a second cost a few 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from backends.systemd.config import UNIT_NAME
 from console.core.errors import ConsoleError
+from console.core.journalctl import journal_output
 from console.core.loglines import LastTime, LogLine, printable
 
 LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
@@ -144,23 +144,7 @@ async def tail(unit: str, journal_dir: Path | None = None, lines: int = 200,
                timeout: float = 10.0) -> list[LogLine]:
     """The unit's last `lines` journal lines, oldest first."""
     args = journal_args(unit, journal_dir, lines, follow=False)
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
-    except OSError as exc:
-        raise _missing(exc) from None
-    try:
-        async with asyncio.timeout(timeout):
-            out, err = await proc.communicate()
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        raise ConsoleError(f"journalctl gave no answer within {timeout:g}s") from None
-    if proc.returncode != 0 and not out:
-        reason = err.decode(errors="replace").strip().splitlines()
-        raise ConsoleError(f"journalctl failed: {reason[-1] if reason else proc.returncode}")
+    out = await journal_output(args, timeout)
     return [line for line in map(parse_entry, out.splitlines()) if line is not None]
 
 

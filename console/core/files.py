@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -109,3 +110,16 @@ def publish(part: Path, final: Path) -> None:
     """Give a finished, synced file its final name, and sync the directory holding it."""
     os.replace(part, final)
     fsync_directory(final.parent)
+
+
+CHECKSUM = ".sha256"  # beside an archive: "<sha256 hex>  <name>", as sha256sum writes it
+
+
+def recorded_checksum(path: Path) -> str | None:
+    """The sha256 recorded beside an archive (`NAME.sha256`), or None when there is none."""
+    try:
+        text = Path(str(path) + CHECKSUM).read_text(errors="replace")
+    except OSError:
+        return None
+    digest = text.split(maxsplit=1)[0] if text.strip() else ""
+    return digest if re.fullmatch(r"[0-9a-f]{64}", digest) else None
