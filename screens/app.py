@@ -476,6 +476,12 @@ def _unique(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
+def _busy_threads() -> list[threading.Thread]:
+    """Threads that would hold the interpreter's exit (a library call still in progress)."""
+    return [t for t in threading.enumerate()
+            if t.is_alive() and not t.daemon and t is not threading.main_thread()]
+
+
 def run_tui(config: Config, *, read_only: bool) -> int:
     """Run the console until the user quits; returns the process exit code."""
     app = OpsConsoleApp(config, read_only=read_only)
@@ -484,10 +490,11 @@ def run_tui(config: Config, *, read_only: bool) -> int:
     # Not asyncio.run(): it would wait for every thread still blocked on a hung server.
     app.run(loop=loop)
     code = app.return_code or 0
-    with contextlib.suppress(TimeoutError):
-        loop.run_until_complete(asyncio.wait_for(loop.shutdown_default_executor(), QUIT_BOUND))
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
-           if t is not threading.main_thread()):
+    # Not loop.shutdown_default_executor() either: cancelled, it still joins its threads.
+    deadline = time.monotonic() + QUIT_BOUND
+    while _busy_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if _busy_threads():
         # A library call is stuck on a hung server past its close; the terminal is already
         # restored and nothing is left to write, so do not let it hold the shell prompt.
         sys.stdout.flush()
