@@ -7,8 +7,10 @@ one sits in a file cron ignores (a name with a dot), so it never runs.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -48,6 +50,10 @@ def jobs(systemd_machine: SystemdMachine) -> Iterator[str]:
         f"* * * * * root echo {prefix} fine >/dev/null\n"
         f"* * * * * root /bin/sh -c 'echo {prefix} boom >&2; exit 4'\n")
     (cron_dir / f"{prefix}.never").write_text(f"* * * * * root echo {prefix} never\n")
+    # cron notices new files by the directory's mtime, in whole seconds: files written in the
+    # second cron last read the directory (right after boot) would go unseen for good.
+    later = time.time() + 2
+    os.utime(cron_dir, (later, later))
     yield prefix
     for path in cron_dir.glob(f"{prefix}*"):
         path.unlink()
