@@ -208,15 +208,18 @@ def main() -> None:
 
         if shutil.which("pg_activity"):
             session = f"cost-pga-{os.getpid()}"
-            pga = start(session, ["pg_activity", "--refresh", "2", "-h", "127.0.0.1", "-p",
-                                  str(stack.postgres.port), "-U", "postgres", "demo"], env)
+            pga = start(session, ["pg_activity", "--refresh", "2", stack.postgres.dsn("demo")],
+                        env)
             try:
                 time.sleep(5)
-                pga_cpu, pga_rss = idle(pga)
+                if pga.is_running():
+                    pga_cpu, pga_rss = idle(pga)
+                    rows.append(("pg_activity on the same database", "", f"{pga_cpu:.2f} %, "
+                                 f"{pga_rss:.0f} MB"))
+                else:
+                    print("pg_activity exited at once: not measured")
             finally:
                 tmux("kill-session", "-t", session)
-            rows.append(("pg_activity on the same database", "", f"{pga_cpu:.2f} %, "
-                         f"{pga_rss:.0f} MB"))
 
         check_wall, check_cpu = run_wall([sys.executable, "-m", "console.cli", "--headless",
                                           "check", "--config", str(config)], env)
