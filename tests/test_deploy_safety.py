@@ -129,6 +129,7 @@ def test_an_unknown_user_is_a_config_error(write_config: Callable[..., Path],
                                            cli_env: dict[str, str], tmp_path: Path) -> None:
     config = write_config(f'[[deploy]]\nname = "app"\nrepo = "{tmp_path}"\n'
                           'user = "no-such-account-x"\n')
-    out = cli(config, cli_env, "status")
-    assert out.returncode == 2
+    out = cli(config, cli_env, "check")
+    assert out.returncode == 3  # the entry is not checked: UNKNOWN, with why
     assert "'user': no user 'no-such-account-x' on this host" in out.stderr
+    assert "UNKNOWN deploy:app - not checked:" in out.stdout

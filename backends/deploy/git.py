@@ -53,6 +53,11 @@ class GitError(ActionFailed):
 SAFE_CONFIG = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null",
                "-c", "diff.external=", "-c", "core.pager=cat", "-c", "core.sshCommand=false",
                "-c", "core.askPass=", "-c", "credential.helper=", "-c", "protocol.allow=never")
+# A fetch must reach the remotes: the transports a deploy uses are allowed, and ssh is the
+# system's own, whatever the repository's config names (git runs as the repository's owner).
+FETCH_CONFIG = ("-c", "protocol.allow=never", "-c", "protocol.https.allow=always",
+                "-c", "protocol.ssh.allow=always", "-c", "protocol.file.allow=always",
+                "-c", "core.sshCommand=ssh -o BatchMode=yes")
 SAFE_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
             "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "PAGER": "cat"}
 _DROPPED_ENV = ("GIT_EXTERNAL_DIFF", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS",
@@ -76,11 +81,16 @@ def repo_owner(repo: Path) -> tuple[int, int] | None:
     return None if info.st_uid == 0 else (info.st_uid, info.st_gid)
 
 
-def git(repo: Path, *args: str, timeout: float = GIT_TIMEOUT) -> str:
-    """Run git in `repo` and return its stdout; raise GitError with git's message."""
+def git(repo: Path, *args: str, timeout: float = GIT_TIMEOUT,
+        fetching: bool = False) -> str:
+    """Run git in `repo` and return its stdout; raise GitError with git's message.
+
+    `fetching` lets the transports a fetch needs through (later -c options win).
+    """
     owner = repo_owner(repo)
+    config = (*SAFE_CONFIG, *FETCH_CONFIG) if fetching else SAFE_CONFIG
     try:
-        result = subprocess.run(["git", *SAFE_CONFIG, "-C", str(repo), *args],
+        result = subprocess.run(["git", *config, "-C", str(repo), *args],
                                 capture_output=True, text=True, timeout=timeout, check=False,
                                 stdin=subprocess.DEVNULL, env=git_environment(), cwd="/",
                                 user=owner[0] if owner else None,
@@ -225,7 +235,7 @@ def fetch(repo: Path, timeout: float) -> list[str]:
     """Fetch every remote's branches and tags; returns the remotes fetched (none: nothing to do)."""
     names = remotes(repo)
     if names:
-        git(repo, "fetch", "--all", "--tags", "--quiet", timeout=timeout)
+        git(repo, "fetch", "--all", "--tags", "--quiet", timeout=timeout, fetching=True)
     return names
 
 
