@@ -62,7 +62,7 @@ class ConsoleScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield TopBar(id="topbar")
-        yield NavBar(self.view_name, services=bool(self.session.config.services))
+        yield NavBar(self.view_name, services=bool(self.ops.session.config.services))
         yield from self.compose_body()
         yield FilterInput(placeholder="filter: type to narrow the list, escape to clear",
                           id="filter", disabled=True)

@@ -67,6 +67,6 @@ def noop_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     """Register the test-only `[[noop]]` section (a backend with one mutating action)."""
     from console import registry
 
-    row = registry.KindRow("noop", "tests.support.noop_backend", ("noop",))
+    row = registry.KindRow("noop", "tests.support.noop_backend", ("unit",))  # unit:NAME targets
     monkeypatch.setattr(registry, "KINDS", (*registry.KINDS, row))
     monkeypatch.setitem(registry.ROW_BY_SECTION, "noop", row)

@@ -86,9 +86,9 @@ def test_error_pattern_rate_and_bad_regex(tmp_path: Path, write_config: Callable
     broken = write_config(f"[[logs]]\nname = 'w'\npath = '{log}'\nerror_pattern = 'ERROR(|'\n",
                           name="broken.toml")
     result = run(broken, cli_env, "check")
-    assert result.returncode == 2
-    assert "[[logs]] #1 'error_pattern': not a valid regular expression" in result.stdout + \
-        result.stderr
+    assert result.returncode == 3  # the entry is not checked: UNKNOWN, with its reason
+    assert "[[logs]] #1 'error_pattern': not a valid regular expression" in result.stdout
+    assert "[[logs]] #1 'error_pattern': not a valid regular expression" in result.stderr
 
 
 def test_reads_only_the_new_bytes_between_polls(tmp_path: Path,

@@ -73,7 +73,8 @@ def test_login_and_socket_errors_are_one_line_and_hide_the_password(
 
     bad_url = opsconsole(write_config('[[supervisor]]\nurl = "/var/run/supervisor.sock"\n',
                                       "bad.toml"), cli_env, "check")
-    assert bad_url.returncode == 2
+    assert bad_url.returncode == 3  # the entry is not checked: UNKNOWN, with its reason
+    assert "'url': expected \"unix:///path/to/supervisor.sock\"" in bad_url.stdout
     assert "'url': expected \"unix:///path/to/supervisor.sock\"" in bad_url.stderr
     assert len(bad_url.stderr.strip().splitlines()) == 1
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from console.core.audit import AuditLog
+from console.sandbox.processes import wait_for
 from console.sandbox.systemd_machine import SystemdMachine
 from tests.conftest import OPSCONSOLE
 from tests.test_systemd_fixtures import UnitFactory, config_text, make_unit, prefix, sleeper
@@ -155,6 +156,8 @@ def test_flapping_is_seen_across_check_runs_from_cron(
                                       "restarts = { warn = 2, crit = 1000 }"))
     # The journal tells the first run about the restarts before it; later runs count on
     # from the state the earlier runs kept.
+    wait_for(lambda: int(systemd_machine.systemctl("show", "-P", "NRestarts", name).stdout
+                         .strip() or 0) >= 3, timeout=30, what="three restarts")
     first = opsconsole(config, cli_env, "check")
     assert "but flapping: restarted" in first.stdout, first.stdout
     time.sleep(2.5)

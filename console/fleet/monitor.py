@@ -178,6 +178,11 @@ class RemoteSession:
         self.remote = host
         self.identity = identity
         self.board = RemoteBoard(host)
+        self.silenced: dict[str, str] = {}  # the host's silences apply on the host
+
+    def stale_since(self, key: str, now: float) -> float | None:
+        """Staleness is the bridge's business: its results are as fresh as its polls."""
+        return None
 
     @property
     def host(self) -> str:
@@ -193,11 +198,8 @@ class RemoteSession:
     def checks_worst_first(self) -> list[tuple[CheckResult, str]]:
         entries = [(c, polled) for polled, checks in self.remote.results.values()
                    for c in checks]
-        group_worst: dict[str, int] = {}
-        for check, _ in entries:
-            group_worst[check.kind] = max(group_worst.get(check.kind, 0), check.status.severity)
-        entries.sort(key=lambda e: (-group_worst[e[0].kind], e[0].kind,
-                                    -e[0].status.severity, e[0].key))
+        # worst first across every target, as the local Overview
+        entries.sort(key=lambda e: (-e[0].status.severity, e[0].kind, e[0].key))
         return [(check, clock(polled)) for check, polled in entries]
 
     def check(self, key: str) -> CheckResult | None:
