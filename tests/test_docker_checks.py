@@ -101,7 +101,7 @@ def test_restart_count_growth_after_host_kill_is_critical(docker_lab: DockerLab)
     # a loaded engine sometimes reports the container restarting again at this moment)
     counted = int(after.summary.split("restarted ")[1].split("×")[0])
     assert counted >= 1 and "in 10m" in after.summary
-    assert [p.value for p in after.perfdata if p.label.endswith("_restarts")][0] >= 1
+    assert next(p.value for p in after.perfdata if p.label.endswith("_restarts")) >= 1
 
 
 def test_missing_container_and_unmatched_glob(docker_lab: DockerLab) -> None:
