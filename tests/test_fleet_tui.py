@@ -63,6 +63,7 @@ async def test_fleet_view_lists_hosts_and_opens_one(ssh_fleet: SimulatedFleet,
         await pilot.press("H")
         assert isinstance(app.screen, FleetScreen)
         await until(pilot, lambda: (row_of(app, "web1") or [""] * 8)[2] == "up"
+                    and (row_of(app, "web1") or [""] * 8)[4] == "1 ok"  # its counts drawn too
                     and (row_of(app, "web2") or [""] * 8)[3] == "CRIT"
                     and (row_of(app, "db1") or [""] * 8)[2] == "DOWN", "every host's state")
         web1, web2, db1 = row_of(app, "web1"), row_of(app, "web2"), row_of(app, "db1")
