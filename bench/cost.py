@@ -31,6 +31,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.tui_idle import start, tmux
+
 IDLE_SECONDS = 30
 RUNS = 3
 BARE_TABLE_APP = """
@@ -54,18 +56,6 @@ class Bare(App):
         self.query_one(DataTable).update_cell("0", "Summary", f"changed {self.ticks}")
 Bare().run()
 """
-
-
-def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10,
-                          check=False).stdout
-
-
-def start(session: str, argv: list[str], env: dict[str, str]) -> psutil.Process:
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48",
-                    *argv], env=env, timeout=10, check=True)
-    pid = int(tmux("display-message", "-p", "-t", session, "#{pane_pid}").strip())
-    return psutil.Process(pid)
 
 
 def wait_for(session: str, predicate: Any, limit: float = 60) -> float:
