@@ -52,9 +52,7 @@ class MaintenanceLog:
         self.state_dir = state_dir
 
     def _connect(self) -> sqlite3.Connection:
-        connection = statedb.connect(self.state_dir)
-        connection.execute(_SCHEMA)
-        return connection
+        return statedb.connect(self.state_dir, _SCHEMA)
 
     def _windows(self, where: str, args: tuple[object, ...]) -> list[Window]:
         connection = self._connect()

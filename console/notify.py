@@ -133,10 +133,7 @@ class NotifyState:
         self.state_dir = state_dir
 
     def _connect(self) -> sqlite3.Connection:
-        connection = statedb.connect(self.state_dir)
-        for statement in _SCHEMA:
-            connection.execute(statement)
-        return connection
+        return statedb.connect(self.state_dir, *_SCHEMA)
 
     def told(self) -> dict[tuple[str, str], tuple[int, float]]:
         connection = self._connect()

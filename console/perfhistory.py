@@ -39,10 +39,7 @@ class PerfHistory:
         self._written: dict[str, int] = {}  # backend id -> the minute last written
 
     def _connect(self) -> sqlite3.Connection:
-        connection = statedb.connect(self.state_dir)
-        for statement in _SCHEMA:
-            connection.execute(statement)
-        return connection
+        return statedb.connect(self.state_dir, *_SCHEMA)
 
     def due(self, backend_id: str, ts: float) -> bool:
         """Whether a poll of this backend at `ts` starts a minute not written yet (cheap: it

@@ -63,9 +63,7 @@ class Silences:
         self.state_dir = state_dir
 
     def _connect(self) -> sqlite3.Connection:
-        connection = statedb.connect(self.state_dir)
-        connection.execute(_SCHEMA)
-        return connection
+        return statedb.connect(self.state_dir, _SCHEMA)
 
     def _rows(self, where: str = "", args: tuple[object, ...] = ()) -> list[Silence]:
         connection = self._connect()

@@ -82,10 +82,7 @@ class TransitionLog:
         self._written = 0.0
 
     def _connect(self) -> sqlite3.Connection:
-        connection = statedb.connect(self.state_dir)
-        for statement in _SCHEMA:
-            connection.execute(statement)
-        return connection
+        return statedb.connect(self.state_dir, *_SCHEMA)
 
     def record(self, checks: Iterable[CheckResult], now: float | None = None) -> list[Transition]:
         """Compare the checks with the recorded states; write and return what changed."""

@@ -43,17 +43,24 @@ def redis_server() -> Iterator[RedisServer]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def worker(redis_server: RedisServer) -> Iterator[CeleryWorker]:
-    proc = CeleryWorker(broker_url=redis_server.url_for(BROKER_DB),
-                        backend_url=redis_server.url_for(RESULTS_DB),
-                        name=f"main-{uuid.uuid4().hex[:6]}@%h", concurrency=2)
+def running_worker(server: RedisServer, prefix: str,
+                   queues: tuple[str, ...] = ("celery",)) -> Iterator[CeleryWorker]:
+    """A real worker on `server`'s broker and result databases, stopped afterwards."""
+    proc = CeleryWorker(broker_url=server.url_for(BROKER_DB),
+                        backend_url=server.url_for(RESULTS_DB),
+                        name=f"{prefix}-{uuid.uuid4().hex[:6]}@%h", concurrency=2,
+                        queues=queues)
     try:
         proc.start()
     except START_ERRORS as error:
         require_service("celery", str(error))
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(redis_server: RedisServer) -> Iterator[CeleryWorker]:
+    yield from running_worker(redis_server, "main")
 
 
 @pytest.fixture(scope="module")

@@ -15,36 +15,16 @@ from backends.celery.backend import CeleryBackend
 from console.core.audit import AuditLog
 from console.sandbox.celery_worker import CeleryWorker
 from console.sandbox.redis_server import RedisServer
+from tests import test_celery_backend
 from tests.conftest import OPSCONSOLE
-from tests.test_celery_backend import backend_for, config_text
-from tests.testbed.fixtures import START_ERRORS, require_service
+from tests.test_celery_backend import backend_for, config_text, running_worker
 
-BROKER_DB, RESULTS_DB = 3, 4  # as in test_celery_backend, whose config_text this uses
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    try:
-        server.start()
-    except START_ERRORS as error:
-        require_service("redis", str(error))
-    yield server
-    server.stop()
+redis_server = test_celery_backend.redis_server  # the same module-scoped fixture
 
 
 @pytest.fixture(scope="module")
 def worker(redis_server: RedisServer) -> Iterator[CeleryWorker]:
-    proc = CeleryWorker(broker_url=redis_server.url_for(BROKER_DB),
-                        backend_url=redis_server.url_for(RESULTS_DB),
-                        name=f"call-{uuid.uuid4().hex[:6]}@%h", concurrency=2,
-                        queues=("celery", "slow"))
-    try:
-        proc.start()
-    except START_ERRORS as error:
-        require_service("celery", str(error))
-    yield proc
-    proc.stop()
+    yield from running_worker(redis_server, "call", queues=("celery", "slow"))
 
 
 def call(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,12 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import pytest
 from backends.deploy.plans import PlanStore
 from console.core.audit import AuditLog
 from tests.conftest import OPSCONSOLE
+from tests.support.http_server import body_server
 
 
 def git(repo: Path, *args: str) -> str:
@@ -65,25 +64,8 @@ def release(tmp_path: Path) -> Release:
 @pytest.fixture
 def health_from_checkout(release: Release) -> Iterator[str]:
     """An HTTP health endpoint that serves the checkout's health.json, as the app would."""
-    repo = release.repo
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = (repo / "health.json").read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/health"
-    server.shutdown()
-    server.server_close()
+    with body_server(lambda: (release.repo / "health.json").read_bytes()) as url:
+        yield f"{url}/health"
 
 
 @pytest.fixture

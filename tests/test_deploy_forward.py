@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from backends.deploy.plans import PlanStore
 from console.core.audit import AuditLog
 from tests.conftest import OPSCONSOLE
+from tests.support.http_server import body_server
 from tests.test_deploy import git
 
 
@@ -68,28 +68,16 @@ def health(remote: Remote) -> Iterator[str]:
     ok at first and "broken" from that many seconds after it was first asked."""
     first_seen: dict[str, float] = {}
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            raw = (remote.app / "health.json").read_bytes()
-            data = json.loads(raw)
-            seen = first_seen.setdefault(hashlib.sha256(raw).hexdigest(), time.monotonic())
-            if "fail_after" in data and time.monotonic() - seen >= data["fail_after"]:
-                data["status"] = "broken"
-            body = json.dumps(data).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def health() -> bytes:
+        raw = (remote.app / "health.json").read_bytes()
+        data = json.loads(raw)
+        seen = first_seen.setdefault(hashlib.sha256(raw).hexdigest(), time.monotonic())
+        if "fail_after" in data and time.monotonic() - seen >= data["fail_after"]:
+            data["status"] = "broken"
+        return json.dumps(data).encode()
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/health"
-    server.shutdown()
-    server.server_close()
+    with body_server(health) as url:
+        yield f"{url}/health"
 
 
 @pytest.fixture

@@ -25,9 +25,7 @@ class PositionStore:
         self.state_dir = state_dir
 
     def _connect(self) -> sqlite3.Connection:
-        connection = statedb.connect(self.state_dir)
-        connection.execute(_SCHEMA)
-        return connection
+        return statedb.connect(self.state_dir, _SCHEMA)
 
     def load(self, log: str) -> dict[str, tuple[Position, str]]:
         connection = self._connect()

@@ -14,8 +14,9 @@ def state_file(state_dir: Path) -> Path:
     return check_state_dir(state_dir) / "state.db"
 
 
-def connect(state_dir: Path) -> sqlite3.Connection:
-    """A short-lived connection; callers use `with` blocks and close it.
+def connect(state_dir: Path, *schema: str) -> sqlite3.Connection:
+    """A short-lived connection, with each `schema` statement run (CREATE ... IF NOT EXISTS);
+    callers use `with` blocks and close it.
 
     The file is created (or opened) 0600 without following a symlink before SQLite opens
     it, so a link planted in its place is refused rather than written through.
@@ -25,4 +26,6 @@ def connect(state_dir: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path, timeout=15, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA busy_timeout=15000")
+    for statement in schema:
+        connection.execute(statement)
     return connection

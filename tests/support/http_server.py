@@ -6,7 +6,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -49,9 +49,36 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def health_server(slow_seconds: float = 1.5) -> Iterator[str]:
     """A server on a free loopback port; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    with _serving(_Handler, slow_seconds=slow_seconds) as url:
+        yield url
+
+
+@contextmanager
+def body_server(body: Callable[[], bytes]) -> Iterator[str]:
+    """A server answering every GET with 200 and what `body()` returns at that moment (an
+    app whose health follows its checkout, say); yields its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            payload = body()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with _serving(Handler) as url:
+        yield url
+
+
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler], **attributes: object) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    server.slow_seconds = slow_seconds  # type: ignore[attr-defined]
+    for name, value in attributes.items():
+        setattr(server, name, value)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
