@@ -259,8 +259,8 @@ class HttpBackend(Backend[EndpointSnapshot]):
                 return "body is not JSON"
             for path, expected in cfg.expect_json:
                 found = _json_path(document, path)
-                if found != expected:
-                    return f"JSON {path} is {found!r}, expected {expected!r}"
+                if found != expected:  # what the server said, cut: it may be a whole document
+                    return f"JSON {path} is {printable(repr(found), 80)}, expected {expected!r}"
         return None
 
     def evaluate(self, snapshot: EndpointSnapshot) -> list[CheckResult]:
@@ -350,10 +350,10 @@ def _describe(exc: httpx.HTTPError) -> str:
     if "connection refused" in lowered or "connect call failed" in lowered:
         return "connection refused"
     if "certificate" in lowered or "ssl" in lowered:
-        return "TLS: " + text.splitlines()[0][:160]
+        return "TLS: " + printable(text.splitlines()[0], 160)
     if "name or service not known" in lowered or "nodename nor servname" in lowered:
         return "host name not found"
-    return text.splitlines()[0][:200]
+    return printable(text.splitlines()[0], 200)
 
 
 def _json_path(document: Any, path: str) -> Any:

@@ -59,6 +59,16 @@ def test_wrong_json_field_is_critical(server: str, write_config: Callable[[str],
     assert "JSON status is 'degraded', expected 'ok'" in result.stdout
 
 
+def test_a_huge_json_field_is_cut_on_the_summary_line(
+        server: str, write_config: Callable[[str], Path], cli_env: dict[str, str]) -> None:
+    config = write_config(endpoint("api", f"{server}/huge", "expect_json = { status = 'ok' }"))
+    result = run(config, cli_env)
+    assert result.returncode == 2
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("CRITICAL http:api"))
+    assert "JSON status is 'degraded degraded" in line and ", expected 'ok'" in line
+    assert len(line) < 300, line
+
+
 def test_slow_endpoint_is_a_warning(server: str, write_config: Callable[[str], Path],
                                     cli_env: dict[str, str]) -> None:
     config = write_config(f"[[http]]\nname = 'slow'\nurl = '{server}/slow'\ntimeout = 5\n"

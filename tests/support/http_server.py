@@ -23,6 +23,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(float(self.server.slow_seconds))  # type: ignore[attr-defined]
             self._send(200, {"status": "ok"})
+        elif path == "/huge":  # a field far longer than a summary line
+            self._send(200, {"status": "degraded " * 2000})
         elif path == "/text":
             self._send(200, None, body=b"all systems go")
         elif path == "/db-down":
