@@ -95,8 +95,10 @@ class DockerBackend(Backend[DockerSnapshot]):
     def _read(self, client: Any) -> DockerSnapshot:
         infos, missing = self.inspector.read(client)
         now = time.time()
-        restarts = self.history.record(restart_samples(infos), now,
-                                       lambda names, since: start_times(client, names, since, now))
+        def engine_record(names: list[str], since: float) -> dict[str, list[float]]:
+            return start_times(client, names, since, now, self.config.timeout)
+
+        restarts = self.history.record(restart_samples(infos), now, engine_record)
         cfg = self.config
         shown: list[ContainerInfo] = []
         for info in infos:

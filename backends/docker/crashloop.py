@@ -6,6 +6,7 @@ file, so a `check` run from cron sees growth since the previous run as the TUI d
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from backends.docker.inspect import ContainerInfo, CrashLoop
@@ -14,26 +15,33 @@ from console.core.counters import Sample
 from console.core.loglines import LogLine
 
 
-def start_times(client: Any, names: list[str], since: float, now: float) -> dict[str, list[float]]:
+def start_times(client: Any, names: list[str], since: float, now: float,
+                timeout: float) -> dict[str, list[float]]:
     """When each container started since `since`, from the engine's own event record.
 
     Policy restarts show as `start` events; a first poll reads them, so a container that
-    has restarted every minute for ten minutes reads so at once.
+    has restarted every minute for ten minutes reads so at once. docker's `events()` reads
+    without a timeout (it is meant to stream), so the bounded window is fetched as one
+    request with the engine connection's own read timeout.
     """
     times: dict[str, list[float]] = {}
     wanted = set(names)
-    events = client.api.events(since=int(since), until=int(now) + 1, decode=True,
-                               filters={"type": "container", "event": ["start"]})
+    filters = json.dumps({"type": ["container"], "event": ["start"]})
+    response = client.api.get(client.api._url("/events"), timeout=timeout,
+                              params={"since": int(since), "until": int(now) + 1,
+                                      "filters": filters})
     try:
-        for event in events:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line:
+                continue
+            event = json.loads(line)
             name = (event.get("Actor") or {}).get("Attributes", {}).get("name")
             if name in wanted:
                 times.setdefault(name, []).append(event.get("timeNano", 0) / 1e9
                                                   or float(event.get("time", 0)))
     finally:
-        close = getattr(events, "close", None)
-        if callable(close):
-            close()
+        response.close()
     return times
 
 
