@@ -1,0 +1,122 @@
+"""Exit codes as monitoring-plugins define them, and the thresholds that decide a status.
+
+The exit code of a check is its worst status, ranked CRITICAL > UNKNOWN > WARNING > OK, while
+the numbers are OK 0, WARNING 1, CRITICAL 2, UNKNOWN 3: a plain `max` of the codes would let
+UNKNOWN outrank CRITICAL. The end-to-end cases run real plugins (`[[command]]` scripts).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from console import report
+from console.cli import main
+from console.core.model import CheckResult, Status, by_thresholds, worst
+
+RANKED = [Status.OK, Status.WARNING, Status.UNKNOWN, Status.CRITICAL]  # least to most severe
+
+
+def test_exit_code_numbers_are_the_plugin_conventions() -> None:
+    assert [int(s) for s in (Status.OK, Status.WARNING, Status.CRITICAL, Status.UNKNOWN)] == [
+        0, 1, 2, 3]
+    assert [s.short for s in RANKED] == ["OK", "WARN", "UNKN", "CRIT"]
+
+
+@pytest.mark.parametrize(("a", "b"), list(itertools.combinations(RANKED, 2)))
+def test_worst_of_two_follows_the_ranking_in_either_order(a: Status, b: Status) -> None:
+    assert worst([a, b]) is b and worst([b, a]) is b and worst((a, b, a)) is b
+
+
+def test_worst_of_nothing_is_ok_and_of_one_is_itself() -> None:
+    assert worst([]) is Status.OK
+    for status in RANKED:
+        assert worst([status]) is status and worst([status, status]) is status
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (9.999, Status.OK), (10, Status.WARNING), (19.999, Status.WARNING), (20, Status.CRITICAL),
+    (1e9, Status.CRITICAL)])
+def test_thresholds_above_take_the_limit_itself(value: float, expected: Status) -> None:
+    assert by_thresholds(value, 10, 20) is expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (30, Status.OK), (14, Status.OK), (13.5, Status.WARNING), (7, Status.WARNING),
+    (6.9, Status.CRITICAL), (-1, Status.CRITICAL)])
+def test_thresholds_below_leave_the_limit_itself_alone(value: float, expected: Status) -> None:
+    assert by_thresholds(value, 14, 7, below=True) is expected
+
+
+def test_a_missing_threshold_never_fires() -> None:
+    assert by_thresholds(1e12, None, None) is Status.OK
+    assert by_thresholds(1e12, None, 5) is Status.CRITICAL
+    assert by_thresholds(1e12, 5, None) is Status.WARNING
+    assert by_thresholds(-1e12, None, None, below=True) is Status.OK
+
+
+def _check(target: str, status: Status) -> CheckResult:
+    return CheckResult(target, status, f"{status.name.lower()} summary")
+
+
+def test_silenced_targets_do_not_raise_the_exit_code() -> None:
+    checks = [_check("unit:a", Status.CRITICAL), _check("unit:b", Status.WARNING)]
+    assert report.overall(checks) is Status.CRITICAL
+    assert report.overall(checks, {"unit:a": "bob: planned"}) is Status.WARNING
+    assert report.overall(checks, {"unit:a": "x", "unit:b": "y"}) is Status.OK
+
+
+def test_text_report_leads_with_the_worst_and_counts_each_status() -> None:
+    checks = [_check(f"unit:{s.name.lower()}", s) for s in (Status.OK, Status.UNKNOWN,
+                                                            Status.WARNING, Status.CRITICAL)]
+    lines = report.check_text(checks, {"unit:ok": "alice: muted"}).splitlines()
+    assert lines[0] == ("OPSCONSOLE CRITICAL - 0 ok, 1 warning, 1 critical, 1 unknown, "
+                        "1 silenced")
+    assert [line.split(" - ")[0] for line in lines[1:]] == [
+        "CRITICAL unit:critical", "UNKNOWN unit:unknown", "WARNING unit:warning",
+        "SILENCED OK unit:ok"]
+    assert lines[-1].endswith("[alice: muted]")
+
+
+def _plugin(directory: Path, code: int) -> Path:
+    path = directory / f"exit{code}.sh"
+    path.write_text(f"#!/bin/sh\necho 'plugin says {code} | value={code};1;2;0;3'\nexit {code}\n")
+    os.chmod(path, 0o700)
+    return path
+
+
+def _config(write_config: Callable[[str], Path], tmp_path: Path, codes: tuple[int, ...]) -> str:
+    text = "".join(f"[[command]]\nname = 'p{i}'\ncommand = ['{_plugin(tmp_path, code)}']\n"
+                   for i, code in enumerate(codes))
+    return str(write_config(text))
+
+
+@pytest.mark.parametrize(("codes", "expected"), [
+    ((0, 0), Status.OK), ((0, 1), Status.WARNING), ((1, 3), Status.UNKNOWN),
+    ((3, 1, 0), Status.UNKNOWN), ((3, 2), Status.CRITICAL), ((2, 3, 1, 0), Status.CRITICAL)])
+def test_headless_check_exits_with_the_worst_plugin_status(
+        codes: tuple[int, ...], expected: Status, tmp_path: Path,
+        write_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(write_config, tmp_path, codes)
+    assert main(["--headless", "check", "--config", config]) == int(expected)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"OPSCONSOLE {expected.name} - ")
+    assert main(["--headless", "check", "--config", config, "--format", "json"]) == int(expected)
+    document = json.loads(capsys.readouterr().out)
+    assert (document["status"], document["exit_code"]) == (expected.name, int(expected))
+    assert [c["status"] for c in document["checks"]] == [
+        Status(code).name for code in sorted(codes, key=lambda c: -Status(c).severity)]
+
+
+def test_only_narrows_the_exit_code_to_the_chosen_target(
+        tmp_path: Path, write_config: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(write_config, tmp_path, (2, 1))
+    assert main(["--headless", "check", "--config", config, "--only", "command:p1"]) == 1
+    assert main(["--headless", "check", "--config", config, "--only", "command:nope"]) == 3
+    assert "no configured target matches command:nope" in capsys.readouterr().out
