@@ -242,8 +242,8 @@ async def test_purge_deletes_each_kind_and_counts_it(scratch_redis: RedisServer,
     client = aioredis.Redis.from_url(scratch_redis.url)
     try:
         assert [await moves.purge(client, key) for key in ("l", "s", "z", "gone")] == [7, 11, 5, 0]
-        with pytest.raises(moves.MoveRefused, match="^str is a string, not a list, set or sorted "
-                                                    "set: not deleted$"):
+        with pytest.raises(moves.MoveRefused, match=r"^str is a string, not a list, set or sorted "
+                                                    r"set: not deleted$"):
             await moves.purge(client, "str")
     finally:
         await client.aclose()
