@@ -24,7 +24,7 @@ import pytest
 from backends.dirbackup import archive
 from backends.dirbackup.config import DirBackupConfig
 from backends.postgres.retention import list_backups as pg_backups
-from console.core.actions import SupportsProgress
+from console.core.actions import ActionOutcome, SupportsProgress
 from console.core.errors import ActionFailed
 from tests import test_postgres_support as support
 from tests.test_postgres_support import fill, make_backend
@@ -200,18 +200,27 @@ def _seen(log: Path) -> list[list[str]]:
             for p in sorted(log.parent.glob(log.name + ".*"))]
 
 
-async def test_pg_backup_is_named_only_after_pg_restore_read_it(
-        pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fill(pg_db, rows=300)
+async def _pg_backup(dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                     fail: bool) -> tuple[Path, Path, ActionOutcome | ActionFailed]:
+    """(backup dir, watcher log, outcome or failure) of one backup action with the watcher."""
+    fill(dsn, rows=300)
     bk, log = tmp_path / "bk", tmp_path / "seen"
-    _pg_restore_on_path(tmp_path / "bin", bk, log, False, monkeypatch)
-    backend = make_backend(pg_db, backup={"dir": str(bk), "keep_days": 30, "keep_min": 2})
+    _pg_restore_on_path(tmp_path / "bin", bk, log, fail, monkeypatch)
+    backend = make_backend(dsn, backup={"dir": str(bk), "keep_days": 30, "keep_min": 2})
     try:
         spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
-        outcome = await spec.run(SupportsProgress())
+        try:
+            return bk, log, await spec.run(SupportsProgress())
+        except ActionFailed as exc:
+            return bk, log, exc
     finally:
         await backend.close()
-    assert outcome.ok, outcome.message
+
+
+async def test_pg_backup_is_named_only_after_pg_restore_read_it(
+        pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bk, log, outcome = await _pg_backup(pg_db, tmp_path, monkeypatch, fail=False)
+    assert isinstance(outcome, ActionOutcome) and outcome.ok, outcome
     [made] = pg_backups(bk, "main")
     final = Path(made.path)
     [listing] = _seen(log)
@@ -230,16 +239,9 @@ async def test_pg_backup_is_named_only_after_pg_restore_read_it(
 
 async def test_pg_backup_that_fails_verification_leaves_nothing(
         pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fill(pg_db, rows=300)
-    bk, log = tmp_path / "bk", tmp_path / "seen"
-    _pg_restore_on_path(tmp_path / "bin", bk, log, True, monkeypatch)
-    backend = make_backend(pg_db, backup={"dir": str(bk), "keep_days": 30, "keep_min": 2})
-    try:
-        spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
-        with pytest.raises(ActionFailed, match="is truncated or corrupt: pg_restore: error: "
-                                               "could not read from input file"):
-            await spec.run(SupportsProgress())
-    finally:
-        await backend.close()
+    bk, log, outcome = await _pg_backup(pg_db, tmp_path, monkeypatch, fail=True)
+    assert isinstance(outcome, ActionFailed)
+    assert "is truncated or corrupt: pg_restore: error: could not read from input file" in str(
+        outcome)
     assert len(_seen(log)) == 1
     assert list(bk.iterdir()) == []
