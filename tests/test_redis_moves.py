@@ -178,12 +178,17 @@ async def test_chunk_size_is_bounded(scratch_redis: RedisServer, sync_client: Re
         await moves.move_items(client, "failed", "queue", chunk=1,
                                progress=lambda d, t: seen.append(d))
         assert seen == [1, 2, 3]
+        sync_client.rpush("failed", *[f"d{n}" for n in range(2500)])
+        seen.clear()
+        await moves.move_items(client, "failed", "queue", progress=lambda d, t: seen.append(d))
+        assert seen == [1000, 2000, 2500]  # the default chunk
+        sync_client.delete("queue")
         sync_client.rpush("failed", *[f"m{n}" for n in range(moves.MAX_CHUNK)])
         result = await moves.move_items(client, "failed", "queue", chunk=moves.MAX_CHUNK)
         assert result.moved == moves.MAX_CHUNK
     finally:
         await client.aclose()
-    assert _text_list(sync_client, "queue")[:4] == ["a", "b", "c", "m0"]
+    assert _text_list(sync_client, "queue")[:2] == ["m0", "m1"]
 
 
 async def test_items_added_during_a_move_wait_for_the_next_one(
