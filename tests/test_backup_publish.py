@@ -200,6 +200,9 @@ def _seen(log: Path) -> list[list[str]]:
             for p in sorted(log.parent.glob(log.name + ".*"))]
 
 
+PROGRESS = SupportsProgress()
+
+
 async def _pg_backup(dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                      fail: bool) -> tuple[Path, Path, ActionOutcome | ActionFailed]:
     """(backup dir, watcher log, outcome or failure) of one backup action with the watcher."""
@@ -207,10 +210,11 @@ async def _pg_backup(dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     bk, log = tmp_path / "bk", tmp_path / "seen"
     _pg_restore_on_path(tmp_path / "bin", bk, log, fail, monkeypatch)
     backend = make_backend(dsn, backup={"dir": str(bk), "keep_days": 30, "keep_min": 2})
+    PROGRESS.lines.clear()
     try:
         spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
         try:
-            return bk, log, await spec.run(SupportsProgress())
+            return bk, log, await spec.run(PROGRESS)
         except ActionFailed as exc:
             return bk, log, exc
     finally:
@@ -235,6 +239,21 @@ async def test_pg_backup_is_named_only_after_pg_restore_read_it(
         True, digest, final.stat().st_size)
     assert final.with_name(final.name + ".sha256").read_text() == f"{digest}  {final.name}\n"
     assert made.verified and made.sha256 == digest
+    database = pg_db.rsplit("/", 1)[1]
+    assert {k: manifest[k] for k in ("format", "target", "database", "compress", "verified_by")
+            } == {"format": "opsconsole-postgres-backup/1", "target": "postgres:main",
+                  "database": database, "compress": None,
+                  "verified_by": "pg_restore --file /dev/null"}
+    assert manifest["server_version"].split(".")[0].isdigit()
+    assert manifest["started"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(made.started))
+    assert manifest["started"] <= manifest["finished"]
+    assert abs(manifest["started_ts"] - made.started) < 1
+    assert manifest["tables"]["public.items"]["rows"] == 300
+    assert manifest["tables"]["public.notes"]["rows"] == 50
+    assert outcome.message.startswith(f"backup {final.name} verified (")
+    assert outcome.details == f"sha256 {digest}"
+    assert [line.split(" ")[0] for line in PROGRESS.lines] == ["dumping", "dumped", "verified"]
+    assert PROGRESS.lines[0] == f"dumping {database} to {final.name}.part"
 
 
 async def test_pg_backup_that_fails_verification_leaves_nothing(
