@@ -109,6 +109,11 @@ def test_headless_check_exits_with_the_worst_plugin_status(
     assert main(["--headless", "check", "--config", config, "--format", "json"]) == int(expected)
     document = json.loads(capsys.readouterr().out)
     assert (document["status"], document["exit_code"]) == (expected.name, int(expected))
+    tally = {s.name.lower(): sum(Status(c) is s for c in codes) for s in Status}
+    assert document["counts"] == tally and document["duration"] > 0
+    assert first.startswith(f"OPSCONSOLE {expected.name} - {tally['ok']} ok, "
+                            f"{tally['warning']} warning, {tally['critical']} critical, "
+                            f"{tally['unknown']} unknown | ")
     assert [c["status"] for c in document["checks"]] == [
         Status(code).name for code in sorted(codes, key=lambda c: -Status(c).severity)]
 
