@@ -102,13 +102,13 @@ def _variants(node: ast.AST) -> Iterator[tuple[str, ast.AST | None]]:
     elif isinstance(node, ast.BinOp):
         swap = _BINOP_SWAP.get(type(node.op))
         if swap is not None:
-            new = copy.deepcopy(node)
-            new.op = swap()
-            yield f"{type(node.op).__name__} -> {swap.__name__}", new
+            arithmetic = copy.deepcopy(node)
+            arithmetic.op = swap()
+            yield f"{type(node.op).__name__} -> {swap.__name__}", arithmetic
     elif isinstance(node, ast.BoolOp):
-        new = copy.deepcopy(node)
-        new.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
-        yield f"{type(node.op).__name__} -> {type(new.op).__name__}", new
+        logic = copy.deepcopy(node)
+        logic.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+        yield f"{type(node.op).__name__} -> {type(logic.op).__name__}", logic
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         yield "not x -> x", node.operand
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
@@ -148,7 +148,7 @@ def mutants(source: str, only: set[str]) -> list[Mutant]:
     lines = source.splitlines(keepends=True)
     found: list[Mutant] = []
     for node in ast.walk(tree):
-        if id(node) in skip or not hasattr(node, "lineno"):
+        if id(node) in skip or not isinstance(node, ast.expr | ast.stmt):
             continue
         function = _enclosing(spans, node.lineno)
         if only and function not in only:
