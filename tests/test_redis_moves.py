@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -207,6 +208,24 @@ async def test_items_added_during_a_move_wait_for_the_next_one(
     assert _text_list(sync_client, "queue") == [f"old{n}" for n in range(900)]
     assert _text_list(sync_client, "failed") == ["new-after-300", "new-after-600",
                                                  "new-after-900"]
+
+
+async def test_a_source_drained_by_someone_else_ends_the_move(
+        scratch_redis: RedisServer, sync_client: Redis) -> None:
+    sync_client.rpush("failed", *[f"d{n}" for n in range(900)])
+
+    def drain(done: int, total: int) -> None:
+        if done == 300:
+            sync_client.delete("failed")  # another console purged it meanwhile
+
+    client = aioredis.Redis.from_url(scratch_redis.url)
+    try:
+        async with asyncio.timeout(20):
+            result = await moves.move_items(client, "failed", "queue", chunk=300, progress=drain)
+    finally:
+        await client.aclose()
+    assert (result.moved, result.planned) == (300, 900)
+    assert _text_list(sync_client, "queue") == [f"d{n}" for n in range(300)]
 
 
 async def test_a_key_retyped_mid_move_stops_it_and_says_how_far_it_got(

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / "mutants"
@@ -208,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("module", help="the file to mutate, e.g. backends/redis/moves.py")
     parser.add_argument("--only", nargs="*", default=[], help="mutate only these functions")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
+    parser.add_argument("--again", action="store_true",
+                        help="run only the survivors of the last run (after adding tests)")
     parser.add_argument("pytest_args", nargs="*", help="after --: test files and pytest options")
     args = parser.parse_args(argv)
     module = Path(args.module)
@@ -221,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.pytest_args:
         parser.error("name the test files after --")
     tree = WORK / module.as_posix().replace("/", ".").removesuffix(".py")
+    saved = WORK / f"{tree.name}.json"
+    earlier: dict[str, Any] = {}
+    if args.again:
+        earlier = json.loads(saved.read_text())
+        left = {(m["line"], m["change"], m["text"]) for m in earlier["survivors"]}
+        found = [m for m in found if (m.line, m.change, m.text) in left]
     _copy_tree(tree)
     passed, baseline = _run(tree, args.pytest_args, timeout=3600)
     if not passed:
@@ -240,14 +249,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         target.write_text(source)
     survivors = [o.mutant for o in outcomes if not o.killed]
-    killed = len(outcomes) - len(survivors)
-    score = 100.0 * killed / len(outcomes) if outcomes else 100.0
-    print(f"{module}: {killed}/{len(outcomes)} killed ({score:.0f} %)")
+    total = int(earlier["total"]) if earlier else len(outcomes)
+    killed = total - len(survivors)
+    score = 100.0 * killed / total if total else 100.0
+    print(f"{module}: {killed}/{total} killed ({score:.0f} %)")
     for m in survivors:
         print(f"  survived {module}:{m.line} {m.function}: {m.change}  ->  {m.text[:80]}")
     report = {"module": str(module), "tests": args.pytest_args, "killed": killed,
-              "total": len(outcomes), "survivors": [asdict(m) for m in survivors]}
-    (WORK / f"{tree.name}.json").write_text(json.dumps(report, indent=2))
+              "total": total, "survivors": [asdict(m) for m in survivors]}
+    saved.write_text(json.dumps(report, indent=2))
     return 0
 
 
