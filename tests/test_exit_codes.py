@@ -17,7 +17,7 @@ import pytest
 
 from console import report
 from console.cli import main
-from console.core.model import CheckResult, Status, by_thresholds, worst
+from console.core.model import CheckResult, Perf, PollResult, Status, by_thresholds, worst
 
 RANKED = [Status.OK, Status.WARNING, Status.UNKNOWN, Status.CRITICAL]  # least to most severe
 
@@ -125,3 +125,20 @@ def test_only_narrows_the_exit_code_to_the_chosen_target(
     assert main(["--headless", "check", "--config", config, "--only", "command:p1"]) == 1
     assert main(["--headless", "check", "--config", config, "--only", "command:nope"]) == 3
     assert "no configured target matches command:nope" in capsys.readouterr().out
+
+
+def test_perfdata_follows_the_plugin_format() -> None:
+    assert Perf("it's", 1.5, "s", 1, 2, 0).render() == "'it_s'=1.5s;1;2;0"
+    assert Perf("depth", 3.0, warn=None, crit=5).render() == "'depth'=3;;5"
+    assert Perf("ratio", 0.1234567, "%", max=100).render() == "'ratio'=0.123457%;;;;100"
+    assert Perf("big", 12345678.9).render() == "'big'=1.23457e+07"
+    assert Perf("n", float("inf")).render() == "'n'=inf"
+
+
+def test_a_result_names_its_kind_and_aspect() -> None:
+    disk = CheckResult("host:web1", Status.OK, "fine", check="disk /")
+    assert (disk.kind, disk.key, disk.label) == ("host", "host:web1 disk /", "host:web1 disk /")
+    plain = CheckResult("queue:r/jobs:x", Status.OK, "fine")
+    assert (plain.kind, plain.key) == ("queue", "queue:r/jobs:x")
+    assert PollResult("b", "http", 0.0, 0.1, ()).ok
+    assert not PollResult("b", "http", 0.0, 0.1, (), error="down").ok
