@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from backends.dirbackup import archive
-from backends.dirbackup.restore import NEW, OLD, restore
 from backends.dirbackup.config import DirBackupConfig
+from backends.dirbackup.restore import NEW, OLD, restore
 
 PATHS = ("alpha", "beta", "gamma")
 
