@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from backends.deploy.config import DeployConfig
 from backends.deploy.plans import PlanStore, Step
-from backends.deploy.runner import execute, run_plan
+from backends.deploy.runner import execute, run_lock_key, run_plan
 from backends.deploy.steps import PlanContext
+from console import deploy_runner
 from console.core.audit import AuditLog
 from console.core.identity import Identity
+from console.core.locks import TargetLock
 
 WHO = Identity(user="alice", tty="pts/1", client="10.0.0.9")
 
@@ -108,3 +113,47 @@ async def test_no_rollback_when_nothing_was_checked_out_or_none_was_asked(
         assert saved is not None and saved.state == "failed" and saved.next_plan == ""
     assert _git(repo, "rev-parse", "HEAD") == second  # the second plan checked it out
     assert len(store.recent("app")) == 2
+
+
+def _runner(config: Path, state_dir: Path, plan_id: str) -> int:
+    return deploy_runner.main(["--config", str(config), "--state-dir", str(state_dir),
+                               "--plan", plan_id])
+
+
+def test_the_detached_runner_always_leaves_the_plan_final(
+        tmp_path: Path, state_dir: Path, write_config: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    repo, first, second = _repo(tmp_path)
+    config = write_config(f"[[deploy]]\nname = 'app'\nrepo = '{repo}'\n"
+                          "after_checkout = [['test', '-f', 'good']]\n")
+    store = PlanStore(state_dir)
+    assert _runner(config, state_dir, "nope") == 2
+    assert f"no plan nope in {state_dir}" in capsys.readouterr().err
+
+    good = store.create("app", "alice", second, first,
+                        [Step("checkout", "check out"), Step("command", "run test")])
+    assert _runner(config, state_dir, good.id) == 0
+    saved = store.get(good.id)
+    assert saved is not None and saved.state == "ok" and _git(repo, "rev-parse", "HEAD") == first
+
+    bad = store.create("app", "alice", first, second,
+                       [Step("checkout", "check out"), Step("command", "run test")])
+    assert _runner(config, state_dir, bad.id) == 1
+    saved = store.get(bad.id)
+    assert saved is not None and saved.state == "failed" and "exited with status 1" in saved.error
+
+    held = TargetLock(state_dir / "locks", run_lock_key("app"), WHO, "deploy")
+    held.acquire()
+    try:
+        busy = store.create("app", "alice", second, first, [Step("checkout", "check out")])
+        assert _runner(config, state_dir, busy.id) == 3
+    finally:
+        held.release()
+    saved = store.get(busy.id)
+    assert saved is not None and saved.state == "failed" and saved.finished
+    assert "alice" in saved.error and _git(repo, "rev-parse", "HEAD") == second
+
+    other = store.create("gone", "alice", second, first, [Step("checkout", "check out")])
+    assert _runner(config, state_dir, other.id) == 1
+    saved = store.get(other.id)
+    assert saved is not None and saved.state == "failed" and saved.finished
