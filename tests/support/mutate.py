@@ -211,8 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--again", action="store_true",
                         help="run only the survivors of the last run (after adding tests)")
-    parser.add_argument("pytest_args", nargs="*", help="after --: test files and pytest options")
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.pytest_args = argv[cut + 1:]  # after --: test files and pytest options
     module = Path(args.module)
     source = (ROOT / module).read_text()
     found = mutants(source, set(args.only))
