@@ -5,6 +5,7 @@ an earlier interrupted restore is never overwritten. Real files, direct calls.""
 from __future__ import annotations
 
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -53,9 +54,21 @@ def test_restore_elsewhere_leaves_the_originals(tmp_path: Path) -> None:
     app, other = tmp_path / "app", tmp_path / "other"
     before = _state(app)
     lines: list[str] = []
-    written = restore(config, backup, str(other), lines.append)
-    assert _state(app) == before
+    stages: list[int] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith("unpacking"):  # the private stage beside the destination exists
+            dest = Path(line.rsplit(" beside ", 1)[1])
+            stages.append(stat.S_IMODE((dest.parent / f".{dest.name}{NEW}").stat().st_mode))
+
+    written = restore(config, backup, str(other), log)
+    assert stages == [0o700] * 3
     inner = other / str(app).lstrip("/")
+    created = [p for p in inner.parents if p == other or other in p.parents]
+    assert len(created) == len(app.parts) - 1  # `other` and each directory down to `app`'s
+    assert {stat.S_IMODE(p.stat().st_mode) for p in created} == {0o700}  # made private
+    assert _state(app) == before
     assert written == [str(inner / n) for n in PATHS]
     assert _state(inner) == {f"{n}/sub/file.txt": f"{n} v1\n" for n in PATHS}
     assert lines[-1] == f"restored {inner / 'gamma'}"
@@ -84,9 +97,9 @@ def test_an_interrupted_earlier_restore_is_not_overwritten(tmp_path: Path) -> No
     kept = app / f".gamma{OLD}"
     kept.mkdir()
     (kept / "precious.txt").write_text("the content before the interrupted restore\n")
-    stale = app / f".alpha{NEW}"
-    stale.mkdir()
     before = _state(app)
+    stale = app / f".alpha{NEW}"
+    stale.write_text("left by a run that failed while unpacking\n")
     with pytest.raises(archive.BackupError, match=r"an earlier restore was interrupted: the "
                                                   r"previous content of .*gamma is in"):
         restore(config, backup, None, lambda line: None)

@@ -194,7 +194,7 @@ async def test_chunk_size_is_bounded(scratch_redis: RedisServer, sync_client: Re
 
 async def test_items_added_during_a_move_wait_for_the_next_one(
         scratch_redis: RedisServer, sync_client: Redis) -> None:
-    sync_client.rpush("failed", *[f"old{n}" for n in range(900)])
+    sync_client.rpush("failed", *[f"old{n}" for n in range(1000)])
 
     def producer(done: int, total: int) -> None:
         sync_client.rpush("failed", f"new-after-{done}")
@@ -204,10 +204,10 @@ async def test_items_added_during_a_move_wait_for_the_next_one(
         result = await moves.move_items(client, "failed", "queue", chunk=300, progress=producer)
     finally:
         await client.aclose()
-    assert (result.moved, result.planned) == (900, 900)
-    assert _text_list(sync_client, "queue") == [f"old{n}" for n in range(900)]
+    assert (result.moved, result.planned) == (1000, 1000)
+    assert _text_list(sync_client, "queue") == [f"old{n}" for n in range(1000)]
     assert _text_list(sync_client, "failed") == ["new-after-300", "new-after-600",
-                                                 "new-after-900"]
+                                                 "new-after-900", "new-after-1000"]
 
 
 async def test_a_source_drained_by_someone_else_ends_the_move(
