@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import fcntl
 import json
 import os
 import shutil
@@ -227,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("name the test files after --")
     tree = WORK / module.as_posix().replace("/", ".").removesuffix(".py")
     saved = WORK / f"{tree.name}.json"
+    WORK.mkdir(exist_ok=True)
+    lock = os.open(WORK / f"{tree.name}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"another run is mutating {module} in {tree}: wait for it to end")
+        return 2
     earlier: dict[str, Any] = {}
     if args.again:
         earlier = json.loads(saved.read_text())
