@@ -25,7 +25,9 @@ def _setup(tmp_path: Path) -> tuple[DirBackupConfig, archive.BackupFile]:
     config = DirBackupConfig(name="app", paths=tuple(str(app / n) for n in PATHS), excludes=(),
                              dir=str(tmp_path / "backups"), keep=3, keep_days=None, before=(),
                              after=(), max_age=None, command_timeout=60.0, interval=60.0)
+    (app / "alpha").chmod(0o750)  # a directory's own mode comes back too
     backup = archive.write_backup(config, lambda line: None, timeout=60)
+    (app / "alpha").chmod(0o755)
     for name in PATHS:
         (app / name / "sub" / "file.txt").write_text(f"{name} v2\n")
         (app / name / "added.txt").write_text("new since the backup\n")
@@ -44,6 +46,7 @@ def test_every_path_comes_back_and_nothing_is_left_beside_them(tmp_path: Path) -
     assert written == [str(app / n) for n in PATHS]
     assert _state(app) == {f"{n}/sub/file.txt": f"{n} v1\n" for n in PATHS}
     assert sorted(p.name for p in app.iterdir()) == sorted(PATHS)  # no .new, no .old
+    assert stat.S_IMODE((app / "alpha").stat().st_mode) == 0o750
     assert lines[0] == f"verifying {backup.name}"
     assert lines[-3:] == [f"restored {app / n} (its previous content was replaced)"
                           for n in PATHS]

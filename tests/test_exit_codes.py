@@ -142,3 +142,20 @@ def test_a_result_names_its_kind_and_aspect() -> None:
     assert (plain.kind, plain.key) == ("queue", "queue:r/jobs:x")
     assert PollResult("b", "http", 0.0, 0.1, ()).ok
     assert not PollResult("b", "http", 0.0, 0.1, (), error="down").ok
+
+
+def test_json_report_keeps_silences_services_and_extra_fields() -> None:
+    checks = [_check("unit:a", Status.CRITICAL), _check("unit:b", Status.OK)]
+    services = [CheckResult("service:shop", Status.WARNING, "degraded: unit:a")]
+    text = report.check_json(checks, 1.23456, {"unit:a": "bob: planned"}, {"notes": ["n"]},
+                             services)
+    assert text.startswith('{\n  "status": "WARNING",\n  "exit_code": 1,\n')
+    document = json.loads(text)
+    assert document["counts"] == {"ok": 1, "warning": 1, "critical": 0, "unknown": 0}
+    assert document["duration"] == 1.235 and document["notes"] == ["n"]
+    assert [s["target"] for s in document["services"]] == ["service:shop"]
+    assert [(c["target"], c["silenced"]) for c in document["checks"]] == [
+        ("unit:a", "bob: planned"), ("unit:b", None)]
+    bare = json.loads(report.check_json(checks, 0.0))
+    assert (bare["status"], bare["services"], bare["checks"][0]["silenced"]) == (
+        "CRITICAL", [], None)

@@ -4,6 +4,7 @@ maintenance windows; what only reads still runs. Nothing is written when it refu
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -91,6 +92,13 @@ async def test_read_only_refuses_what_changes_and_runs_what_only_reads(
     looked = await session.dispatcher.run(_spec(read, False), _yes)
     assert looked.state == "ok" and read.read_text() == "ran"
     assert [r.phase for r in AuditLog(state_dir).records()] == ["refused"]
+    # an action that cannot run here is refused with its own reason, read-only or not
+    writable = Session(load_config(_config(write_config, tmp_path / "j", False)), backends=[])
+    spec = _spec(changed, False)
+    blocked = await writable.dispatcher.run(
+        dataclasses.replace(spec, unavailable="no failed key is configured for jobs"), _yes)
+    assert (blocked.state, blocked.message) == ("refused", "no failed key is configured for jobs")
+    assert not changed.exists()
 
 
 @pytest.mark.usefixtures("noop_kind")
