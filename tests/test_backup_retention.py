@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 from pathlib import Path
 
@@ -63,6 +64,19 @@ def _dump(directory: Path, name: str, started: float, manifest: object | None = 
         manifest = {"verified": verified, "sha256": "abc"}
     path.with_name(path.name + ".json").write_text(json.dumps(manifest))
     return path
+
+
+def test_pg_catalogue_lists_newest_first_whatever_the_directory_order(
+        tmp_path: Path, rng: random.Random) -> None:
+    now = time.time() // 1
+    ages = list(range(0, 12 * 3600, 3600))
+    rng.shuffle(ages)
+    for age in ages:
+        _dump(tmp_path, "main", now - age, verified=age > 5 * 3600)
+    found = retention.list_backups(tmp_path, "main")
+    assert [b.started for b in found] == [now - age for age in sorted(ages)]
+    newest = retention.newest_verified(found)
+    assert newest is not None and newest.started == now - 6 * 3600
 
 
 def test_pg_catalogue_reads_names_manifests_and_order(tmp_path: Path) -> None:

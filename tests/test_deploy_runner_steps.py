@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,15 +56,20 @@ def _deploy(repo: Path, commands: tuple[tuple[str, ...], ...]) -> DeployConfig:
 async def test_steps_run_in_order_and_a_failure_skips_the_rest(tmp_path: Path,
                                                                state_dir: Path) -> None:
     trail = tmp_path / "trail"
-    commands = (("sh", "-c", f"echo one >> {trail}"), ("sh", "-c", f"echo two >> {trail}"),
-                ("sh", "-c", "echo broken; exit 3"), ("sh", "-c", f"echo four >> {trail}"))
-    deploy = _deploy(tmp_path, commands)
     store, audit = PlanStore(state_dir), AuditLog(state_dir)
     steps = [Step("command", f"run step {n}") for n in range(1, 5)]
     plan = store.create("app", "alice", "aaa", "bbb", steps)
+    follower = (f"import os; from pathlib import Path; from backends.deploy.plans import PlanStore; "
+                f"p = PlanStore(Path({str(state_dir)!r})).get({plan.id!r}); "
+                "print(p.state, p.pid == os.getppid(), *[s.state for s in p.steps])")
+    commands = (("sh", "-c", f"echo one >> {trail}"), (sys.executable, "-c", follower),
+                ("sh", "-c", "echo broken; exit 3"), ("sh", "-c", f"echo four >> {trail}"))
+    deploy = _deploy(tmp_path, commands)
     await execute(plan, PlanContext(deploy, {}, state_dir, "bbb"), store, audit, WHO)
-    assert trail.read_text() == "one\ntwo\n"
+    assert trail.read_text() == "one\n"
     saved = store.get(plan.id)
+    # what any console following the plan saw while step 2 ran
+    assert saved is not None and saved.steps[1].output == ["running True ok running pending pending"]
     assert saved is not None and saved.state == "failed"
     assert [s.state for s in saved.steps] == ["ok", "ok", "failed", "skipped"]
     assert saved.error == "step 3 (run step 3): sh -c echo broken; exit 3 exited with status 3"
