@@ -209,7 +209,20 @@ def _seen(log: Path) -> list[list[str]]:
             for p in sorted(log.parent.glob(log.name + ".*"))]
 
 
-PROGRESS = SupportsProgress()
+class _Recorder(SupportsProgress):
+    """Keeps every progress message too, and how long the whole action took."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+        self.took = 0.0
+
+    def progress(self, done: float | None, total: float | None = None, message: str = "") -> None:
+        super().progress(done, total, message)
+        self.messages.append(message)
+
+
+PROGRESS = _Recorder()
 
 
 async def _pg_backup(dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -220,10 +233,14 @@ async def _pg_backup(dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     _pg_restore_on_path(tmp_path / "bin", bk, log, fail, monkeypatch)
     backend = make_backend(dsn, backup={"dir": str(bk), "keep_days": 30, "keep_min": 2})
     PROGRESS.lines.clear()
+    PROGRESS.messages.clear()
+    started = time.monotonic()
     try:
         spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
         try:
-            return bk, log, await spec.run(PROGRESS)
+            outcome = await spec.run(PROGRESS)
+            PROGRESS.took = time.monotonic() - started
+            return bk, log, outcome
         except ActionFailed as exc:
             return bk, log, exc
     finally:
@@ -263,6 +280,13 @@ async def test_pg_backup_is_named_only_after_pg_restore_read_it(
     assert outcome.details == f"sha256 {digest}"
     assert [line.split(" ")[0] for line in PROGRESS.lines] == ["dumping", "dumped", "verified"]
     assert PROGRESS.lines[0] == f"dumping {database} to {final.name}.part"
+    phases = [m for m in PROGRESS.messages if not m.endswith("MB written")
+              and " · copying " not in m]
+    assert phases == ["verifying: reading the whole archive back", "fingerprinting the dumped rows"]
+    # the times reported are parts of the time the action took
+    dump = float(outcome.message.split(", dump ", 1)[1].split("s,", 1)[0])
+    verify = float(outcome.message.split(", verify ", 1)[1].split("s)", 1)[0])
+    assert 0 <= dump and 0 <= verify and dump + verify <= PROGRESS.took + 0.1
 
 
 async def test_pg_backup_that_fails_verification_leaves_nothing(

@@ -163,3 +163,14 @@ def test_the_detached_runner_always_leaves_the_plan_final(
     assert _runner(config, state_dir, other.id) == 1
     saved = store.get(other.id)
     assert saved is not None and saved.state == "failed" and saved.finished
+
+
+@pytest.mark.parametrize("missing", ["--config", "--state-dir", "--plan"])
+def test_the_runner_needs_each_of_its_arguments(missing: str, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    given = {"--config": str(tmp_path / "c.toml"), "--state-dir": str(tmp_path), "--plan": "x"}
+    argv = [part for flag, value in given.items() if flag != missing for part in (flag, value)]
+    with pytest.raises(SystemExit) as ended:
+        deploy_runner.main(argv)
+    assert ended.value.code == 2
+    assert f"the following arguments are required: {missing}" in capsys.readouterr().err
