@@ -115,6 +115,17 @@ def test_dir_archive_that_fails_its_read_back_leaves_nothing(tmp_path: Path, dam
     assert _names(backups) == []
 
 
+def test_dir_catalogue_skips_links_and_a_missing_directory(tmp_path: Path) -> None:
+    app, backups = _tree(tmp_path), tmp_path / "backups"
+    config = _dir_config(app, backups)
+    assert archive.list_backups(config) == [] and archive.apply_retention(config) == []
+    made = archive.write_backup(config, lambda line: None, timeout=60)
+    elsewhere = tmp_path / "elsewhere.tar.gz"
+    shutil.copy(made.path, elsewhere)
+    (backups / made.name.replace("Z.tar.gz", "Z-9.tar.gz")).symlink_to(elsewhere)
+    assert [b.name for b in archive.list_backups(config)] == [made.name]
+
+
 def test_dir_archive_refuses_a_missing_path_before_writing(tmp_path: Path) -> None:
     config = _dir_config(tmp_path / "nowhere", tmp_path / "backups")
     with pytest.raises(archive.BackupError, match="does not exist: nothing was written"):
@@ -260,7 +271,9 @@ async def test_pg_backup_is_named_only_after_pg_restore_read_it(
     assert sorted(p.name for p in bk.iterdir()) == [final.name, final.name + ".json",
                                                     final.name + ".sha256"]
     digest = hashlib.sha256(final.read_bytes()).hexdigest()
-    manifest = json.loads(final.with_name(final.name + ".json").read_text())
+    manifest_text = final.with_name(final.name + ".json").read_text()
+    assert manifest_text.startswith('{\n  "format": ') and manifest_text.endswith("}\n")
+    manifest = json.loads(manifest_text)
     assert (manifest["verified"], manifest["sha256"], manifest["size"]) == (
         True, digest, final.stat().st_size)
     assert final.with_name(final.name + ".sha256").read_text() == f"{digest}  {final.name}\n"

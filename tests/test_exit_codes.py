@@ -132,6 +132,8 @@ def test_perfdata_follows_the_plugin_format() -> None:
     assert Perf("depth", 3.0, warn=None, crit=5).render() == "'depth'=3;;5"
     assert Perf("ratio", 0.1234567, "%", max=100).render() == "'ratio'=0.123457%;;;;100"
     assert Perf("big", 12345678.9).render() == "'big'=1.23457e+07"
+    assert Perf("bytes", 12345678.0).render() == "'bytes'=12345678"  # whole: every digit
+    assert Perf("count", 123456789).render() == "'count'=123456789"
     assert Perf("n", float("inf")).render() == "'n'=inf"
 
 

@@ -226,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.pytest_args:
         parser.error("name the test files after --")
-    tree = WORK / module.as_posix().replace("/", ".").removesuffix(".py")
+    tree = WORK / (module.as_posix().replace("/", ".").removesuffix(".py")
+                   + ("+" + "+".join(sorted(args.only)) if args.only else ""))
     saved = WORK / f"{tree.name}.json"
     WORK.mkdir(exist_ok=True)
     lock = os.open(WORK / f"{tree.name}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
