@@ -174,3 +174,11 @@ def test_the_runner_needs_each_of_its_arguments(missing: str, tmp_path: Path,
         deploy_runner.main(argv)
     assert ended.value.code == 2
     assert f"the following arguments are required: {missing}" in capsys.readouterr().err
+
+
+def test_the_runner_process_exits_with_its_verdict(tmp_path: Path, state_dir: Path,
+                                                   cli_env: dict[str, str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "console.deploy_runner", "--config",
+                           str(tmp_path / "c.toml"), "--state-dir", str(state_dir), "--plan",
+                           "nope"], env=cli_env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and f"no plan nope in {state_dir}" in done.stderr
