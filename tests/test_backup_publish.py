@@ -24,6 +24,7 @@ import pytest
 
 from backends.dirbackup import archive
 from backends.dirbackup.config import DirBackupConfig
+from backends.postgres.retention import backup_name
 from backends.postgres.retention import list_backups as pg_backups
 from console.core.actions import ActionOutcome, SupportsProgress
 from console.core.errors import ActionFailed
@@ -310,3 +311,17 @@ async def test_pg_backup_that_fails_verification_leaves_nothing(
         outcome)
     assert len(_seen(log)) == 1
     assert list(bk.iterdir()) == []
+
+
+async def test_pg_backup_that_cannot_take_its_name_leaves_no_sidecar(
+        pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bk = tmp_path / "bk"
+    bk.mkdir()
+    now = time.time()
+    decoys = {bk / backup_name("main", now + s) for s in range(-2, 120)}
+    for decoy in decoys:  # a directory holds every name the backup could take
+        decoy.mkdir(exist_ok=True)
+    _, _, outcome = await _pg_backup(pg_db, tmp_path, monkeypatch, fail=False)
+    assert isinstance(outcome, ActionFailed)
+    assert str(outcome) == f"cannot write in {bk}: Is a directory (nothing was kept)"
+    assert set(bk.iterdir()) == decoys  # no .sha256, no .json, no .part
