@@ -55,7 +55,7 @@ def _names(directory: Path) -> list[str]:
 
 
 def test_dir_archive_is_named_and_checksummed_only_after_it_read_back(tmp_path: Path) -> None:
-    app, backups = _tree(tmp_path), tmp_path / "backups"
+    app, backups = _tree(tmp_path), tmp_path / "deep" / "backups"
     config = dataclasses.replace(_dir_config(app, backups),
                                  excludes=("*.tmp", str(app / "media" / "f3.bin")))
     during: list[list[str]] = []
@@ -80,6 +80,8 @@ def test_dir_archive_is_named_and_checksummed_only_after_it_read_back(tmp_path: 
     assert backup.checksum == digest and backup.size == final.stat().st_size
     for path in backups.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for directory in (backups, backups.parent):  # both made for the archives: private
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     with tarfile.open(final) as tar:
         assert sorted(tar.getnames()) == [f"{str(app / 'media').lstrip('/')}{suffix}" for suffix
                                           in ("", "/f0.bin", "/f1.bin", "/f2.bin")]
