@@ -254,6 +254,8 @@ async def test_backup_applies_retention_after_verification(pg_db: str, tmp_path:
     assert leftover.name not in names
     assert len(list_backups(bk, "main")) == 2
     assert any("interrupted backup" in line for line in progress.lines)
+    assert sorted(line for line in progress.lines if line.startswith("retention: deleted")) == [
+        f"retention: deleted {d.name}" for d in sorted(doomed)]
 
 
 async def test_two_restores_started_in_the_same_second_both_succeed(

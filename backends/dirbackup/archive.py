@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from backends.dirbackup.config import DirBackupConfig
-from console.core.files import PART, checksum_line, fsync_directory, publish, recorded_checksum
+from console.core.files import PART, checksum_line, fsync_directory, private_dir, publish, recorded_checksum
 
 SUFFIX = ".tar.gz"
 CHECKSUM = ".sha256"
@@ -100,7 +100,7 @@ def write_backup(config: DirBackupConfig, log: Log, timeout: float) -> BackupFil
         if not os.path.lexists(path):
             raise BackupError(f"{path} does not exist: nothing was written")
     directory = Path(config.dir)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(directory)
     name = _new_name(config, time.time())
     final = directory / name
     part = directory / f".{name}{PART}"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from backends.dirbackup.archive import BackupError, BackupFile, Log, verify
 from backends.dirbackup.config import DirBackupConfig
-from console.core.files import fsync_directory
+from console.core.files import fsync_directory, private_dir
 
 NEW = ".opsconsole-restore-new"
 OLD = ".opsconsole-restore-old"
@@ -60,7 +60,7 @@ def restore(config: DirBackupConfig, backup: BackupFile, to: str | None, log: Lo
     try:
         for arcname in tops:
             dest = root / arcname
-            dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_dir(dest.parent)
             item = _Staged(arcname, dest, dest.parent / f".{dest.name}{NEW}")
             if os.path.lexists(item.old):
                 raise BackupError(f"an earlier restore was interrupted: the previous content of "

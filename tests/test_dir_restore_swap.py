@@ -1,0 +1,122 @@
+"""A directory restore replaces every path or none: all paths are unpacked beside their
+destinations first, then swapped; a swap that fails puts back what was already swapped, and
+an earlier interrupted restore is never overwritten. Real files, direct calls."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from backends.dirbackup import archive
+from backends.dirbackup.config import DirBackupConfig
+from backends.dirbackup.restore import NEW, OLD, restore
+
+PATHS = ("alpha", "beta", "gamma")
+
+
+def _setup(tmp_path: Path) -> tuple[DirBackupConfig, archive.BackupFile]:
+    app = tmp_path / "app"
+    for name in PATHS:
+        (app / name / "sub").mkdir(parents=True)
+        (app / name / "sub" / "file.txt").write_text(f"{name} v1\n")
+    config = DirBackupConfig(name="app", paths=tuple(str(app / n) for n in PATHS), excludes=(),
+                             dir=str(tmp_path / "backups"), keep=3, keep_days=None, before=(),
+                             after=(), max_age=None, command_timeout=60.0, interval=60.0)
+    (app / "alpha").chmod(0o750)  # a directory's own mode comes back too
+    backup = archive.write_backup(config, lambda line: None, timeout=60)
+    (app / "alpha").chmod(0o755)
+    for name in PATHS:
+        (app / name / "sub" / "file.txt").write_text(f"{name} v2\n")
+        (app / name / "added.txt").write_text("new since the backup\n")
+    return config, backup
+
+
+def _state(app: Path) -> dict[str, str]:
+    return {str(p.relative_to(app)): p.read_text() for p in sorted(app.rglob("*")) if p.is_file()}
+
+
+def test_every_path_comes_back_and_nothing_is_left_beside_them(tmp_path: Path) -> None:
+    config, backup = _setup(tmp_path)
+    lines: list[str] = []
+    written = restore(config, backup, None, lines.append)
+    app = tmp_path / "app"
+    assert written == [str(app / n) for n in PATHS]
+    assert _state(app) == {f"{n}/sub/file.txt": f"{n} v1\n" for n in PATHS}
+    assert sorted(p.name for p in app.iterdir()) == sorted(PATHS)  # no .new, no .old
+    assert stat.S_IMODE((app / "alpha").stat().st_mode) == 0o750
+    assert lines[0] == f"verifying {backup.name}"
+    assert lines[-3:] == [f"restored {app / n} (its previous content was replaced)"
+                          for n in PATHS]
+
+
+def test_restore_elsewhere_leaves_the_originals(tmp_path: Path) -> None:
+    config, backup = _setup(tmp_path)
+    app, other = tmp_path / "app", tmp_path / "other"
+    before = _state(app)
+    lines: list[str] = []
+    stages: list[int] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith("unpacking"):  # the private stage beside the destination exists
+            dest = Path(line.rsplit(" beside ", 1)[1])
+            stages.append(stat.S_IMODE((dest.parent / f".{dest.name}{NEW}").stat().st_mode))
+
+    written = restore(config, backup, str(other), log)
+    assert stages == [0o700] * 3
+    inner = other / str(app).lstrip("/")
+    created = [p for p in inner.parents if p == other or other in p.parents]
+    assert len(created) == len(app.parts) - 1  # `other` and each directory down to `app`'s
+    assert {stat.S_IMODE(p.stat().st_mode) for p in created} == {0o700}  # made private
+    assert _state(app) == before
+    assert written == [str(inner / n) for n in PATHS]
+    assert _state(inner) == {f"{n}/sub/file.txt": f"{n} v1\n" for n in PATHS}
+    assert lines[-1] == f"restored {inner / 'gamma'}"
+
+
+def test_a_failed_swap_puts_back_what_was_already_swapped(tmp_path: Path) -> None:
+    config, backup = _setup(tmp_path)
+    app = tmp_path / "app"
+    before = _state(app)
+
+    def sabotage(line: str) -> None:
+        # the last path is being unpacked: beta's unpacked copy disappears, so beta's swap
+        # fails after alpha's succeeded
+        if line.startswith("unpacking") and line.endswith(str(app / "gamma")):
+            shutil.rmtree(app / f".beta{NEW}" / str(app / "beta").lstrip("/"))
+
+    with pytest.raises(archive.BackupError, match="nothing was replaced that was not put back"):
+        restore(config, backup, None, sabotage)
+    assert _state(app) == before
+    assert sorted(p.name for p in app.iterdir()) == sorted(PATHS)
+
+
+def test_an_interrupted_earlier_restore_is_not_overwritten(tmp_path: Path) -> None:
+    config, backup = _setup(tmp_path)
+    app = tmp_path / "app"
+    kept = app / f".gamma{OLD}"
+    kept.mkdir()
+    (kept / "precious.txt").write_text("the content before the interrupted restore\n")
+    before = _state(app)
+    stale = app / f".alpha{NEW}"
+    stale.write_text("left by a run that failed while unpacking\n")
+    with pytest.raises(archive.BackupError, match=r"an earlier restore was interrupted: the "
+                                                  r"previous content of .*gamma is in"):
+        restore(config, backup, None, lambda line: None)
+    assert _state(app) == before and not stale.exists()
+    assert sorted(p.name for p in app.iterdir()) == sorted([*PATHS, kept.name])
+
+
+def test_an_archive_holding_none_of_the_paths_is_refused(tmp_path: Path) -> None:
+    config, backup = _setup(tmp_path)
+    other = DirBackupConfig(**{**config.__dict__, "paths": ("/srv/elsewhere",)})
+    with pytest.raises(archive.BackupError, match=r"holds none of /srv/elsewhere"):
+        restore(other, backup, None, lambda line: None)
+    Path(backup.path + ".sha256").unlink()
+    listed = archive.list_backups(config)[0]
+    with pytest.raises(archive.BackupError, match="it was never verified"):
+        restore(config, listed, None, lambda line: None)
+    assert _state(tmp_path / "app")["alpha/sub/file.txt"] == "alpha v2\n"
