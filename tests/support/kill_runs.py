@@ -1,8 +1,9 @@
 """Killing a headless action at a random moment of its run, seeded and replayable.
 
 The moment is drawn from the measured duration of an unkilled run of the same command: from
-a little before its first line of progress (the interpreter's start-up, before it, touches
-nothing) to its end.
+a little before its first line of progress to a little after its last (the interpreter's
+start-up before them touches nothing, and the closing of connections after them only
+delays the exit).
 Half the kills (by the seed) take the whole process group, the console and the programs it
 started (a power cut, an OOM kill of the session); the others only the console itself (its
 children are orphaned, as after a `kill -9 PID`). Replay a run with OPSCONSOLE_KILL_SEED.
@@ -37,6 +38,7 @@ class Ran:
     delay: float = 0.0
     whole_group: bool = False
     first_output: float = 0.0  # seconds until its first line
+    last_output: float = 0.0  # seconds until its last line
 
     @property
     def killed(self) -> bool:
@@ -61,10 +63,13 @@ def run_to_end(argv: Sequence[str], env: dict[str, str], log: Path,
     """Run the command unkilled; its exit code, duration and output."""
     started = time.monotonic()
     process = _start(argv, env, log)
-    first = 0.0
+    first = last = 0.0
+    size = 0
     while (code := process.poll()) is None:
-        if not first and log.stat().st_size:
-            first = time.monotonic() - started
+        if log.stat().st_size != size:
+            size = log.stat().st_size
+            last = time.monotonic() - started
+            first = first or last
         if time.monotonic() - started > timeout:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
@@ -72,7 +77,8 @@ def run_to_end(argv: Sequence[str], env: dict[str, str], log: Path,
                                  f"{log.read_text(errors='replace')}")
         time.sleep(0.005)
     seconds = time.monotonic() - started
-    return Ran(code, seconds, log.read_text(errors="replace"), first_output=first or seconds)
+    return Ran(code, seconds, log.read_text(errors="replace"), first_output=first or seconds,
+               last_output=last or seconds)
 
 
 def run_killed(argv: Sequence[str], env: dict[str, str], log: Path, delay: float,
@@ -109,6 +115,7 @@ def _kill(pid: int, whole_group: bool) -> None:
 
 def schedule(rng: random.Random, measured: Ran, kills: int) -> list[tuple[float, bool]]:
     """`kills` (delay, whole group) pairs, the delays spread over an unkilled run: from a
-    little before its first output to its end."""
-    start = 0.7 * measured.first_output
-    return [(rng.uniform(start, measured.seconds), rng.random() < 0.5) for _ in range(kills)]
+    little before its first output to a little after its last."""
+    start = 0.8 * measured.first_output
+    end = min(measured.seconds, measured.last_output + 0.1)
+    return [(rng.uniform(start, end), rng.random() < 0.5) for _ in range(kills)]
