@@ -22,7 +22,7 @@ from console.core.actions import SupportsProgress
 from console.core.files import recorded_checksum
 from tests import test_postgres_support as support
 from tests.conftest import OPSCONSOLE
-from tests.support.kill_runs import kill_rng, run_killed, run_to_end, schedule
+from tests.support.kill_runs import FinalFiles, kill_repeatedly, run_to_end
 from tests.test_postgres_backup import _fingerprint
 from tests.test_postgres_support import (
     Env,
@@ -41,38 +41,15 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _pg_restore_reads(path: Path) -> bool:
+def _dump_reads(path: Path) -> bool:
+    """Its manifest says verified with its sha256, and pg_restore reads it in full."""
+    manifest = json.loads(path.with_name(path.name + ".json").read_text())
     listing = subprocess.run(["pg_restore", "--list", str(path)], capture_output=True,
                              timeout=60, check=False)
     whole = subprocess.run(["pg_restore", "--file", "/dev/null", str(path)],
                            capture_output=True, timeout=60, check=False)
-    return listing.returncode == 0 and whole.returncode == 0
-
-
-def check_backup_dir(directory: Path, checked: dict[str, tuple[int, float]], when: str) -> None:
-    """Every file with a final name is a complete, verified dump or one of its sidecars;
-    everything else is a `.part`."""
-    if not directory.exists():
-        return
-    names = {p.name for p in directory.iterdir()}
-    for name in sorted(names):
-        path = directory / name
-        if name.endswith(".part"):
-            continue
-        if name.endswith((".sha256", ".json")):
-            # a sidecar of a published dump, or of one the next run removes (written first)
-            continue
-        assert name.endswith(".dump"), f"{when}: unexpected file {name}"
-        stat = path.stat()
-        if checked.get(name) == (stat.st_size, stat.st_mtime):
-            continue
-        digest = recorded_checksum(path)
-        assert digest is not None, f"{when}: {name} has no recorded sha256"
-        assert digest == _sha256(path), f"{when}: {name} does not match its .sha256"
-        manifest = json.loads(path.with_name(name + ".json").read_text())
-        assert manifest["verified"] is True and manifest["sha256"] == digest, when
-        assert _pg_restore_reads(path), f"{when}: pg_restore cannot read {name}"
-        checked[name] = (stat.st_size, stat.st_mtime)
+    return (manifest["verified"] is True and manifest["sha256"] == _sha256(path)
+            and listing.returncode == 0 and whole.returncode == 0)
 
 
 def test_a_backup_killed_at_any_moment_leaves_no_final_file_that_does_not_verify(
@@ -82,21 +59,14 @@ def test_a_backup_killed_at_any_moment_leaves_no_final_file_that_does_not_verify
     config = write_config(make_config(pg_db, backup_dir=backups))
     argv = [*OPSCONSOLE, "--config", str(config), "--headless", "backup", "postgres:main",
             "--yes"]
-    rng = kill_rng()
-    measured = run_to_end(argv, cli_env, tmp_path / "measured.log")
-    assert measured.returncode == 0, measured.output
-    checked: dict[str, tuple[int, float]] = {}
-    for number, (delay, group) in enumerate(schedule(rng, measured, KILLS), 1):
-        ran = run_killed(argv, cli_env, tmp_path / f"kill{number}.log", delay, group)
-        check_backup_dir(backups, checked, f"kill {number} ({ran.describe()})")
+    # sidecars are written before the dump takes its name: orphans until the next run
+    finals = FinalFiles(backups, lambda name: name.endswith((".part", ".sha256", ".json")),
+                        _dump_reads)
+    kill_repeatedly(argv, cli_env, tmp_path, KILLS, finals.check)
     last = run_to_end(argv, cli_env, tmp_path / "last.log")
     assert last.returncode == 0, last.output
-    check_backup_dir(backups, checked, "after the last run")
-    names = sorted(p.name for p in backups.iterdir())
-    dumps = [n for n in names if n.endswith(".dump")]
-    # nothing partial nor orphaned is left once a run went through
-    assert names == sorted([*dumps, *(d + ".sha256" for d in dumps),
-                            *(d + ".json" for d in dumps)]), names
+    finals.check("after the last run")
+    finals.only_published(".dump", (".sha256", ".json"))
 
 
 async def test_a_backup_in_the_same_second_as_another_never_touches_the_others_files(
@@ -194,29 +164,30 @@ def test_a_restore_killed_at_any_moment_leaves_the_old_or_the_new_data(
     dbname = pg_db.rsplit("/", 1)[1]
     argv = [*OPSCONSOLE, "--config", str(config), "--headless", "restore", "postgres:main",
             "--from", str(dump), "--yes"]
-    rng = kill_rng()
-    measured = run_to_end(argv, cli_env, tmp_path / "measured.log")
-    assert measured.returncode == 0, measured.output
     seen = {"old": 0, "new": 0, "closed": 0}
-    for number, (delay, group) in enumerate(schedule(rng, measured, KILLS), 1):
-        _damage(pg_db)  # the restore brings the backup's content back
-        before = _catalog(pg_db, dbname)[dbname][0]
-        ran = run_killed(argv, cli_env, tmp_path / f"kill{number}.log", delay, group)
-        when = f"kill {number} ({ran.describe()})"
+    before: list[int] = []
+
+    def damage() -> None:  # the restore brings the backup's content back each time
+        _damage(pg_db)
+        before[:] = [_catalog(pg_db, dbname)[dbname][0]]
+
+    def after_kill(when: str) -> None:
         _settle(pg_db, dbname)
         databases = _catalog(pg_db, dbname)
         assert dbname in databases, f"{when}: no database {dbname} any more: {databases}"
         oid, allowed = databases[dbname]
         if not allowed:
             # cut between closing the database and the swap: still the old one, closed
-            assert oid == before, f"{when}: {dbname} closed but not the original"
+            assert oid == before[0], f"{when}: {dbname} closed but not the original"
             seen["closed"] += 1
             _closed_is_reported_and_recovered(config, cli_env, argv,
-                                              tmp_path / f"next{number}.log", when)
-            continue
+                                              tmp_path / f"next{sum(seen.values())}.log", when)
+            return
         content = asyncio.run(_fingerprint(pg_db))
         assert content in (old, new), f"{when}: {dbname} holds neither the old nor the new data"
         seen["old" if content == old else "new"] += 1
+
+    kill_repeatedly(argv, cli_env, tmp_path, KILLS, after_kill, before=damage)
     _damage(pg_db)
     last = run_to_end(argv, cli_env, tmp_path / "last.log")
     assert last.returncode == 0, last.output

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from backends.docker.volumes import HELD, VOLUME_LABEL
-from console.core.files import recorded_checksum
 from tests.conftest import OPSCONSOLE
-from tests.support.kill_runs import Ran, kill_rng, run_killed, run_to_end, schedule
+from tests.support.kill_runs import FinalFiles, Ran, kill_repeatedly, run_to_end, tar_lists
 from tests.test_docker_support import BUSYBOX_IMAGE, DockerLab, docker_lab, wait_for
 
 __all__ = ["docker_lab"]
@@ -62,29 +59,6 @@ def _listing(root: Path) -> dict[str, str]:
     return found
 
 
-def _check_archives(directory: Path, checked: dict[str, tuple[int, float]], when: str) -> None:
-    if not directory.exists():
-        return
-    for path in sorted(directory.iterdir()):
-        name = path.name
-        if name.startswith(".") or name.endswith(".sha256"):
-            assert name.endswith((".part", HELD)) or name.endswith(".sha256"), \
-                f"{when}: unexpected file {name}"
-            continue
-        assert name.endswith(".tar.gz"), f"{when}: unexpected file {name}"
-        stat = path.stat()
-        if checked.get(name) == (stat.st_size, stat.st_mtime):
-            continue
-        digest = recorded_checksum(path)
-        assert digest == hashlib.sha256(path.read_bytes()).hexdigest(), \
-            f"{when}: {name} does not match its recorded sha256 ({digest})"
-        listing = subprocess.run(["tar", "-tzf", str(path)], capture_output=True, timeout=60,
-                                 check=False)
-        assert listing.returncode == 0 and b"./data.bin" in listing.stdout, \
-            f"{when}: tar cannot list {name}"
-        checked[name] = (stat.st_size, stat.st_mtime)
-
-
 def _held_on_record(lab: DockerLab, volume: str, app: Any, when: str) -> None:
     """A container the killed run left paused or stopped is on record for the next run."""
     app.reload()
@@ -93,14 +67,17 @@ def _held_on_record(lab: DockerLab, volume: str, app: Any, when: str) -> None:
             f"{when}: {app.name} left {app.status} with no record for the next run to undo"
 
 
+def _finals(lab: DockerLab) -> FinalFiles:
+    return FinalFiles(lab.backup_dir,
+                      lambda name: name.startswith(".") or name.endswith(".sha256"),
+                      tar_lists(b"./data.bin"))
+
+
 def _all_clean(lab: DockerLab, volume: str, app: Any, last: Ran) -> None:
     assert last.returncode == 0, last.output
     app.reload()
     assert app.status == "running", f"{app.name} is {app.status} after the last run"
     assert _helpers(lab, volume) == [], "helper containers left behind"
-    names = sorted(p.name for p in lab.backup_dir.iterdir())
-    archives = [n for n in names if n.endswith(".tar.gz")]
-    assert names == sorted([*archives, *(a + ".sha256" for a in archives)]), names
 
 
 def test_a_volume_backup_killed_at_any_moment(docker_lab: DockerLab, tmp_path: Path,
@@ -112,20 +89,17 @@ def test_a_volume_backup_killed_at_any_moment(docker_lab: DockerLab, tmp_path: P
     config = _config(docker_lab, "pause")
     argv = [*OPSCONSOLE, "--config", str(config), "--headless", "backup", f"volume:{volume}",
             "--yes"]
-    rng = kill_rng()
-    measured = run_to_end(argv, cli_env, tmp_path / "measured.log")
-    assert measured.returncode == 0, measured.output
-    print(f"an unkilled backup took {measured.seconds:.2f}s, its output from "
-          f"{measured.first_output:.2f}s to {measured.last_output:.2f}s")
-    checked: dict[str, tuple[int, float]] = {}
-    for number, (delay, group) in enumerate(schedule(rng, measured, KILLS), 1):
-        ran = run_killed(argv, cli_env, tmp_path / f"kill{number}.log", delay, group)
-        when = f"kill {number} ({ran.describe()})"
-        _check_archives(docker_lab.backup_dir, checked, when)
+    finals = _finals(docker_lab)
+
+    def after_kill(when: str) -> None:
+        finals.check(when)
         _held_on_record(docker_lab, volume, app, when)
+
+    kill_repeatedly(argv, cli_env, tmp_path, KILLS, after_kill)
     last = run_to_end(argv, cli_env, tmp_path / "last.log")
-    _check_archives(docker_lab.backup_dir, checked, "after the last run")
+    finals.check("after the last run")
     _all_clean(docker_lab, volume, app, last)
+    finals.only_published(".tar.gz", (".sha256",))
 
 
 def test_a_volume_restore_killed_at_any_moment(docker_lab: DockerLab, tmp_path: Path,
@@ -154,26 +128,20 @@ def test_a_volume_restore_killed_at_any_moment(docker_lab: DockerLab, tmp_path: 
     old = _listing(root)
     argv = [*OPSCONSOLE, "--config", str(config), "--headless", "restore", f"volume:{volume}",
             "--from", name, "--yes"]
-    rng = kill_rng()
-    measured = run_to_end(argv, cli_env, tmp_path / "measured.log")
-    assert measured.returncode == 0, measured.output
-    assert _listing(root) == new
-    print(f"an unkilled restore took {measured.seconds:.2f}s, its output from "
-          f"{measured.first_output:.2f}s to {measured.last_output:.2f}s")
     seen = {"old": 0, "new": 0}
-    for number, (delay, group) in enumerate(schedule(rng, measured, KILLS), 1):
-        make_old()
-        ran = run_killed(argv, cli_env, tmp_path / f"kill{number}.log", delay, group)
-        when = f"kill {number} ({ran.describe()})"
+
+    def after_kill(when: str) -> None:
         _held_on_record(docker_lab, volume, app, when)
         _settle(docker_lab, volume)
         content = _listing(root)
         assert content in (old, new), f"{when}: the volume holds neither its old nor its " \
                                       f"restored content: {sorted(content)}"
         seen["old" if content == old else "new"] += 1
+
+    kill_repeatedly(argv, cli_env, tmp_path, KILLS, after_kill, before=make_old)
     make_old()
-    started = time.monotonic()
     last = run_to_end(argv, cli_env, tmp_path / "last.log")
     _all_clean(docker_lab, volume, app, last)
     assert _listing(root) == new
-    print(f"after the kills: {seen}; the last run took {time.monotonic() - started:.2f}s")
+    _finals(docker_lab).only_published(".tar.gz", (".sha256",))
+    print(f"after the kills: {seen}")
