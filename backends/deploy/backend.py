@@ -125,6 +125,11 @@ class DeployBackend(Backend[DeploySnapshot]):
         if snapshot.previous is not None:
             summary += f" · previous {snapshot.previous.short}"
         plan = snapshot.last_plan
+        if plan is not None and plan.interrupted:
+            return [CheckResult(target, Status.WARNING,
+                                f"{plan.kind} to {plan.to_rev[:10]} interrupted at "
+                                f"{plan.stopped_at()}: run it again, or roll back to "
+                                f"{plan.from_rev[:10]} · {summary}")]
         if plan is not None and not plan.done and plan.runner_alive:
             step = next((i for i, s in enumerate(plan.steps, 1) if s.state == "running"), 0)
             return [CheckResult(target, Status.WARNING,
@@ -259,7 +264,14 @@ class DeployBackend(Backend[DeploySnapshot]):
         except ActionRefused:
             raise ActionRefused(f"a deploy or rollback of {self.name} is already running "
                                 f"({probe.holder()})") from None
-        probe.release()
+        try:
+            # holding the runner's lock: no runner carries on an unfinished plan
+            for stale in await asyncio.to_thread(self._close_interrupted):
+                progress.log(f"the {stale.kind} to {stale.to_rev[:10]} started "
+                             f"{format_age(stale.created)} (plan {stale.id}) was {stale.error}; "
+                             f"this {kind} runs every step again")
+        finally:
+            probe.release()
         head = await asyncio.to_thread(git.current, Path(self.config.repo))
         plan = await asyncio.to_thread(self.store.create, self.name, current_identity().user,
                                        head.sha, to_rev, steps, kind, options)
@@ -267,6 +279,15 @@ class DeployBackend(Backend[DeploySnapshot]):
                      f"runner started (it goes on if this console stops)")
         await asyncio.to_thread(spawn, self.runtime.config_path, self.runtime.state_dir, plan.id)
         return await follow(self.store, plan.id, progress)
+
+    def _close_interrupted(self) -> list[Plan]:
+        closed = []
+        for plan in self.store.unfinished(self.name):
+            if plan.interrupted:
+                plan.mark_interrupted()
+                self.store.save(plan)
+                closed.append(plan)
+        return closed
 
     def _restore_spec(self, target: str, backup: str) -> ActionSpec:
         database = self.config.database or ""

@@ -18,6 +18,7 @@ from typing import Any
 from console.core import statedb
 
 MAX_OUTPUT_LINES = 200
+START_GRACE = 30.0  # seconds a new plan may wait for its runner to start
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deploy_plans (
     id TEXT PRIMARY KEY,
@@ -90,6 +91,34 @@ class Plan:
             return True
         return _not_zombie(self.pid)
 
+    @property
+    def interrupted(self) -> bool:
+        """Not finished, and no runner carries it on: its runner died (killed, the machine
+        rebooted) or never started."""
+        if self.done:
+            return False
+        if self.state == "running":
+            return not self.runner_alive
+        return time.time() - self.created > START_GRACE
+
+    def stopped_at(self) -> str:
+        """Where an interrupted plan stopped: "step 3/5 (check out abc1234567 in /opt/app)"."""
+        number, step = next(((n, s) for n, s in enumerate(self.steps, 1)
+                             if s.state == "running"), (0, None))
+        if step is None:
+            return "before its first step (its runner never started)"
+        return f"step {number}/{len(self.steps)} ({step.title})"
+
+    def mark_interrupted(self) -> None:
+        """Close an interrupted plan as failed, saying where it stopped."""
+        where = self.stopped_at()
+        for step in self.steps:
+            if step.state in ("running", "pending"):
+                step.state = "failed" if step.state == "running" else "skipped"
+        self.state, self.finished = "failed", time.time()
+        runner = f"its runner (pid {self.pid}) is gone" if self.pid else "no runner took it"
+        self.error = f"interrupted at {where}: {runner}"
+
     def describe(self) -> str:
         lines = [f"{self.kind.capitalize()} of {self.deploy}: {self.from_rev[:10]} -> "
                  f"{self.to_rev[:10]}"]
@@ -151,6 +180,11 @@ class PlanStore:
 
     def recent(self, deploy: str, limit: int = 20) -> list[Plan]:
         return self._select("WHERE deploy = ? ORDER BY created DESC LIMIT ?", (deploy, limit))
+
+    def unfinished(self, deploy: str) -> list[Plan]:
+        """Plans of `deploy` that are neither ok nor failed, oldest first."""
+        return self._select("WHERE deploy = ? AND state NOT IN ('ok', 'failed') "
+                            "ORDER BY created", (deploy,))
 
     def _select(self, where: str, args: tuple[Any, ...]) -> list[Plan]:
         connection = self._connect()

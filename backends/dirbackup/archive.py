@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import IO
 
 from backends.dirbackup.config import DirBackupConfig
-from console.core.files import PART, checksum_line, fsync_directory, private_dir, publish, recorded_checksum
+from console.core.files import (
+    PART,
+    checksum_line,
+    fsync_directory,
+    private_dir,
+    publish,
+    recorded_checksum,
+    remove_leftovers,
+    unused_name,
+)
 
 SUFFIX = ".tar.gz"
 CHECKSUM = ".sha256"
@@ -71,12 +80,7 @@ def list_backups(config: DirBackupConfig) -> list[BackupFile]:
 
 def _new_name(config: DirBackupConfig, now: float) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-    directory = Path(config.dir)
-    name, n = f"{config.name}-{stamp}{SUFFIX}", 1
-    while (directory / name).exists() or (directory / f".{name}{PART}").exists():
-        n += 1
-        name = f"{config.name}-{stamp}-{n}{SUFFIX}"
-    return name
+    return unused_name(Path(config.dir), f"{config.name}-{stamp}", SUFFIX)
 
 
 class _Deadline:
@@ -101,6 +105,8 @@ def write_backup(config: DirBackupConfig, log: Log, timeout: float) -> BackupFil
             raise BackupError(f"{path} does not exist: nothing was written")
     directory = Path(config.dir)
     private_dir(directory)
+    for stale in remove_leftovers(directory, _pattern(config.name)):
+        log(f"removed {stale} left by an interrupted backup")
     name = _new_name(config, time.time())
     final = directory / name
     part = directory / f".{name}{PART}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import tarfile
@@ -29,6 +30,8 @@ from console.core.files import (
     private_dir,
     publish,
     recorded_checksum,
+    remove_leftovers,
+    unused_name,
     write_durably,
 )
 from console.core.loglines import printable
@@ -40,6 +43,8 @@ _CHUNK = 1 << 20
 PAST = {"pause": "paused", "stop": "stopped"}
 RESTORE_NEW = ".opsconsole-restore-new"
 RESTORE_OLD = ".opsconsole-restore-old"
+VOLUME_LABEL = "org.opsconsole.volume"
+HELD = ".opsconsole-held"  # `.VOLUME.opsconsole-held`: containers paused or stopped for a run
 
 # Runs inside the helper (busybox sh); the backup's file name arrives as $1, never spliced in.
 _RESTORE_SCRIPT = f"""
@@ -97,12 +102,7 @@ class BackupFile:
 
 def backup_name(volume: str, now: float, directory: Path) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-    name = f"{volume}-{stamp}{SUFFIX}"
-    n = 1
-    while (directory / name).exists() or (directory / f".{name}{PART}").exists():
-        n += 1
-        name = f"{volume}-{stamp}-{n}{SUFFIX}"
-    return name
+    return unused_name(directory, f"{volume}-{stamp}", SUFFIX)
 
 
 def list_backups(directory: str, volume: str) -> list[BackupFile]:
@@ -203,7 +203,7 @@ def _run_helper(client: Any, image: str, command: list[str], binds: dict[str, di
     name = f"opsconsole-{purpose}-{volume}-{os.getpid()}-{int(time.time() * 1000) % 10**8}"
     helper = client.containers.create(
         image, command, name=name, volumes=binds, network_mode="none",
-        labels={HELPER_LABEL: purpose}, detach=True,
+        labels={HELPER_LABEL: purpose, VOLUME_LABEL: volume}, detach=True,
         **({"cap_drop": ["ALL"], "cap_add": caps, "security_opt": ["no-new-privileges"]}
            if caps is not None else {}))
     try:
@@ -224,19 +224,75 @@ def _run_helper(client: Any, image: str, command: list[str], binds: dict[str, di
 
 
 def remove_stale_parts(target: Path, volume: str) -> list[str]:
-    """This volume's .part files left by an interrupted run (its lock says none is running).
+    """This volume's .part files and orphaned sidecars left by an interrupted run (its lock
+    says none is running). Only names that parse as this volume's: volume `app` never takes
+    `app-data`'s file."""
+    pattern = re.compile(re.escape(volume) + r"-\d{8}T\d{6}Z(?:-\d+)?" + re.escape(SUFFIX))
+    return remove_leftovers(target, pattern)
 
-    Only names that parse as this volume's: volume `app` never takes `app-data`'s file.
+
+def settle_helpers(client: Any, volume: str, timeout: float, log: Callable[[str], None]) -> None:
+    """Deal with helper containers an interrupted run of this volume left behind.
+
+    A killed console does not stop its helper: a backup helper still writing is stopped (its
+    file is a .part nobody will publish); a restore helper is let finish its swap, since
+    stopping it half-way would leave the volume's old content aside. Then they are removed.
     """
-    removed = []
-    for stale in target.glob(f".{volume}-*{SUFFIX}{PART}"):
-        match = _STAMP.match(stale.name[1:-len(PART)])
-        if match is None or match.group("volume") != volume:
-            continue
-        with contextlib.suppress(OSError):
-            stale.unlink()
-            removed.append(stale.name)
-    return removed
+    helpers = client.containers.list(all=True, filters={"label": f"{VOLUME_LABEL}={volume}"})
+    for helper in helpers:
+        purpose = helper.labels.get(HELPER_LABEL, "")
+        if helper.status == "running" and purpose == "restore":
+            log(f"waiting for {helper.name}, left running by an interrupted restore")
+            with contextlib.suppress(Exception):
+                helper.wait(timeout=timeout)
+        log(f"removing {helper.name}, left by an interrupted {purpose or 'run'}")
+        with contextlib.suppress(Exception):
+            helper.remove(force=True)
+
+
+def _held_path(directory: Path, volume: str) -> Path:
+    return directory / f".{volume}{HELD}"
+
+
+def hold(directory: Path, volume: str, how: str, containers: list[Any]) -> None:
+    """Record, before pausing or stopping them, which containers a run holds, so a run that
+    is killed before it releases them is undone by the next one."""
+    write_durably(_held_path(directory, volume),
+                  json.dumps({"how": how, "containers": [c.id for c in containers]}))
+
+
+def release_held(client: Any, directory: Path, volume: str, log: Callable[[str], None]) -> None:
+    """Unpause or start again what an interrupted run recorded with `hold`, then forget it."""
+    path = _held_path(directory, volume)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        how, ids = str(record["how"]), [str(i) for i in record["containers"]]
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, KeyError, TypeError):
+        how, ids = "", []
+    for container_id in ids:
+        try:
+            container = client.containers.get(container_id)
+            if container.status == "paused":
+                container.unpause()
+                log(f"unpaused {container.name}, left paused by an interrupted run")
+            elif how == "stop" and container.status in ("exited", "created"):
+                container.start()
+                log(f"started {container.name}, left stopped by an interrupted run")
+        except Exception as exc:
+            log(f"could not release container {container_id[:12]}: {printable(str(exc), 200)}")
+    path.unlink(missing_ok=True)
+
+
+def recover(client: Any, directory: Path, volume: str, timeout: float,
+            log: Callable[[str], None]) -> None:
+    """Undo what an interrupted backup or restore of `volume` left: helpers, held containers,
+    partial files."""
+    settle_helpers(client, volume, timeout, log)
+    release_held(client, directory, volume, log)
+    for stale in remove_stale_parts(directory, volume):
+        log(f"removed {stale} left by an interrupted backup")
 
 
 def users_of(client: Any, volume: str) -> list[Any]:
@@ -258,7 +314,7 @@ def backup_volume(client: Any, volume: str, directory: str, *, keep: int, image:
         private_dir(target)
     except OSError as exc:
         raise VolumeError(f"cannot create backup dir {directory}: {exc.strerror}") from None
-    remove_stale_parts(target, volume)
+    recover(client, target, volume, timeout, log)
     name = backup_name(volume, time.time(), target)
     part = target / f".{name}{PART}"
     # created 0600 here: the helper's tar truncates and fills it, keeping the mode
@@ -266,9 +322,10 @@ def backup_volume(client: Any, volume: str, directory: str, *, keep: int, image:
     paused: list[Any] = []
     stopped: list[Any] = []
     if quiesce != "none":
-        for container in users_of(client, volume):
-            if container.status != "running":
-                continue
+        running = [c for c in users_of(client, volume) if c.status == "running"]
+        if running:
+            hold(target, volume, quiesce, running)
+        for container in running:
             if quiesce == "pause":
                 container.pause()
                 paused.append(container)
@@ -295,6 +352,7 @@ def backup_volume(client: Any, volume: str, directory: str, *, keep: int, image:
             with contextlib.suppress(Exception):
                 container.start()
                 log(f"started {container.name} again")
+        _held_path(target, volume).unlink(missing_ok=True)
     final = target / name
     try:
         os.chmod(part, 0o600)
@@ -347,8 +405,12 @@ def restore_volume(client: Any, volume: str, backup: BackupFile, *, image: str,
                           "backup never needs them, so it is not restored")
     for item in special:
         log(f"{item}: restored without its set-id bits")
+    directory = Path(os.path.dirname(backup.path))
+    recover(client, directory, volume, timeout, log)
     running = [c for c in users_of(client, volume) if c.status in ("running", "restarting",
                                                                      "paused")]
+    if running:
+        hold(directory, volume, "stop", running)
     for container in running:
         log(f"stopping {container.name}")
         if container.status == "paused":
@@ -370,4 +432,5 @@ def restore_volume(client: Any, volume: str, backup: BackupFile, *, image: str,
                 log(f"started {container.name}")
             except Exception as exc:
                 log(f"could not start {container.name}: {printable(str(exc), 200)}")
+        _held_path(directory, volume).unlink(missing_ok=True)
     return restarted

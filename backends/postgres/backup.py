@@ -30,7 +30,7 @@ from backends.postgres.fingerprint import fingerprint, to_json
 from backends.postgres.retention import (
     PART,
     apply_retention,
-    backup_name,
+    new_backup_name,
     remove_stale_parts,
     sidecars,
 )
@@ -204,7 +204,7 @@ async def run_backup(config: PostgresConfig, progress: Progress) -> BackupResult
     for stale in remove_stale_parts(backup.dir, config.name):
         progress.log(f"removed {stale} left by an interrupted backup")
     started = time.time()
-    final = backup.dir / backup_name(config.name, started)
+    final = backup.dir / new_backup_name(backup.dir, config.name, started)
     part = final.with_name(final.name + PART)
     app = f"opsconsole-backup-{os.getpid()}-{int(started)}"
     async with asyncio.timeout(backup.timeout):

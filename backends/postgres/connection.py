@@ -38,6 +38,10 @@ def describe(exc: BaseException, config: PostgresConfig) -> str:
                 "check the password (dsn, ${ENV} or password_file)")
     if "connection refused" in lowered:
         return f"connection refused at {where}: is PostgreSQL running and listening there?"
+    if "not currently accepting connections" in lowered:
+        return (f"database {config.dbname} does not accept connections at {where} (a restore "
+                "stopped during its swap leaves it so): run the restore again, or ALTER "
+                f"DATABASE {config.dbname} WITH ALLOW_CONNECTIONS true")
     if "does not exist" in lowered and "database" in lowered:
         return f"database {config.dbname} does not exist at {where}"
     if "timeout expired" in lowered or isinstance(exc, TimeoutError):

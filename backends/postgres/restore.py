@@ -142,48 +142,49 @@ async def _fingerprint_of(config: PostgresConfig, dbname: str, timeout: float) -
 
 async def swap_in(config: PostgresConfig, scratch: str, kept_as: str, timeout: float,
                   progress: Progress) -> None:
-    """Put the scratch copy in the original's place; the original stays under `kept_as`."""
+    """Put the scratch copy in the original's place; the original stays under `kept_as`.
+
+    Both renames are one transaction: a console killed between them would otherwise leave
+    no database under the original's name at all.
+    """
     original = config.dbname
     conn = await _admin(config, timeout)
     ident = sql.Identifier
+    alter = "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}"
     try:
         row = await (await conn.execute(queries.DATABASE_OWNER, {"name": original})).fetchone()
         if row is None:
             raise ActionFailed(f"database {original} no longer exists; the proven copy is "
                                f"in {scratch}")
         owner = str(row[0])
-        await conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
-            ident(original)))
+        await conn.execute(sql.SQL(alter).format(ident(original), sql.SQL("false")))
         renamed = False
-        for _ in range(10):
-            await conn.execute(queries.OTHER_SESSIONS, {"name": original})
-            try:
-                await conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                    ident(original), ident(kept_as)))
-                renamed = True
-                break
-            except psycopg.errors.ObjectInUse:
-                await asyncio.sleep(0.2)
+        try:
+            for _ in range(10):
+                await conn.execute(queries.OTHER_SESSIONS, {"name": original})
+                try:
+                    async with conn.transaction():
+                        await conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                            ident(original), ident(kept_as)))
+                        await conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                            ident(scratch), ident(original)))
+                        await conn.execute(sql.SQL(alter).format(ident(kept_as),
+                                                                  sql.SQL("true")))
+                        await conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                            ident(original), ident(owner)))
+                    renamed = True
+                    break
+                except psycopg.errors.ObjectInUse:
+                    await asyncio.sleep(0.2)
+        except psycopg.Error as exc:
+            await conn.execute(sql.SQL(alter).format(ident(original), sql.SQL("true")))
+            raise ActionFailed(f"swap failed, nothing was swapped: {str(exc).splitlines()[0]} "
+                               f"(the proven copy is in {scratch})") from None
         if not renamed:
-            await conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(
-                ident(original)))
+            await conn.execute(sql.SQL(alter).format(ident(original), sql.SQL("true")))
             raise ActionFailed(f"{original} stayed in use; nothing was swapped "
                                f"(the proven copy is in {scratch})")
-        progress.log(f"original renamed to {kept_as}")
-        try:
-            await conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                ident(scratch), ident(original)))
-        except psycopg.Error as exc:
-            await conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                ident(kept_as), ident(original)))
-            await conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(
-                ident(original)))
-            raise ActionFailed(f"swap failed, original put back: {str(exc).splitlines()[0]}") \
-                from None
-        await conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(
-            ident(kept_as)))
-        await conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
-            ident(original), ident(owner)))
+        progress.log(f"original renamed to {kept_as}; the proven copy is {original} now")
     except psycopg.Error as exc:
         raise ActionFailed(f"swap failed: {str(exc).splitlines()[0]} "
                            f"(the proven copy is in {scratch})") from None

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from backends.postgres.snapshot import BackupInfo
+from console.core.files import remove_leftovers, unused_name
 
 SUFFIX = ".dump"
 PART = ".part"
@@ -25,6 +26,16 @@ _STAMP = "%Y%m%dT%H%M%SZ"
 
 def backup_name(name: str, started: float) -> str:
     return f"{name}-{time.strftime(_STAMP, time.gmtime(started))}{SUFFIX}"
+
+
+def new_backup_name(directory: Path, name: str, started: float) -> str:
+    """`backup_name`, with `-2`, `-3`... when a backup of the same second is there."""
+    return unused_name(directory, f"{name}-{time.strftime(_STAMP, time.gmtime(started))}",
+                       SUFFIX)
+
+
+def _archive_pattern(name: str) -> re.Pattern[str]:
+    return re.compile(re.escape(name) + r"-(\d{8}T\d{6}Z)(?:-(\d+))?" + re.escape(SUFFIX))
 
 
 def sidecars(path: Path) -> tuple[Path, Path]:
@@ -42,14 +53,14 @@ def read_manifest(path: Path) -> dict[str, object] | None:
 
 def list_backups(directory: Path, name: str) -> tuple[BackupInfo, ...]:
     """Every finished backup of `name` in `directory`, newest first."""
-    pattern = re.compile(re.escape(name) + r"-(\d{8}T\d{6}Z)" + re.escape(SUFFIX) + "$")
-    found: list[BackupInfo] = []
+    pattern = _archive_pattern(name)
+    found: list[tuple[int, BackupInfo]] = []  # with the -N of backups of one second
     try:
         entries = list(os.scandir(directory))
     except FileNotFoundError:
         return ()
     for entry in entries:
-        match = pattern.match(entry.name)
+        match = pattern.fullmatch(entry.name)
         if not match or not entry.is_file():
             continue
         path = Path(entry.path)
@@ -57,10 +68,11 @@ def list_backups(directory: Path, name: str) -> tuple[BackupInfo, ...]:
         manifest = read_manifest(path)
         verified = bool(manifest and manifest.get("verified") is True)
         note = "" if manifest else "no manifest"
-        found.append(BackupInfo(str(path), started, entry.stat().st_size, verified,
-                                str(manifest.get("sha256", "")) if manifest else "", note))
-    found.sort(key=lambda b: b.started, reverse=True)
-    return tuple(found)
+        found.append((int(match.group(2) or 1),
+                      BackupInfo(str(path), started, entry.stat().st_size, verified,
+                                 str(manifest.get("sha256", "")) if manifest else "", note)))
+    found.sort(key=lambda item: (item[1].started, item[0]), reverse=True)
+    return tuple(backup for _, backup in found)
 
 
 def newest_verified(backups: Sequence[BackupInfo]) -> BackupInfo | None:
@@ -100,14 +112,6 @@ def apply_retention(directory: Path, name: str, keep_days: float, keep_min: int)
 
 
 def remove_stale_parts(directory: Path, name: str) -> list[str]:
-    """Partial files left by a backup that was killed (the target lock rules out a live one)."""
-    removed = []
-    part_pattern = re.compile(re.escape(name) + r"-\d{8}T\d{6}Z" + re.escape(SUFFIX + PART) + "$")
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(directory):
-            # exactly NAME-STAMP.dump.part: "app" must not take "app-data"'s in-flight file
-            if part_pattern.match(entry.name):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                removed.append(entry.name)
-    return removed
+    """Partial files and orphaned sidecars left by a backup that was killed (the target lock
+    rules out a live one)."""
+    return remove_leftovers(directory, _archive_pattern(name))

@@ -123,3 +123,59 @@ def recorded_checksum(path: Path) -> str | None:
         return None
     digest = text.split(maxsplit=1)[0] if text.strip() else ""
     return digest if re.fullmatch(r"[0-9a-f]{64}", digest) else None
+
+
+def unused_name(directory: Path, stem: str, suffix: str) -> str:
+    """`STEM SUFFIX`, else `STEM-2 SUFFIX`, `STEM-3 SUFFIX`...: the first name no file in
+    `directory` uses yet, as an archive, a partial file or a sidecar.
+
+    Two backups started within the same second must not share a name: the second would
+    overwrite the first's sidecars before its own archive is ready.
+    """
+    try:
+        present = [entry.lstrip(".") for entry in os.listdir(directory)]
+    except FileNotFoundError:
+        present = []
+    number = 1
+    while True:
+        name = f"{stem}{suffix}" if number == 1 else f"{stem}-{number}{suffix}"
+        if not any(entry == name or entry.startswith(name + ".") for entry in present):
+            return name
+        number += 1
+
+
+def remove_leftovers(directory: Path, archive: re.Pattern[str]) -> list[str]:
+    """Remove what interrupted backups of one entry left in `directory`; the names removed.
+
+    That is every partial file (`NAME.part` or `.NAME.part`) and every sidecar
+    (`NAME.sha256`, `NAME.json`) whose archive was never published. `archive` matches exactly
+    the entry's archive names, so entry `app` never takes `app-data`'s files. The caller holds
+    the target's lock: no live run of the entry is writing here.
+    """
+    try:
+        entries = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    present = set(entries)
+    removed = []
+    for entry in sorted(entries):
+        bare = entry.removesuffix(PART)
+        partial = bare != entry
+        if partial:
+            bare = bare.removeprefix(".")
+        if archive.fullmatch(bare):
+            published = True
+        else:
+            head, dot, _ = bare.rpartition(".")
+            if not dot or not archive.fullmatch(head):
+                continue
+            published = head in present
+        if partial or not published:
+            try:
+                os.unlink(directory / entry)
+            except FileNotFoundError:
+                continue
+            removed.append(entry)
+    if removed:
+        fsync_directory(directory)
+    return removed
