@@ -65,6 +65,8 @@ def test_deploy_changes_nothing_before_the_release_is_known_and_backed_up() -> N
     quiet = _deploy(units=(), after_checkout=(), database=None, health=None, logs=())
     assert _names(deploy_steps(quiet, "v1.2", 600)) == ["fetch", "clean", "checkout"]
     assert _names(deploy_steps(_deploy(health=None, logs=()), "v", 60))[0] == "baseline"
+    short = _names(deploy_steps(config, "v1.2", 0.5))  # half a second still watches
+    assert (short[0], short[-1]) == ("baseline", "watch")
     assert _names(deploy_steps(_deploy(health=None, units=()), "v", 60))[0] == "baseline"
 
 
