@@ -57,7 +57,7 @@ def _names(directory: Path) -> list[str]:
 def test_dir_archive_is_named_and_checksummed_only_after_it_read_back(tmp_path: Path) -> None:
     app, backups = _tree(tmp_path), tmp_path / "deep" / "backups"
     config = dataclasses.replace(_dir_config(app, backups),
-                                 excludes=("*.tmp", str(app / "media" / "f3.bin")))
+                                 excludes=("*.tmp", str(app / "media" / "f3.bin"), "f2.bin"))
     during: list[list[str]] = []
     lines: list[str] = []
 
@@ -71,7 +71,7 @@ def test_dir_archive_is_named_and_checksummed_only_after_it_read_back(tmp_path: 
     final = backups / backup.name
     assert lines == [
         f"adding {app / 'media'}",
-        f"wrote .{backup.name}.part: 4 entries, {final.stat().st_size} bytes; reading it back",
+        f"wrote .{backup.name}.part: 3 entries, {final.stat().st_size} bytes; reading it back",
         f"verified {backup.name} (sha256 {backup.checksum[:12] if backup.checksum else ''}…) "
         "and published it"]
     assert _names(backups) == [backup.name, backup.name + ".sha256"]
@@ -84,7 +84,7 @@ def test_dir_archive_is_named_and_checksummed_only_after_it_read_back(tmp_path: 
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     with tarfile.open(final) as tar:
         assert sorted(tar.getnames()) == [f"{str(app / 'media').lstrip('/')}{suffix}" for suffix
-                                          in ("", "/f0.bin", "/f1.bin", "/f2.bin")]
+                                          in ("", "/f0.bin", "/f1.bin")]
     archive.verify(archive.list_backups(config)[0])
 
 
@@ -134,6 +134,14 @@ def test_dir_archive_refuses_a_missing_path_before_writing(tmp_path: Path) -> No
     with pytest.raises(archive.BackupError, match="does not exist: nothing was written"):
         archive.write_backup(config, lambda line: None, timeout=60)
     assert not (tmp_path / "backups").exists()
+
+
+def test_reading_an_archive_back_keeps_its_deadline(tmp_path: Path) -> None:
+    backup = archive.write_backup(_dir_config(_tree(tmp_path), tmp_path / "b"),
+                                  lambda line: None, timeout=60)
+    assert archive.read_back(Path(backup.path))[1] == 5
+    with pytest.raises(archive.BackupError, match="reading the archive back took longer than 0s"):
+        archive.read_back(Path(backup.path), archive._Deadline(0))
 
 
 def test_dir_archive_past_its_deadline_is_stopped_and_removed(tmp_path: Path) -> None:

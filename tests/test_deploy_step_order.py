@@ -4,6 +4,9 @@ it, health comes last but the watch; an after_checkout command's output, failure
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import pwd
 import sys
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from backends.deploy.steps import (
     run_command,
 )
 from console.core.errors import ActionFailed
+from tests.testbed.fixtures import require_service
 
 
 def _deploy(repo: str = "/srv/app", **changes: object) -> DeployConfig:
@@ -65,6 +69,8 @@ def test_deploy_changes_nothing_before_the_release_is_known_and_backed_up() -> N
     quiet = _deploy(units=(), after_checkout=(), database=None, health=None, logs=())
     assert _names(deploy_steps(quiet, "v1.2", 600)) == ["fetch", "clean", "checkout"]
     assert _names(deploy_steps(_deploy(health=None, logs=()), "v", 60))[0] == "baseline"
+    short = _names(deploy_steps(config, "v1.2", 0.5))  # half a second still watches
+    assert (short[0], short[-1]) == ("baseline", "watch")
     assert _names(deploy_steps(_deploy(health=None, units=()), "v", 60))[0] == "baseline"
 
 
@@ -91,3 +97,13 @@ async def test_a_failing_or_hanging_command_stops_the_plan(tmp_path: Path) -> No
         await run_command(ctx, out, (sys.executable, "-c", "import time; time.sleep(60)"))
     with pytest.raises(ActionFailed, match="cannot run /nonexistent/tool: No such file"):
         await run_command(ctx, out, ("/nonexistent/tool",))
+
+
+async def test_after_checkout_runs_as_the_apps_user(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        require_service("root", "switching to the app's user needs root")
+    nobody = pwd.getpwnam("nobody")
+    step = Step("command", "run id")
+    ctx = PlanContext(dataclasses.replace(_deploy("/"), user="nobody"), {}, tmp_path, "abc")
+    await run_command(ctx, StepOutput(step, lambda: None), ("sh", "-c", "id -u; echo $HOME"))
+    assert step.output == [str(nobody.pw_uid), nobody.pw_dir]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 
+MAX_DURATION = 3650 * 86400.0  # ten years: anything longer is a typo, or no timeout at all
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 
@@ -12,8 +14,16 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 def parse_duration(value: object) -> float:
     """Seconds from a number or a string such as "90", "2s", "10m", "26h" or "1h30m".
 
-    Raises ValueError with a message fit for a config error.
+    Raises ValueError with a message fit for a config error. `inf` and `nan` are refused, as
+    is anything over ten years: a timeout must end, and waits that long overflow clocks.
     """
+    seconds = _parse(value)
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        raise ValueError("expected a finite duration of at most ten years (\"3650d\")")
+    return seconds
+
+
+def _parse(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 5, \"2s\", \"10m\" or \"26h\"")
     if isinstance(value, int | float):
