@@ -30,7 +30,7 @@ from backends.postgres.backend import PostgresBackend
 from backends.process import ProcessBackend
 from backends.redis.backend import RedisBackend
 from backends.supervisor.backend import SupervisorBackend
-from backends.systemd import SystemdBackend
+from backends.systemd.backend import SystemdBackend
 from console.assembly import build_backends
 from console.config import Config, load_config
 from console.core.loglines import LineSource, LogLine
