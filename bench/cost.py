@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -37,7 +38,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.tui_idle import start, tmux
+from bench.tui_idle import start, tmux, wait_for_checks
 
 IDLE_SECONDS = 30
 RUNS = 3  # runs of each command whose median is taken
@@ -217,14 +218,24 @@ url = "http://127.0.0.1:{stack.web_port}/health?n={n}"
     return replaced
 
 
+def check_count(config: Path, env: dict[str, str]) -> int:
+    """How many checks the config makes (what a full screen counts in its top bar)."""
+    done = subprocess.run([sys.executable, "-m", "console.cli", "--headless", "check",
+                           "--format", "json", "--config", str(config)], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    return len(json.loads(done.stdout)["checks"])
+
+
 def measure_tui(config: Path, env: dict[str, str], name: str) -> tuple[float, float, float]:
-    """(seconds to the first full screen, % of a core idle, resident MB) of the console."""
+    """(seconds to the first full screen, % of a core idle, resident MB) of the console.
+
+    The screen is full when the top bar counts every check the config makes."""
+    count = check_count(config, env)
     session = f"cost-{name}-{os.getpid()}"
     started = time.monotonic()
     tui = start(session, [sys.executable, "-m", "console.cli", "--config", str(config)], env)
     try:
-        wait_for(session, lambda screen: "http:web" in screen and "unit:demo-web"
-                 in screen and "postgres:demo" in screen)
+        wait_for_checks(session, count)
         paint = time.monotonic() - started
         time.sleep(3)
         cpu, rss = idle(tui)
