@@ -25,7 +25,7 @@ from backends.deploy.git import Commit, ReflogEntry
 from backends.deploy.plans import Plan, Step
 from backends.docker.backend import DockerBackend
 from backends.host import HostBackend
-from backends.http import HttpBackend
+from backends.http.backend import HttpBackend
 from backends.postgres.backend import PostgresBackend
 from backends.process import ProcessBackend
 from backends.redis.backend import RedisBackend
