@@ -6,23 +6,12 @@ import asyncio
 import collections
 import json
 import ssl
-import sys
 import time
-import types
 from collections.abc import Mapping
 from typing import Any
 
-if "httpx._main" not in sys.modules:
-    # httpx imports its command-line tool at import time, which pulls in rich, click and
-    # pygments when they are installed (they are, for the TUI): ~150 ms a headless check
-    # does not need. A stand-in keeps httpx's `main` name without the import.
-    _cli_stub = types.ModuleType("httpx._main")
-    _cli_stub.main = lambda: None  # type: ignore[attr-defined]
-    sys.modules["httpx._main"] = _cli_stub
-
-import httpx
-
 from backends.base import Backend
+from backends.http.client import httpx
 from backends.http.config import EndpointSnapshot, HttpConfig
 from backends.tls_cert import CertInfo, peer_certificate
 from console.core.actions import ActionOutcome, ActionSpec, Progress
