@@ -344,6 +344,12 @@ def main() -> None:
         config10.write_text(scaled_config(config.read_text(), stack))
         env = dict(os.environ, TERM="xterm-256color",
                    PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+        # as installed: modules load from compiled bytecode (written by the first runs)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        for warm in (["-m", "console.cli", "--headless", "check", "--config", str(config10)],
+                     ["-c", "import screens.overview, screens.units"]):
+            subprocess.run([sys.executable, *warm], env=env, capture_output=True, timeout=120,
+                           check=False)
         for run in range(1, args.runs + 1):
             print(f"== run {run} of {args.runs}", flush=True)
             print_rows(measure(stack, config, config10, workdir, env))
