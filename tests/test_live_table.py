@@ -7,6 +7,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.geometry import Region
+from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from widgets.live_table import LiveTable, Row
@@ -43,16 +44,22 @@ def line_of(table: LiveTable, key: str) -> str:
     return next(line for line in screen_lines(table) if f" {key} " in f"{line} ")
 
 
+async def showing(pilot: Pilot[None], summaries: dict[str, str], cursor: int) -> LiveTable:
+    """The table filled with one row per summary, focused, the cursor on row `cursor`."""
+    table = pilot.app.query_one(LiveTable)
+    table.set_rows(rows(summaries))
+    await pilot.pause()
+    table.focus()
+    table.move_cursor(row=cursor)
+    await pilot.pause()
+    return table
+
+
 async def test_a_changed_cell_shows_and_the_rest_stays() -> None:
     app = TableApp()
     async with app.run_test(size=(80, 12)) as pilot:
-        table = app.query_one(LiveTable)
         summaries = {"unit:a": "up 3m", "unit:b": "up 5m", "unit:c": "up 7m"}
-        table.set_rows(rows(summaries))
-        await pilot.pause()
-        table.focus()
-        table.move_cursor(row=1)
-        await pilot.pause()
+        table = await showing(pilot, summaries, cursor=1)
         before = {key: line_of(table, key) for key in summaries}
 
         summaries["unit:b"] = "failed since 03:12 (exit 3)"
@@ -69,13 +76,8 @@ async def test_a_changed_cell_shows_and_the_rest_stays() -> None:
 async def test_the_cursor_follows_its_row_the_filter_narrows_enter_reports() -> None:
     app = TableApp()
     async with app.run_test(size=(80, 12)) as pilot:
-        table = app.query_one(LiveTable)
         summaries = {"unit:a": "up", "unit:b": "up", "unit:c": "up"}
-        table.set_rows(rows(summaries))
-        await pilot.pause()
-        table.focus()
-        table.move_cursor(row=2)  # unit:c
-        await pilot.pause()
+        table = await showing(pilot, summaries, cursor=2)  # unit:c
 
         summaries["unit:c"] = "failed"
         table.set_rows(rows(summaries, order=["unit:c", "unit:a", "unit:b"]))  # worst first
