@@ -137,7 +137,9 @@ free >/dev/null
 
 
 def poll_round_ms(config_path: Path, section: str) -> float:
-    """CPU ms of one poll round (collect + evaluate) of one kind's backends, in process."""
+    """CPU ms of one poll round (collect + evaluate) of one kind's backends, in process, as
+    the TUI polls them while its Overview is on screen: push sources (events streams, D-Bus
+    signals) started, no view's details asked for."""
     from console.assembly import build_backends
     from console.config import load_config
     from console.poller import BackendState, poll_once
@@ -148,6 +150,10 @@ def poll_round_ms(config_path: Path, section: str) -> float:
 
     async def rounds() -> float:
         states = [BackendState() for _ in backends]
+        for backend in backends:
+            backend.detail = False
+            backend.watch(lambda: None)
+        await asyncio.sleep(2)  # the push sources connect
         for backend, state in zip(backends, states, strict=True):  # warm up: connect, import
             await poll_once(backend, state, config.redactor)
         started = time.process_time()
