@@ -20,7 +20,7 @@ table shows is masked and escaped whatever a screen puts in it; strings are neve
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from rich.console import RenderableType
 from rich.padding import Padding
@@ -28,6 +28,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
+from textual.geometry import Region
 from textual.renderables.styled import Styled
 from textual.strip import Strip
 from textual.widgets import DataTable
@@ -87,6 +88,7 @@ class LiveTable(DataTable[RenderableType]):
         self._shown: dict[str, tuple[tuple[str, str], ...]] = {}
         self._order: list[str] = []
         self._strips: dict[str, tuple[tuple[object, ...], Strip]] = {}  # row key -> drawn line
+        self._drawing: _Drawing | None = None
         self._filter = ""
         self.empty = empty
         self.clean: Callable[[str], str] = scrub_text
@@ -216,32 +218,45 @@ class LiveTable(DataTable[RenderableType]):
             self.move_cursor(row=order.index(selected))
 
     # -- drawing: one cached strip per row ------------------------------------------------
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._drawing = self._styles_now()  # looked up once per repaint, not once per line
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._drawing = None
+
+    def _styles_now(self) -> _Drawing:
+        return _Drawing(self.size.width, self.rich_style,
+                        self.get_component_rich_style("datatable--cursor"),
+                        self.get_component_rich_style("datatable--header"),
+                        tuple(column.get_render_width(self) for column in self.ordered_columns))
+
     def render_line(self, y: int) -> Strip:
+        drawing = self._drawing or self._styles_now()
         scroll_x, scroll_y = self.scroll_offset
-        width = self.size.width
-        base = self.rich_style
+        width, base = drawing.width, drawing.base
         if y == 0 and self.show_header:
-            strip = self._line(_HEADER, -1, (), base)
+            strip = self._line(_HEADER, -1, (), drawing)
         else:
             index = y - (1 if self.show_header else 0) + scroll_y
             if not 0 <= index < len(self._order):
                 return Strip.blank(width, base)
             key = self._order[index]
-            strip = self._line(key, index, self._shown.get(key, ()), base)
+            strip = self._line(key, index, self._shown.get(key, ()), drawing)
         return strip.crop(scroll_x, scroll_x + width).adjust_cell_length(width, base)
 
-    def _line(self, key: str, index: int, signature: tuple[object, ...], base: Style) -> Strip:
+    def _line(self, key: str, index: int, signature: tuple[object, ...],
+              drawing: _Drawing) -> Strip:
         """The whole line of one row (index -1: the header), drawn again only when what it
         shows changed."""
         cursor = index >= 0 and self.show_cursor and index == self.cursor_row
-        highlight = self.get_component_rich_style("datatable--cursor") if cursor else Style()
-        header = self.get_component_rich_style("datatable--header") if index < 0 else None
-        widths = tuple(column.get_render_width(self) for column in self.ordered_columns)
-        cache_key = (signature, index, widths, self.size.width, base, highlight, header)
+        highlight = drawing.cursor if cursor else Style()
+        header = drawing.header if index < 0 else None
+        cache_key = (signature, index, cursor, drawing)
         cached = self._strips.get(key)
         if cached is not None and cached[0] == cache_key:
             return cached[1]
-        row_style = header if header is not None else base
+        row_style = header if header is not None else drawing.base
         if index < 0:
             cells: list[RenderableType] = [column.label for column in self.ordered_columns]
         else:
@@ -250,16 +265,26 @@ class LiveTable(DataTable[RenderableType]):
         post = Style.from_color(highlight.color, highlight.bgcolor) if cursor else Style()
         options = self.app.console_options.update_dimensions(1, 1).update(no_wrap=True)
         segments: list[Segment] = []
-        for column, (cell, cell_width) in enumerate(zip(cells, widths, strict=False)):
+        for column, (cell, cell_width) in enumerate(zip(cells, drawing.widths, strict=False)):
             where = Style.from_meta({"row": index, "column": column})
             lines = self.app.console.render_lines(
                 Styled(Padding(cell, (0, self.cell_padding)),
                        pre_style=row_style + highlight + where, post_style=post),
                 options.update_width(cell_width))
             segments += lines[0]
-        rest = max(0, self.size.width - sum(widths))
+        rest = max(0, drawing.width - sum(drawing.widths))
         segments.append(Segment(" " * rest, row_style + highlight + Style.from_meta(
             {"row": index, "column": 0, "out_of_bounds": True})))
         strip = Strip(segments).simplify()
         self._strips[key] = (cache_key, strip)
         return strip
+
+
+class _Drawing(NamedTuple):
+    """What every line of one repaint shares: a row is drawn again when any of it changes."""
+
+    width: int
+    base: Style
+    cursor: Style
+    header: Style
+    widths: tuple[int, ...]
