@@ -297,11 +297,12 @@ def measure(stack: Any, config: Path, config10: Path, workdir: Path,
     rows.append(("--headless check, every target", f"{check_wall:.2f} s wall, "
                  f"{check_cpu:.2f} s CPU", f"shell script {shell_wall:.2f} s "
                  f"({check_wall / shell_wall:.2f}x)"))
-    only_wall, _ = run_wall([sys.executable, "-m", "console.cli", "--headless", "check",
-                             "--config", str(config), "--only", "host"], env)
-    pass_wall, _ = run_wall([sys.executable, "-c", "pass"], env)
-    rows.append(("--headless check --only host", f"{only_wall:.2f} s",
-                 f"python -c pass {pass_wall:.2f} s ({only_wall / pass_wall:.1f}x)"))
+    only_wall, only_cpu = run_wall([sys.executable, "-m", "console.cli", "--headless", "check",
+                                    "--config", str(config), "--only", "host"], env)
+    pass_wall, pass_cpu = run_wall([sys.executable, "-c", "pass"], env)
+    rows.append(("--headless check --only host", f"{only_wall:.2f} s wall, {only_cpu:.2f} s CPU",
+                 f"python -c pass {pass_wall:.2f} s, {pass_cpu:.2f} s CPU "
+                 f"({only_wall / pass_wall:.1f}x)"))
 
     paint10, cpu10, rss10 = measure_tui(config10, env, "tui10")
     rows.append(("10x targets: TUI idle CPU", f"{cpu10:.2f} % of a core",
