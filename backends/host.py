@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import psutil
 
 from backends.base import Backend, BackendKind, Runtime
+from backends.sockdiag import DiagUnavailable, listening_tcp_ports
 from console.core.configtable import Table
 from console.core.model import CheckResult, Perf, Status, by_thresholds
 from console.core.sizes import format_bytes
@@ -78,11 +79,16 @@ _TCP_LISTEN = "0A"
 
 
 def listening_ports() -> frozenset[int]:
-    """The TCP ports something listens on, from /proc/net (two reads), else psutil.
+    """The TCP ports something listens on: from the kernel's socket diagnostics, else from
+    /proc/net (two reads), else psutil.
 
     psutil.net_connections maps every socket to its process by reading every process's file
     descriptors: far more work than a poll every few seconds should cost.
     """
+    try:
+        return listening_tcp_ports()
+    except DiagUnavailable:
+        pass
     found: set[int] = set()
     try:
         for path in _PROC_NET:

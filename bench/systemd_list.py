@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backends.base import Runtime
-from backends.systemd import SystemdBackend
+from backends.systemd.backend import SystemdBackend
 from backends.systemd.config import parse
 from backends.systemd.dbus_calls import Connection
 from console.core.configtable import Table

@@ -6,8 +6,6 @@ Each ping is bounded by a timeout and never changes the check's result.
 
 from __future__ import annotations
 
-import httpx
-
 from console.core.errors import one_line
 from console.core.model import Status
 
@@ -24,6 +22,8 @@ def ping(url: str, status: Status | None, body: str = "", timeout: float = 5.0) 
     """Send one ping; the error in one line, or None."""
     if timeout <= 0:
         return "no time left before the check's deadline"
+    from backends.http.client import httpx  # only when a heartbeat is configured
+
     try:
         response = httpx.post(ping_url(url, status), content=body.encode()[:10000],
                               timeout=timeout, follow_redirects=True)

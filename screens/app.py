@@ -48,7 +48,7 @@ VIEWS = registry.views()
 
 _REDRAW_DELAY = 0.1
 # A view is redrawn at most this often however fast results change (a crash loop signals
-# every restart); a person reads no faster, and each redraw repaints a table's every cell.
+# every restart); a person reads no faster.
 MIN_REDRAW_GAP = 1.0
 DETAIL_REFRESH = 10.0  # seconds between redraws of the view on screen when no check changed
 QUIT_BOUND = 0.5  # seconds `q` may wait for backends to close before the terminal is back

@@ -8,7 +8,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 
-from backends.http import EndpointSnapshot, HttpBackend
+from backends.http.backend import HttpBackend
+from backends.http.config import EndpointSnapshot
 from console.core.durations import clock
 from console.core.model import Status
 from console.core.secrets import redact_url

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
-from backends.systemd import SystemdBackend
+from backends.systemd.backend import SystemdBackend
 from backends.systemd.dbus_calls import NOT_SET
 from backends.systemd.listing import UnitState
 from backends.systemd.verdicts import cpu_text, memory_text, since_text

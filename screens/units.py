@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
-from backends.systemd import SystemdBackend
+from backends.systemd.backend import SystemdBackend
 from backends.systemd.listing import SystemdSnapshot, UnitState
 from backends.systemd.verdicts import (
     cpu_text,

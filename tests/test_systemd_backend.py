@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.systemd import SystemdBackend
+from backends.systemd.backend import SystemdBackend
 from backends.systemd.bus import BusError
 from backends.systemd.listing import SystemdSnapshot, UnitState
 from backends.systemd.verdicts import cpu_text, memory_text

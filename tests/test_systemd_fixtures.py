@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from backends.base import Runtime
-from backends.systemd import SystemdBackend
+from backends.systemd.backend import SystemdBackend
 from backends.systemd.config import SystemdConfig, parse
 from console.core.configtable import Table
 from console.core.secrets import Redactor

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from backends.systemd import SystemdBackend
+from backends.systemd.backend import SystemdBackend
 from backends.systemd.listing import UnitState
 from backends.systemd.verdicts import last_run_text
 from console.core.audit import AuditLog

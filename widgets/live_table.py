@@ -1,8 +1,12 @@
-"""A DataTable that is updated cell by cell: only changed values are redrawn.
+"""A DataTable that repaints only the rows that changed.
 
 Screens hand it the full list of rows on every update; when the row order is unchanged it
-updates just the cells whose value changed, otherwise it rebuilds and keeps the cursor on the
-same row. A filter text hides rows that do not contain it.
+stores just the cells whose value changed and repaints only their rows, otherwise it rebuilds
+and keeps the cursor on the same row. A filter text hides rows that do not contain it.
+
+Each row is drawn once into a line of segments and kept until its cells, its place, the
+cursor or the styles change: DataTable's own renderer draws every visible cell again after
+any single update, which is most of what an idle console would cost.
 
 Columns fit the width: each is `(label, width)` or `(label, width, priority)`. Priority 0
 (the default) always shows: identity and status. As the terminal narrows, the highest
@@ -16,12 +20,19 @@ table shows is masked and escaped whatever a screen puts in it; strings are neve
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from rich.console import RenderableType
+from rich.padding import Padding
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
+from textual.geometry import Region
+from textual.renderables.styled import Styled
+from textual.strip import Strip
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from console.core.scrub import scrub_text
 
@@ -32,6 +43,7 @@ FILL_MIN = 16  # the fill column is never narrower than this while lower columns
 FILL_WANT = 60  # the fill column's content up to this width outranks optional columns
 NATURAL_MAX = 40  # a content-width column never takes more than this
 _PADDING = 2  # a DataTable cell's padding, left and right
+_HEADER = "\0header"  # the strip cache's key for the header line
 
 
 def _plain(cell: RenderableType) -> str:
@@ -75,6 +87,8 @@ class LiveTable(DataTable[RenderableType]):
         self._rows: list[Row] = []
         self._shown: dict[str, tuple[tuple[str, str], ...]] = {}
         self._order: list[str] = []
+        self._strips: dict[str, tuple[tuple[object, ...], Strip]] = {}  # row key -> drawn line
+        self._drawing: _Drawing | None = None
         self._filter = ""
         self.empty = empty
         self.clean: Callable[[str], str] = scrub_text
@@ -130,6 +144,7 @@ class LiveTable(DataTable[RenderableType]):
 
     def _apply_layout(self, layout: tuple[tuple[int, int | None], ...]) -> None:
         self._layout = layout
+        self._strips = {}
         self.clear(columns=True)
         for index, width in layout:
             label = self._columns[index][0]
@@ -177,22 +192,99 @@ class LiveTable(DataTable[RenderableType]):
         labels = self.shown_columns
         order = [key for key, _ in rows]
         if order == self._order:
-            for key, cells in rows:
+            for position, (key, cells) in enumerate(rows):
                 signature = tuple(_signature(c) for c in cells)
                 old = self._shown.get(key)
                 if old == signature:
                     continue
+                # DataTable.update_cell would invalidate and repaint every row on screen
+                stored = self._data[RowKey(key)]
                 for index, cell in enumerate(cells):
                     if old is None or old[index] != signature[index]:
-                        self.update_cell(key, labels[index], cell)
+                        stored[ColumnKey(labels[index])] = cell
                 self._shown[key] = signature
+                self.refresh_row(position)
             return
         selected = self.selected_key
         self.clear()
         self._shown = {}
+        kept = set(order) | {_HEADER}
+        self._strips = {k: v for k, v in self._strips.items() if k in kept}
         for key, cells in rows:
             self.add_row(*cells, key=key)
             self._shown[key] = tuple(_signature(c) for c in cells)
         self._order = order
         if selected in order:
             self.move_cursor(row=order.index(selected))
+
+    # -- drawing: one cached strip per row ------------------------------------------------
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._drawing = self._styles_now()  # looked up once per repaint, not once per line
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._drawing = None
+
+    def _styles_now(self) -> _Drawing:
+        return _Drawing(self.size.width, self.rich_style,
+                        self.get_component_rich_style("datatable--cursor"),
+                        self.get_component_rich_style("datatable--header"),
+                        tuple(column.get_render_width(self) for column in self.ordered_columns))
+
+    def render_line(self, y: int) -> Strip:
+        drawing = self._drawing or self._styles_now()
+        scroll_x, scroll_y = self.scroll_offset
+        width, base = drawing.width, drawing.base
+        if y == 0 and self.show_header:
+            strip = self._line(_HEADER, -1, (), drawing)
+        else:
+            index = y - (1 if self.show_header else 0) + scroll_y
+            if not 0 <= index < len(self._order):
+                return Strip.blank(width, base)
+            key = self._order[index]
+            strip = self._line(key, index, self._shown.get(key, ()), drawing)
+        return strip.crop(scroll_x, scroll_x + width).adjust_cell_length(width, base)
+
+    def _line(self, key: str, index: int, signature: tuple[object, ...],
+              drawing: _Drawing) -> Strip:
+        """The whole line of one row (index -1: the header), drawn again only when what it
+        shows changed."""
+        cursor = index >= 0 and self.show_cursor and index == self.cursor_row
+        highlight = drawing.cursor if cursor else Style()
+        header = drawing.header if index < 0 else None
+        cache_key = (signature, index, cursor, drawing)
+        cached = self._strips.get(key)
+        if cached is not None and cached[0] == cache_key:
+            return cached[1]
+        row_style = header if header is not None else drawing.base
+        if index < 0:
+            cells: list[RenderableType] = [column.label for column in self.ordered_columns]
+        else:
+            cells = self.get_row(key)
+        # the cursor's colours win over a cell's own, as in DataTable
+        post = Style.from_color(highlight.color, highlight.bgcolor) if cursor else Style()
+        options = self.app.console_options.update_dimensions(1, 1).update(no_wrap=True)
+        segments: list[Segment] = []
+        for column, (cell, cell_width) in enumerate(zip(cells, drawing.widths, strict=False)):
+            where = Style.from_meta({"row": index, "column": column})
+            lines = self.app.console.render_lines(
+                Styled(Padding(cell, (0, self.cell_padding)),
+                       pre_style=row_style + highlight + where, post_style=post),
+                options.update_width(cell_width))
+            segments += lines[0]
+        rest = max(0, drawing.width - sum(drawing.widths))
+        segments.append(Segment(" " * rest, row_style + highlight + Style.from_meta(
+            {"row": index, "column": 0, "out_of_bounds": True})))
+        strip = Strip(segments).simplify()
+        self._strips[key] = (cache_key, strip)
+        return strip
+
+
+class _Drawing(NamedTuple):
+    """What every line of one repaint shares: a row is drawn again when any of it changes."""
+
+    width: int
+    base: Style
+    cursor: Style
+    header: Style
+    widths: tuple[int, ...]

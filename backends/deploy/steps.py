@@ -255,7 +255,7 @@ async def run_command(ctx: PlanContext, out: StepOutput, argv: tuple[str, ...]) 
 
 
 async def health(ctx: PlanContext, out: StepOutput) -> None:
-    from backends.http import HttpBackend
+    from backends.http.backend import HttpBackend
     from console.core.model import Status
 
     backend = HttpBackend(configured_entry(ctx.sections, "http", ctx.deploy.health))

@@ -46,7 +46,7 @@ def poll_every(watch: float) -> float:
 
 
 async def _health(ctx: PlanContext) -> tuple[bool, str]:
-    from backends.http import HttpBackend
+    from backends.http.backend import HttpBackend
     from console.core.model import Status
 
     backend = HttpBackend(configured_entry(ctx.sections, "http", ctx.deploy.health))

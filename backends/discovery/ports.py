@@ -11,11 +11,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import httpx
 import psutil
 
 from backends.discovery.model import Finding, ProbeResult, safe_name
 from backends.discovery.timing import blocking
+from backends.http.client import httpx
 from console.core.errors import one_line
 
 HEALTH_PATHS = ("/health", "/health/", "/healthz")

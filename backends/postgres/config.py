@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from urllib.parse import unquote, urlsplit
 
 from backends.base import unique_names
 from console.core.configtable import Table
 
 DEFAULT_PORT = 5432
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 @dataclass(frozen=True)
@@ -58,22 +59,24 @@ class PostgresConfig:
 
     @property
     def dbname(self) -> str:
-        return str(conninfo_to_dict(self.dsn).get("dbname") or self.user)
+        return str(_conninfo(self.dsn).get("dbname") or self.user)
 
     @property
     def user(self) -> str:
-        return str(conninfo_to_dict(self.dsn).get("user") or "postgres")
+        return str(_conninfo(self.dsn).get("user") or "postgres")
 
     @property
     def where(self) -> str:
         """host:port/db without credentials, for messages."""
-        parts = conninfo_to_dict(self.dsn)
+        parts = _conninfo(self.dsn)
         host = parts.get("host") or "localhost"
         return f"{host}:{parts.get('port') or DEFAULT_PORT}/{self.dbname}"
 
     def conninfo(self, dbname: str | None = None, *, with_password: bool = True) -> str:
         """A libpq conninfo string; the password left out for child processes' argv."""
-        params = conninfo_to_dict(self.dsn)
+        from psycopg.conninfo import make_conninfo
+
+        params = _conninfo(self.dsn)
         if not with_password:
             params.pop("password", None)
         elif self.password is not None:
@@ -86,15 +89,24 @@ class PostgresConfig:
         """The admin connection's conninfo (to `dbname`, else its own database), or None."""
         if self.admin_dsn is None:
             return None
-        params = conninfo_to_dict(self.admin_dsn)
+        from psycopg.conninfo import make_conninfo
+
+        params = _conninfo(self.admin_dsn)
         if dbname is not None:
             params["dbname"] = dbname
         return make_conninfo("", **params)
 
     def child_password(self) -> str | None:
         """The password a pg_dump/pg_restore child gets through PGPASSWORD."""
-        embedded = conninfo_to_dict(self.dsn).get("password")
+        embedded = _conninfo(self.dsn).get("password")
         return self.password or (str(embedded) if embedded is not None else None)
+
+
+def _conninfo(dsn: str) -> dict[str, Any]:
+    """libpq's own reading of a DSN (psycopg is imported when a connection is near)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    return conninfo_to_dict(dsn)
 
 
 def _pair(table: Table, key: str, default: tuple[float | None, float | None],
@@ -148,13 +160,32 @@ def _backup(table: Table | None) -> BackupConfig | None:
     return config
 
 
+def uri_parts(uri: str) -> dict[str, str]:
+    """The user, password and database a postgresql:// URI names, as libpq reads it
+    (percent-decoded; `?user=`, `?password=` and `?dbname=` count too); ValueError if it
+    cannot be read. Parsing a config this way leaves psycopg unimported until it connects."""
+    if _BAD_ESCAPE.search(uri):
+        raise ValueError("invalid percent-encoded token")
+    parts = urlsplit(uri)
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    found = {"user": unquote(user), "password": unquote(password) if colon else "",
+             "dbname": unquote(parts.path.lstrip("/"))} if at else {
+             "dbname": unquote(parts.path.lstrip("/"))}
+    for item in filter(None, parts.query.split("&")):
+        key, equals, value = item.partition("=")
+        if not key or not equals:
+            raise ValueError(f'missing "=" in URI query parameter {item!r}')
+        found[unquote(key)] = unquote(value)  # (libpq reads "+" as itself, not a space)
+    return {key: value for key, value in found.items() if value}
+
+
 def parse(table: Table) -> PostgresConfig:
     dsn = table.url("dsn", ("postgresql", "postgres"))
     try:
-        parts = conninfo_to_dict(dsn)
-    except Exception as exc:  # psycopg.ProgrammingError: an unparsable DSN
-        raise table.error("dsn", f"not a valid PostgreSQL URL: {str(exc).splitlines()[0]}") \
-            from None
+        parts = uri_parts(dsn)
+    except ValueError as exc:
+        raise table.error("dsn", f"not a valid PostgreSQL URL: {exc}") from None
     # every password libpq would send: the DSN's (decoded, user-info or ?password=), and
     # $PGPASSWORD when the DSN and config give none
     table.redactor.add(str(parts.get("password") or ""), os.environ.get("PGPASSWORD"))
@@ -168,10 +199,9 @@ def parse(table: Table) -> PostgresConfig:
     admin_dsn = table.url("admin_dsn", ("postgresql", "postgres"), None)
     if admin_dsn is not None:
         try:
-            conninfo_to_dict(admin_dsn)
-        except Exception as exc:  # psycopg.ProgrammingError: an unparsable DSN
-            raise table.error("admin_dsn", f"not a valid PostgreSQL URL: "
-                                           f"{str(exc).splitlines()[0]}") from None
+            table.redactor.add(uri_parts(admin_dsn).get("password"))
+        except ValueError as exc:
+            raise table.error("admin_dsn", f"not a valid PostgreSQL URL: {exc}") from None
     config = PostgresConfig(
         name=table.name(),
         dsn=dsn,

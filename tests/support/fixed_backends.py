@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from backends.base import Backend
-from backends.http import EndpointSnapshot, HttpBackend, HttpConfig
+from backends.http.backend import HttpBackend
+from backends.http.config import EndpointSnapshot, HttpConfig
 from console.core.model import CheckResult, Perf, Status
 
 FROZEN_TIME = 1_795_000_000.0  # shown as 08:26:40 UTC

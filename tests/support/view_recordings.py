@@ -18,7 +18,7 @@ from backends.cron.tabs import CronJob
 from backends.docker.inspect import ContainerInfo, CrashLoop, HealthProbe
 from backends.docker.snapshot import DockerSnapshot
 from backends.host import DiskUsage, HostSnapshot
-from backends.http import EndpointSnapshot
+from backends.http.config import EndpointSnapshot
 from backends.postgres.snapshot import PostgresSnapshot, SessionInfo, TableInfo
 from backends.process import ProcessSnapshot
 from backends.process.scan import ProcInfo

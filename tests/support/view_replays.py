@@ -25,12 +25,12 @@ from backends.deploy.git import Commit, ReflogEntry
 from backends.deploy.plans import Plan, Step
 from backends.docker.backend import DockerBackend
 from backends.host import HostBackend
-from backends.http import HttpBackend
+from backends.http.backend import HttpBackend
 from backends.postgres.backend import PostgresBackend
 from backends.process import ProcessBackend
 from backends.redis.backend import RedisBackend
 from backends.supervisor.backend import SupervisorBackend
-from backends.systemd import SystemdBackend
+from backends.systemd.backend import SystemdBackend
 from console.assembly import build_backends
 from console.config import Config, load_config
 from console.core.loglines import LineSource, LogLine

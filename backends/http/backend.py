@@ -1,4 +1,4 @@
-"""HTTP health endpoints with httpx: status, JSON fields, body text, latency, TLS."""
+"""The HTTP backend with httpx: status, JSON fields, body text, latency, TLS."""
 
 from __future__ import annotations
 
@@ -6,27 +6,15 @@ import asyncio
 import collections
 import json
 import ssl
-import sys
 import time
-import types
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-if "httpx._main" not in sys.modules:
-    # httpx imports its command-line tool at import time, which pulls in rich, click and
-    # pygments when they are installed (they are, for the TUI): ~150 ms a headless check
-    # does not need. A stand-in keeps httpx's `main` name without the import.
-    _cli_stub = types.ModuleType("httpx._main")
-    _cli_stub.main = lambda: None  # type: ignore[attr-defined]
-    sys.modules["httpx._main"] = _cli_stub
-
-import httpx
-
-from backends.base import Backend, BackendKind, Runtime, unique_names
+from backends.base import Backend
+from backends.http.client import httpx
+from backends.http.config import EndpointSnapshot, HttpConfig
 from backends.tls_cert import CertInfo, peer_certificate
 from console.core.actions import ActionOutcome, ActionSpec, Progress
-from console.core.configtable import Table
 from console.core.errors import ActionFailed
 from console.core.loglines import printable
 from console.core.model import CheckResult, Perf, Status, by_thresholds, worst
@@ -73,80 +61,6 @@ def _explaining_field(document: Any) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class HttpConfig:
-    name: str
-    url: str
-    method: str
-    expect_status: tuple[int, ...]
-    expect_json: tuple[tuple[str, Any], ...]
-    expect_body: str | None
-    latency_warn: float | None
-    latency_crit: float | None
-    verify: bool | str
-    timeout: float
-    interval: float
-    headers: tuple[tuple[str, str], ...]
-    cert_warn: int = 21  # days left on the certificate
-    cert_crit: int = 7
-
-
-@dataclass(frozen=True)
-class EndpointSnapshot:
-    url: str
-    checked_at: float
-    status_code: int | None = None
-    latency: float | None = None
-    error: str | None = None
-    mismatch: str | None = None
-    said: str | None = None  # what a failing answer says about why, from its body
-    headers: tuple[tuple[str, str], ...] = ()  # the ones worth reading when it fails
-    body: str = ""  # the start of a failing answer's body, printable
-    cert: CertInfo | None = None
-
-
-def parse(table: Table) -> HttpConfig:
-    codes = table.int_list("expect_status", [200], minimum=100, maximum=599,
-                           what="an HTTP status code or a list of them")
-    table.check(bool(codes), "expect_status", "needs at least one status code")
-    verify: bool | str = True
-    if table.has("verify"):
-        raw = table.data["verify"]
-        verify = table.flag("verify") if isinstance(raw, bool) else table.text(
-            "verify", what="true, false or the path of a CA bundle")
-    headers = table.table("headers")
-    header_items: tuple[tuple[str, str], ...] = ()
-    if headers is not None:
-        header_items = tuple((k, headers.expand(k, headers.text(k))) for k in list(headers.data))
-        headers.done()
-    timeout = table.duration("timeout", 5.0)
-    config = HttpConfig(
-        name=table.name(),
-        url=table.url("url", ("http", "https")),
-        method=table.text("method", "GET", choices=("GET", "HEAD", "POST")),
-        expect_status=tuple(codes),
-        expect_json=tuple(table.mapping("expect_json").items()),
-        expect_body=table.text("expect_body", None),
-        latency_warn=table.duration("latency_warn", 1.0),
-        latency_crit=table.duration("latency_crit", None),
-        verify=verify,
-        timeout=timeout,
-        interval=table.duration("interval", 10.0),
-        headers=header_items,
-        cert_warn=table.integer("cert_warn", 21, minimum=0),
-        cert_crit=table.integer("cert_crit", 7, minimum=0),
-    )
-    table.check(timeout > 0, "timeout", "must be more than 0")
-    table.check(config.cert_crit <= config.cert_warn, "cert_crit",
-                f"must not be more than cert_warn ({config.cert_warn} days)")
-    table.done()
-    return config
-
-
-def validate(entries: list[HttpConfig], sections: dict[str, list[Any]]) -> None:
-    unique_names("http", [entry.name for entry in entries])
-
-
 class TlsContexts:
     """One TLS context per `verify` setting, shared by every endpoint of a config.
 
@@ -170,11 +84,6 @@ class TlsContexts:
                 context = ssl.create_default_context(cafile=verify)
             self._contexts[key] = context
         return self._contexts[key]
-
-
-def build(entries: list[HttpConfig], runtime: Runtime) -> list[Backend]:
-    contexts = TlsContexts()
-    return [HttpBackend(entry, contexts) for entry in entries]
 
 
 class HttpBackend(Backend[EndpointSnapshot]):
@@ -367,6 +276,3 @@ def _json_path(document: Any, path: str) -> Any:
         else:
             return None
     return node
-
-
-KIND = BackendKind(section="http", parse=parse, build=build, validate=validate)
