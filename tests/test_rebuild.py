@@ -84,7 +84,7 @@ def sample(hint: Any, rng: random.Random, depth: int = 0) -> Any:
         return hint(rng.choice(["/opt/backups/x.dump", "relative/file"]))
     if hint is datetime.datetime:
         return datetime.datetime(2026, 11, rng.randint(1, 30), 3, 12, 5,
-                                 tzinfo=datetime.timezone.utc)
+                                 tzinfo=datetime.UTC)
     if hint is typing.Any or hint is object:
         return rng.choice([None, 1, "x", [1, 2], {"k": "v"}])
     raise AssertionError(f"the sampler does not know {hint!r}")
