@@ -37,6 +37,7 @@ class BridgeClient:
         self.on_event = on_event or (lambda message: None)
         self.hello: dict[str, Any] = {}
         self.rtt: float | None = None
+        self.pong: dict[str, Any] = {}  # the last ping's answer (the host's last poll)
         self._proc: asyncio.subprocess.Process | None = None
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -112,7 +113,7 @@ class BridgeClient:
 
     async def ping(self, timeout: float) -> float:
         started = time.monotonic()
-        await self.request({"type": "ping"}, timeout)
+        self.pong = await self.request({"type": "ping"}, timeout)
         self.rtt = time.monotonic() - started
         return self.rtt
 
