@@ -269,7 +269,10 @@ class OpsConsoleApp(App[int]):
 
         views = ", ".join(f"{v.key} {v.title}" for v in VIEWS if v.key)
         view_keys = "0-9" + "".join(f", {v.key}" for v in VIEWS if v.key and not v.key.isdigit())
-        sections = [("Everywhere", [(view_keys, f"switch view: {views}"), *self._describe(self.BINDINGS),
+        fleet = [(registry.FLEET_KEY, "the Fleet view: every host"),
+                 (LOCAL_KEY, "this machine"), (NEXT_HOST_KEY, "next host")] if self.fleet else []
+        sections = [("Everywhere", [(view_keys, f"switch view: {views}"), *fleet,
+                                    *self._describe(self.BINDINGS),
                                     ("z", "silence the selected row's target, or start a "
                                           "maintenance window (palette: Silences)")])]
         base = self._base_screen()
@@ -442,6 +445,12 @@ class OpsConsoleApp(App[int]):
         """The `z` key: silence a target, or start a maintenance window that stops it."""
         from screens.silence import SilenceRequest, SilenceScreen
 
+        if self.session is not self.local_session:
+            host = self.session.host
+            self.notify(f"{host}'s silences are kept on {host}: there, run opsconsole "
+                        f"--headless silence {target} --for DURATION --reason TEXT.",
+                        severity="warning", markup=False)
+            return
         can_stop = any(s.verb == "stop" for s in self.session.actions_for(target))
 
         def chosen(request: SilenceRequest | None) -> None:

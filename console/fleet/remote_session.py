@@ -72,8 +72,10 @@ class RemoteSession(Session):
         config = _remote_config(local.config, state_dir)
         super().__init__(config, read_only=local.read_only or host.read_only,
                          backends=self._stand_ins(), identity=local.identity)
+        # this console's read-only settings refuse here; the host's own, there (and audited)
         self.dispatcher = RemoteDispatcher(
-            state_dir=state_dir, read_only=self.read_only, redactor=config.redactor,
+            state_dir=state_dir, read_only=local.read_only or host.entry.read_only,
+            redactor=config.redactor,
             identity=self.identity, on_change=self._action_changed, repoll=self.poll_now)
         self.host = host.name
         self.protected = host.entry.protected
