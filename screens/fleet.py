@@ -23,6 +23,7 @@ from widgets.status_text import status_cell, styled
 if TYPE_CHECKING:
     from console.fleet.monitor import FleetMonitor, RemoteHost
 
+QUIET_REDRAW = 15.0  # seconds
 _REACH = {"up": ("up", "green"), "connecting": ("connecting", "yellow"), "down": ("DOWN", "bold red")}
 
 
@@ -59,6 +60,15 @@ class FleetScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.group: str | None = None  # only this group's hosts; None: every host
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        # quiet hosts send nothing; their round-trip times are redrawn now and then
+        self.set_interval(QUIET_REDRAW, self._quiet_redraw)
+
+    def _quiet_redraw(self) -> None:
+        if self.app.screen is self:
+            self.refresh_view()
 
     @property
     def fleet(self) -> FleetMonitor | None:

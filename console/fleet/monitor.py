@@ -132,11 +132,12 @@ class FleetMonitor:
                         async with asyncio.timeout(PING_EVERY):
                             await gone.wait()
                     if client.closed_reason is None:
+                        # alive and quiet: the round-trip time is news for the next redraw,
+                        # not a redraw of its own for every host
                         await client.ping(self.connect_timeout)
                         host.rtt = client.rtt
                         if isinstance(client.pong.get("last_poll"), int | float):
-                            host.last_poll = float(client.pong["last_poll"])  # alive, quiet
-                        self.on_change(host)
+                            host.last_poll = float(client.pong["last_poll"])
                 raise ConsoleError(client.closed_reason)
             except asyncio.CancelledError:
                 host.client = None
