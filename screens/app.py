@@ -22,6 +22,7 @@ from rich.errors import MarkupError as RichMarkupError
 from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.markup import MarkupError
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -175,6 +176,8 @@ class OpsConsoleApp(App[int]):
         asyncio.get_running_loop().create_task(leave())
 
     async def on_unmount(self) -> None:
+        for host in self._hosts.values():
+            host.leave()
         if self.fleet is not None:
             await self.fleet.stop()
         await self.local_session.stop(bound=QUIT_BOUND)
@@ -327,7 +330,8 @@ class OpsConsoleApp(App[int]):
         self._last_redraw = time.monotonic()
         screen = self._base_screen()
         if screen is not None and screen.is_mounted:
-            screen.refresh_all()
+            with contextlib.suppress(NoMatches):  # a screen taken apart as the console quits
+                screen.refresh_all()
 
     # -- state for the views --------------------------------------------------------------
     def paint_topbar(self, bar: TopBar) -> None:

@@ -23,6 +23,7 @@ from screens.app import OpsConsoleApp
 from screens.fleet import FleetScreen
 from tests.test_fleet_tui import rows, until
 from tests.test_redis_screen import client
+from widgets.log_view import LogView
 from widgets.topbar import TopBar
 
 __all__ = ["client"]  # a fixture used by name
@@ -37,14 +38,17 @@ def queue_section(server: RedisServer, family: str) -> str:
 @pytest.fixture
 def fleet_app(ssh_fleet: SimulatedFleet, scratch_redis: RedisServer,
               client: Redis) -> OpsConsoleApp:
-    """web1 (group web), web2 (group web, protected), db1 (group db, read-only on the host);
-    the console itself watches family `here`."""
+    """web1 (group web, with a log file), web2 (group web, protected), db1 (group db,
+    read-only on the host); the console itself watches family `here`."""
     client.rpush("here:queue", "l1")
     client.rpush("w1:queue", *[f"w{i}" for i in range(7)])
     client.sadd("w1:failed", "f1", "f2", "f3")
     client.rpush("d1:queue", "d1")
     client.sadd("d1:failed", "g1", "g2")
-    ssh_fleet.add("web1", queue_section(scratch_redis, "w1"), console='refresh = "0.5s"',
+    log = ssh_fleet.root / "web1-app.log"
+    log.write_text("".join(f"2026-11-30 03:12:0{i} web1 app line {i}\n" for i in range(3)))
+    ssh_fleet.add("web1", queue_section(scratch_redis, "w1")
+                  + f'[[logs]]\nname = "app"\npath = "{log}"\n', console='refresh = "0.5s"',
                   group="web")
     ssh_fleet.add("web2", queue_section(scratch_redis, "w2"), console='refresh = "0.5s"',
                   group="web", confirm="type-name")
@@ -97,6 +101,12 @@ async def test_every_view_shows_the_opened_host(fleet_app: OpsConsoleApp) -> Non
         assert queue_row(app, "jobs/w1")[7] == "3"  # its failed set
         assert queue_row(app, "jobs/here") == []
         assert "web1 (" in bar(app)
+
+        await pilot.press("0")  # Logs: read on web1, by its bridge
+        assert app.current_mode == "logs"
+        view = app.screen.query_one(LogView)
+        await until(pilot, lambda: any("web1 app line 2" in e.text for e in view.entries),
+                    "web1's log lines")
 
         await pilot.press("L")  # this machine again, in every view
         await until(pilot, lambda: app.session is app.local_session

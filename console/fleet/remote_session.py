@@ -87,15 +87,18 @@ class RemoteSession(Session):
         host.listeners.append(self.take)
 
     def _stand_ins(self) -> list[Backend[Any]]:
-        return [StandIn(d, self.remote.name, self._request, protected=self.remote.entry.protected)
+        loop = asyncio.get_running_loop()
+        return [StandIn(d, self.remote.name, self._request, loop,
+                        protected=self.remote.entry.protected)
                 for d in self.remote.backends if isinstance(d, Mapping)]
 
-    async def _request(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+    async def _request(self, message: dict[str, Any], timeout: float,
+                       on_progress: Callable[[str], None] | None = None) -> dict[str, Any]:
         client = self.remote.client
         if client is None or self.remote.state != "up":
             raise ConsoleError(f"{self.remote.name} is not connected: "
                                f"{self.remote.reason or 'connecting'}")
-        return await client.request(message, timeout)
+        return await client.request(message, timeout, on_progress)
 
     def _send(self, message: dict[str, Any]) -> None:
         """A request whose answer nobody waits for (what to stream, poll now)."""
@@ -179,7 +182,8 @@ class RemoteSession(Session):
     def leave(self) -> None:
         """The console shows another host: this one sends only what changes a fleet row."""
         self.remote.view = None
-        self._send({"type": "view", "snapshots": [], "every_poll": False})
+        with contextlib.suppress(RuntimeError):  # no loop left: nothing to tell
+            self._send({"type": "view", "snapshots": [], "every_poll": False})
 
     def poll_now(self, backend_id: str | None = None) -> None:
         self._send({"type": "refresh", "backend": backend_id})

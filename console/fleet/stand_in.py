@@ -21,7 +21,8 @@ from console.core.errors import ActionFailed, ActionRefused, ConsoleError
 from console.core.loglines import LineSource, LogLine, printable
 from console.core.model import CheckResult
 
-Request = Callable[[dict[str, Any], float], Coroutine[Any, Any, dict[str, Any]]]
+Request = Callable[[dict[str, Any], float, Callable[[str], None] | None],
+                   Coroutine[Any, Any, dict[str, Any]]]
 LOG_EVERY = 2.0  # seconds between reads of a host's logs (a pane asks five times a second)
 ACTION_BOUND = 3600.0  # an action may run long (a backup); progress lines keep coming
 
@@ -54,8 +55,8 @@ class StandIn(Backend[Any]):
 
     kind = "remote"
 
-    def __init__(self, description: Mapping[str, Any], host: str, request: Request, *,
-                 protected: bool = False) -> None:
+    def __init__(self, description: Mapping[str, Any], host: str, request: Request,
+                 loop: asyncio.AbstractEventLoop, *, protected: bool = False) -> None:
         interval = description.get("interval")
         super().__init__(printable(str(description.get("name", "?"))),
                          interval=float(interval) if isinstance(interval, int | float) else 2.0,
@@ -63,6 +64,7 @@ class StandIn(Backend[Any]):
         self.kind = printable(str(description.get("kind", "?")))  # type: ignore[misc]
         self.host = host
         self.request = request
+        self.loop = loop  # where requests are made, also for log reads from worker threads
         self.protected = protected  # a protected group: every action asks for the host's name
         self.real = backend_class(str(description.get("class", "")), self.kind)
         self.logs = bool(description.get("logs")) and self.real is not None
@@ -113,7 +115,7 @@ class StandIn(Backend[Any]):
             confirmed = {} if refusal else {"verb": verb, "target": target, "typed": typed}
             reply = await self.request({"type": "action", "target": target, "verb": verb,
                                         "options": options, "confirmed": confirmed},
-                                       ACTION_BOUND)
+                                       ACTION_BOUND, lambda line: progress.log(printable(line)))
             message = printable(str(reply.get("message", "")))
             if reply.get("state") == "refused":
                 raise ActionRefused(f"{self.host}: {message}")
@@ -143,7 +145,6 @@ class RemoteLines:
         self.backend = backend
         self.target = target
         self.label = f"{backend.host} {target or backend.id}"
-        self._loop = asyncio.get_running_loop()
         self._read_at = 0.0
         self._last: tuple[float, str] | None = None
         self._problem: str | None = None
@@ -153,13 +154,14 @@ class RemoteLines:
         return self._problem
 
     def read(self) -> list[LogLine]:
-        if time.monotonic() - self._read_at < LOG_EVERY:
+        if time.monotonic() - self._read_at < LOG_EVERY or _on_loop(self.backend.loop):
             return []
         self._read_at = time.monotonic()
         asked = self.backend.request({"type": "logs", "backend": self.backend.id,
-                                      "target": self.target, "lines": 500}, 15.0)
+                                      "target": self.target, "lines": 500}, 15.0, None)
         try:
-            reply: dict[str, Any] = asyncio.run_coroutine_threadsafe(asked, self._loop).result(20)
+            reply: dict[str, Any] = asyncio.run_coroutine_threadsafe(
+                asked, self.backend.loop).result(20)
         except (ConsoleError, TimeoutError) as exc:
             self._problem = f"{self.backend.host}: {exc}"
             return []
@@ -183,3 +185,11 @@ class RemoteLines:
 
     def close(self) -> None:
         """Nothing stays open here: each read is one request."""
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether this thread runs `loop` (waiting there for its own request would hang it)."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
