@@ -46,10 +46,15 @@ class RemoteDispatcher(Dispatcher):
 
     async def run(self, spec: ActionSpec, confirm: Confirmer,
                   identity: Identity | None = None) -> ActionRun:
+        reason = self.refusal(spec)
+        if not reason and isinstance(spec, RemoteActionSpec) and spec.fresh is not None:
+            try:  # what is confirmed is what the host offers now
+                spec = await spec.fresh() or spec
+            except ConsoleError as exc:
+                reason = f"{spec.title}: {exc}"
         run = ActionRun(id=f"{os.getpid()}-remote-{int(time.time() * 1000)}", spec=spec,
                         started=time.time(), identity=identity)
         self.runs.append(run)
-        reason = self.refusal(spec)
         host_refusal = spec.host_refusal if isinstance(spec, RemoteActionSpec) else None
         if not reason and spec.mutating and not host_refusal and not await confirm(spec):
             reason = f"{spec.title}: not confirmed"

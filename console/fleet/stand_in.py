@@ -12,7 +12,7 @@ import asyncio
 import importlib
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import Backend
@@ -33,6 +33,9 @@ class RemoteActionSpec(ActionSpec):
     read-only setting...): it is sent unconfirmed, for the host to refuse and audit."""
 
     host_refusal: str | None = None
+    # the host's offer asked again, just before the confirmation (counts change, options)
+    fresh: Callable[[], Coroutine[Any, Any, RemoteActionSpec | None]] | None = field(
+        default=None, compare=False, repr=False)
 
 
 def backend_class(path: str, kind: str) -> type[Backend[Any]] | None:
@@ -125,8 +128,15 @@ class StandIn(Backend[Any]):
             return ActionOutcome(True, f"{self.host}: {message}",
                                  printable(str(reply.get("details", ""))))
 
+        async def fresh() -> RemoteActionSpec | None:
+            reply = await self.request({"type": "actions", "target": target,
+                                        "options": options}, 20.0, None)
+            offer = next((a for a in reply.get("actions") or []
+                          if isinstance(a, dict) and a.get("verb") == verb), None)
+            return self._spec(target, offer, options) if offer is not None else None
+
         return RemoteActionSpec(
-            verb=verb, target=target, title=f"{printable(str(offer.get('title', verb)))} on "
+            verb=verb, fresh=fresh, target=target, title=f"{printable(str(offer.get('title', verb)))} on "
                                             f"{self.host}",
             effect=printable(str(offer.get("effect", ""))), run=run, backend_id=self.id,
             mutating=bool(offer.get("mutating", True)),
