@@ -249,8 +249,10 @@ class OpsConsoleApp(App[int]):
             configured = bool(self.session.log_backends())
             sections = ("logs",)
         if sections and not configured:
+            where = (self.config.display_path if self.session is self.local_session
+                     else f"{self.session.host}'s config")
             return PlaceholderScreen(name, f"Nothing configured for this view: {view.hint} "
-                                           f"in {self.config.display_path}.")
+                                           f"in {where}.")
         module_name, _, class_name = view.screen.partition(":")
         try:
             module = importlib.import_module(module_name)

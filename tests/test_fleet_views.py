@@ -85,7 +85,8 @@ def queue_row(app: OpsConsoleApp, name: str) -> list[str]:
     return next((r for r in rows(app) if r[1] == name), [])
 
 
-async def test_every_view_shows_the_opened_host(fleet_app: OpsConsoleApp) -> None:
+async def test_every_view_shows_the_opened_host(fleet_app: OpsConsoleApp,
+                                                ssh_fleet: SimulatedFleet) -> None:
     app = fleet_app
     async with app.run_test(size=(180, 48)) as pilot:
         await open_host(pilot, app, "web1")
@@ -124,6 +125,8 @@ async def test_every_view_shows_the_opened_host(fleet_app: OpsConsoleApp) -> Non
         assert app.current_mode == "queues" and app.screen.has_class("-protected")
         await until(pilot, lambda: queue_row(app, "jobs/w2")[2:3] == ["0"], "web2's queue")
         assert "web2 (" in bar(app)
+        ssh_fleet.hosts["web2"].kill_sshd()  # the host goes away: its views say so
+        await until(pilot, lambda: queue_row(app, "jobs/w2")[:1] == ["UNKN"], "web2 down")
 
 
 async def test_a_remote_retry_is_confirmed_here_and_audited_there(

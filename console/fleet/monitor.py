@@ -160,6 +160,7 @@ class FleetMonitor:
     def _event(self, host: RemoteHost, message: dict[str, Any], *, gone: asyncio.Event) -> None:
         if message.get("type") == "closed":
             gone.set()
+            self._tell(host, message)
         if message.get("type") != "poll":
             return
         polled = float(message.get("polled_at") or time.time())

@@ -132,6 +132,13 @@ class RemoteSession(Session):
             if self.remote.view is not None:
                 self._send(self.remote.view)
             return
+        if message.get("type") == "closed":  # every view says so, as for a local outage
+            now, reason = time.time(), str(message.get("reason") or "the bridge closed")
+            for backend in self.backends:
+                self._published(PollResult(backend.id, backend.kind, now, 0.0,
+                                           tuple(backend.failure_checks(reason, now)),
+                                           error=reason))
+            return
         if message.get("type") != "poll":
             return
         view = self.board.views.get(str(message.get("backend")))
