@@ -7,6 +7,7 @@ about Textual, so the TUI, the headless runner and the tests share the same code
 
 from __future__ import annotations
 
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,24 @@ class Backend(ABC, Generic[S]):
     @property
     def id(self) -> str:
         return f"{self.kind}:{self.name}"
+
+    @classmethod
+    def snapshot_type(cls) -> Any:
+        """`S` of this class's `Backend[S]`: what its snapshots are rebuilt as from JSON."""
+        for klass in cls.__mro__:
+            for base in getattr(klass, "__orig_bases__", ()):
+                if typing.get_origin(base) is Backend:
+                    return typing.get_args(base)[0]
+        return Any
+
+    def is_a(self, backend_type: type[Backend[Any]]) -> bool:
+        """Whether this backend serves as a `backend_type` (a fleet host's stand-in does)."""
+        return isinstance(self, backend_type)
+
+    @property
+    def has_logs(self) -> bool:
+        """Whether this backend offers live logs (journals, container logs, files)."""
+        return type(self).log_sources is not Backend.log_sources
 
     @abstractmethod
     async def collect(self) -> S:

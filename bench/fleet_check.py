@@ -61,9 +61,10 @@ def plain_fan_out(fleet: SimulatedFleet) -> float:
 
 
 async def first_full_view(config: Path, hosts: int,
-                          idle: float) -> tuple[float, float, float]:
+                          idle: float) -> tuple[float, float, float, float]:
     """Seconds to a Fleet view with every host up and reporting; then idle CPU (% of a core)
-    of the console's own process and of its ssh clients."""
+    of the console's own process, of its ssh clients, and of the simulated hosts' side (their
+    sshd and bridges: children of this process too, as the fleet is simulated here)."""
     from console.config import load_config
     from screens.app import OpsConsoleApp
 
@@ -93,13 +94,16 @@ async def first_full_view(config: Path, hosts: int,
                     pass
             return total
 
-        own, clients = [me], family[1:]
-        before, before_clients, clock = cpu(own), cpu(clients), time.perf_counter()
+        own = [me]
+        clients = [p for p in family[1:] if p.name() == "ssh"]
+        far = [p for p in family[1:] if p.name() != "ssh"]
+        before = [cpu(own), cpu(clients), cpu(far)]
+        clock = time.perf_counter()
         await pilot.pause(idle)
         took = time.perf_counter() - clock
-        own_cpu = (cpu(own) - before) / took * 100
-        clients_cpu = (cpu(clients) - before_clients) / took * 100
-    return full, own_cpu, clients_cpu
+        own_cpu, clients_cpu, far_cpu = ((cpu(group) - used) / took * 100 for group, used in
+                                         zip((own, clients, far), before, strict=True))
+    return full, own_cpu, clients_cpu, far_cpu
 
 
 def bridge_idle_cpu(fleet: SimulatedFleet, idle: float) -> float:
@@ -162,10 +166,11 @@ def main() -> None:
             print(f"fleet check --hosts all, warm (shared connections): median {warm_median:.2f}s"
                   f" ({', '.join(f'{s:.2f}' for s in fleet_warm)}) = "
                   f"{warm_median / plain_median:.2f}x the plain fan-out")
-            full, own, clients = asyncio.run(first_full_view(config, args.hosts, args.idle))
+            full, own, clients, far = asyncio.run(first_full_view(config, args.hosts, args.idle))
             print(f"first full Fleet view ({args.hosts} hosts up, every check in): {full:.2f}s")
             print(f"console idle CPU with {args.hosts} hosts on the Fleet view: {own:.2f}% of a "
-                  f"core, its {args.hosts} ssh clients {clients:.2f}% (over {args.idle:g}s)")
+                  f"core, its {args.hosts} ssh clients {clients:.2f}% (over {args.idle:g}s); "
+                  f"the simulated hosts' sshd and bridges {far:.2f}%")
             print(f"one bridge's idle CPU (3 endpoints every 10s): "
                   f"{bridge_idle_cpu(fleet, args.idle):.2f}% of a core over {args.idle:g}s")
         finally:

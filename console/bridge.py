@@ -17,13 +17,14 @@ import time
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
+from backends.base import Backend
 from console import __version__
 from console.config import Config
 from console.core.actions import ActionSpec
 from console.core.errors import ConsoleError, one_line
 from console.core.identity import via_ssh
 from console.core.loglines import printable
-from console.core.model import PollResult
+from console.core.model import PollResult, Status
 from console.dispatcher import ActionRun
 from console.fleet.protocol import MAX_LINE, PROTOCOL, ProtocolError, check_to_dict, decode, encode
 from console.poller import BackendState, poll_once
@@ -40,6 +41,21 @@ def poll_message(result: PollResult) -> dict[str, Any]:
             "error": result.error, "checks": [check_to_dict(c) for c in result.checks]}
 
 
+def describe(backend: Backend[Any]) -> dict[str, Any]:
+    """What a console needs to stand in for one backend: its class names its snapshot type."""
+    cls = type(backend)
+    return {"id": backend.id, "kind": backend.kind, "name": backend.name,
+            "class": f"{cls.__module__}:{cls.__qualname__}", "interval": backend.interval,
+            "targets": backend.targets(), "logs": backend.has_logs}
+
+
+def fleet_key(result: PollResult) -> tuple[Any, ...]:
+    """What a fleet row shows of a poll: every status, the problems' summaries, the error.
+    A poll that leaves it alone is not sent to a console that is not looking at the host."""
+    return (result.error, tuple((c.key, c.status, "" if c.status is Status.OK else c.summary)
+                                for c in result.checks))
+
+
 class Bridge:
     """One bridge: a Session, and the requests of one console over one stream."""
 
@@ -48,6 +64,9 @@ class Bridge:
         self.out = out
         self.operator: str | None = None
         self.watching = False
+        self.every_poll = False  # the console shows this host: every poll, not only changes
+        self.snapshots: set[str] = set()  # backends whose view is on the console's screen
+        self._sent: dict[str, tuple[Any, ...]] = {}  # backend -> fleet key last sent
 
     async def send(self, message: dict[str, Any]) -> None:
         self.send_soon(message)
@@ -61,7 +80,8 @@ class Bridge:
     async def hello(self) -> None:
         await self.send({"type": "hello", "protocol": PROTOCOL, "version": __version__,
                          "host": self.session.host, "read_only": self.session.read_only,
-                         "targets": self.session.targets()})
+                         "targets": self.session.targets(),
+                         "backends": [describe(b) for b in self.session.backends]})
 
     # -- requests -------------------------------------------------------------------------
     async def handle(self, message: dict[str, Any]) -> None:
@@ -92,7 +112,7 @@ class Bridge:
             self.session.dispatcher.read_only = True
 
     async def ping(self, message: dict[str, Any]) -> dict[str, Any]:
-        return {"type": "pong", "time": time.time()}
+        return {"type": "pong", "time": time.time(), "last_poll": self.session.board.last_poll}
 
     async def check(self, message: dict[str, Any]) -> dict[str, Any]:
         deadline = float(message.get("deadline") or self.session.config.console.deadline)
@@ -103,20 +123,85 @@ class Bridge:
     async def watch(self, message: dict[str, Any]) -> dict[str, Any]:
         if not self.watching:
             self.watching = True
-            self.session.on_poll(lambda result, changed: self.send_soon(poll_message(result)))
+            self._detail()
+            self.session.on_poll(lambda result, changed: self._published(result))
             self.session.start()
         return {"type": "watching", "backends": [b.id for b in self.session.backends]}
+
+    async def view(self, message: dict[str, Any]) -> dict[str, Any]:
+        """What the console shows of this host now: every poll or only changes, and the
+        backends whose view is on screen (their polls carry snapshots and actions)."""
+        wanted = message.get("snapshots") or []
+        if not isinstance(wanted, list):
+            raise ProtocolError("view: 'snapshots' must be a list of backend ids")
+        known = {b.id for b in self.session.backends}
+        self.snapshots = {str(w) for w in wanted} & known
+        self.every_poll = bool(message.get("every_poll"))
+        fresh = self._detail()
+        for view in self.session.board.views.values():
+            result = view.result
+            if result is not None and (self.every_poll or view.backend.id in self.snapshots):
+                self.send_soon(self._poll_event(result))
+        for backend_id in fresh:
+            self.session.poll_now(backend_id)
+        return {"type": "viewing", "snapshots": sorted(self.snapshots),
+                "every_poll": self.every_poll}
+
+    async def refresh(self, message: dict[str, Any]) -> dict[str, Any]:
+        backend = message.get("backend")
+        if backend is not None and self.session.backend_view(str(backend)) is None:
+            raise ProtocolError(f"no backend {printable(str(backend))!r}")
+        self.session.poll_now(str(backend) if backend is not None else None)
+        return {"type": "refreshing"}
+
+    def _detail(self) -> list[str]:
+        """Backends read their details only while a console shows them; the ids of those
+        that start to (they are polled at once)."""
+        fresh = []
+        for backend in self.session.backends:
+            wanted = backend.id in self.snapshots
+            if wanted and not backend.detail:
+                fresh.append(backend.id)
+            backend.detail = wanted
+        return fresh
+
+    def _published(self, result: PollResult) -> None:
+        """A poll is sent when the console looks at this host or its backend, or when it
+        changed what a fleet row shows; otherwise the connection stays quiet (pings tell
+        that the host is alive)."""
+        key = fleet_key(result)
+        if (self.every_poll or result.backend_id in self.snapshots
+                or self._sent.get(result.backend_id) != key):
+            self.send_soon(self._poll_event(result))
+
+    def _poll_event(self, result: PollResult) -> dict[str, Any]:
+        self._sent[result.backend_id] = fleet_key(result)
+        message = poll_message(result)
+        view = self.session.backend_view(result.backend_id)
+        if view is not None and result.backend_id in self.snapshots:
+            targets = sorted({*view.backend.targets(), *(c.target for c in result.checks)})
+            message.update(snapshot=self._document(result), targets=targets, actions={
+                t: [self._offer(s) for s in self.session.actions_for(t)] for t in targets})
+        return message
+
+    def _offer(self, spec: ActionSpec) -> dict[str, Any]:
+        return {"verb": spec.verb, "title": spec.title, "effect": spec.effect,
+                "mutating": spec.mutating, "type_to_confirm": spec.type_to_confirm,
+                "refusal": self.session.refusal(spec)}
+
+    def _document(self, result: PollResult | None) -> Any:
+        """A snapshot as JSON, every string printable and the host's secrets masked."""
+        document = to_jsonable(result.snapshot) if result else None
+        return json.loads(self.session.config.redactor(json.dumps(document, default=str)))
 
     async def snapshot(self, message: dict[str, Any]) -> dict[str, Any]:
         view = self.session.backend_view(str(message.get("backend", "")))
         if view is None:
             raise ProtocolError(f"no backend {printable(str(message.get('backend')))!r}")
         result = view.result
-        document = to_jsonable(result.snapshot) if result else None
-        text = self.session.config.redactor(json.dumps(document, default=str))
         return {"type": "snapshot", "backend": view.backend.id,
                 "polled_at": result.polled_at if result else None,
-                "snapshot": json.loads(text)}
+                "snapshot": self._document(result)}
 
     async def logs(self, message: dict[str, Any]) -> dict[str, Any]:
         view = self.session.backend_view(str(message.get("backend", "")))
@@ -141,11 +226,12 @@ class Bridge:
 
     async def actions(self, message: dict[str, Any]) -> dict[str, Any]:
         target = str(message.get("target", ""))
+        options = message.get("options") or {}
+        if not isinstance(options, Mapping):
+            raise ProtocolError("actions: 'options' must be an object")
         await _poll_for(self.session, target)
         return {"type": "actions", "target": target, "actions": [
-            {"verb": s.verb, "title": s.title, "effect": s.effect, "mutating": s.mutating,
-             "type_to_confirm": s.type_to_confirm, "refusal": self.session.refusal(s)}
-            for s in self.session.actions_for(target)]}
+            self._offer(s) for s in self.session.actions_for(target, options)]}
 
     async def action(self, message: dict[str, Any]) -> dict[str, Any]:
         if self.operator is None:
@@ -186,8 +272,8 @@ class Bridge:
 
 
 _HANDLERS = {"ping": Bridge.ping, "check": Bridge.check, "watch": Bridge.watch,
-             "snapshot": Bridge.snapshot, "logs": Bridge.logs, "actions": Bridge.actions,
-             "action": Bridge.action}
+             "view": Bridge.view, "refresh": Bridge.refresh, "snapshot": Bridge.snapshot,
+             "logs": Bridge.logs, "actions": Bridge.actions, "action": Bridge.action}
 
 
 async def _poll_all(session: Session, deadline: float) -> list[PollResult]:

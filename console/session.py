@@ -96,6 +96,7 @@ class Session:
         self.board = CheckBoard(self.backends)
         self.identity = identity or current_identity()
         self.host = socket.gethostname().split(".")[0]
+        self.protected = False  # a fleet host of a protected group: a frame that cannot be missed
         self._poll_listeners: list[PollListener] = []
         self._action_listeners: list[ActionListener] = []
         self.dispatcher = Dispatcher(
@@ -264,7 +265,7 @@ class Session:
         """Every backend of one class with its latest result, in config order."""
         found: list[Polled[S]] = []
         for view in self.board.views.values():
-            if isinstance(view.backend, backend_type):
+            if view.backend.is_a(backend_type):
                 found.append(Polled(view.backend, view.result, view.last_problem))
         return found
 
@@ -306,9 +307,13 @@ class Session:
                 self.poll_now(backend.id)
             backend.detail = wanted
 
+    def leave(self) -> None:
+        """The console shows another host: nothing of this one is on screen."""
+        self.show_details(registry.FLEET.name)
+
     def log_backends(self) -> list[Backend[Any]]:
         """The backends that offer live logs (journals, container logs, files)."""
-        return [b for b in self.backends if type(b).log_sources is not Backend.log_sources]
+        return [b for b in self.backends if b.has_logs]
 
     def targets(self) -> list[str]:
         return sorted({t for b in self.backends for t in b.targets()})

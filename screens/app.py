@@ -22,6 +22,7 @@ from rich.errors import MarkupError as RichMarkupError
 from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.markup import MarkupError
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -53,6 +54,7 @@ MIN_REDRAW_GAP = 1.0
 DETAIL_REFRESH = 10.0  # seconds between redraws of the view on screen when no check changed
 QUIT_BOUND = 0.5  # seconds `q` may wait for backends to close before the terminal is back
 _FLEET_REDRAW_DELAY = 1.0  # twenty hosts' polls need not redraw ten times a second
+LOCAL_KEY, NEXT_HOST_KEY = "L", "N"  # with a fleet: this machine again, the next host
 
 
 DISPLAY_ERRORS = (MarkupError, RichMarkupError)
@@ -80,6 +82,8 @@ class OpsConsoleApp(App[int]):
                  session: Session | None = None) -> None:
         super().__init__()
         self.session = session or Session(config, read_only=read_only, backends=backends)
+        self.local_session = self.session  # this machine; `session` is the host on screen
+        self._hosts: dict[str, Session] = {}  # fleet hosts opened so far, as Sessions
         self.config = self.session.config
         self.session.on_poll(self._poll_published)
         self.session.on_action(self._action_changed)
@@ -100,6 +104,8 @@ class OpsConsoleApp(App[int]):
                 connect_timeout=config.fleet.settings.deadline or config.console.deadline)
             self.bind(registry.FLEET_KEY, f"show_view('{registry.FLEET.name}')",
                       description="fleet")
+            self.bind(LOCAL_KEY, "local_host", description="this machine")
+            self.bind(NEXT_HOST_KEY, "next_host", description="next host")
 
     @property
     def read_only(self) -> bool:
@@ -164,25 +170,68 @@ class OpsConsoleApp(App[int]):
             self.workers.cancel_group(self, "actions")
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(3):
-                    await self.session.stop()
+                    await self.local_session.stop()
             os._exit(129)
 
         asyncio.get_running_loop().create_task(leave())
 
     async def on_unmount(self) -> None:
+        for host in self._hosts.values():
+            host.leave()
         if self.fleet is not None:
             await self.fleet.stop()
-        await self.session.stop(bound=QUIT_BOUND)
+        await self.local_session.stop(bound=QUIT_BOUND)
 
+    # -- hosts --------------------------------------------------------------------------
     def open_host(self, name: str) -> None:
-        """Show a fleet host's Overview (escape comes back)."""
-        from console.fleet.monitor import RemoteSession
-        from screens.fleet import HostOverviewScreen
-
+        """Show fleet host `name` in every view, from its Overview."""
         if self.fleet is None or name not in self.fleet.hosts:
             return
-        self.push_screen(HostOverviewScreen(RemoteSession(self.fleet.hosts[name],
-                                                          self.session.identity)))
+        if name not in self._hosts:
+            from console.fleet.remote_session import RemoteSession
+
+            remote = RemoteSession(self.fleet.hosts[name], self.local_session)
+            remote.on_poll(self._poll_published)
+            remote.on_action(self._action_changed)
+            remote.on_rebuilt(lambda: self._show_session(remote, self.current_mode))
+            self._hosts[name] = remote
+        self._show_session(self._hosts[name], registry.OVERVIEW.name)
+
+    def action_local_host(self) -> None:
+        """Back to this machine's Overview."""
+        self._show_session(self.local_session, registry.OVERVIEW.name)
+
+    def action_next_host(self) -> None:
+        """The next fleet host in the Fleet view's order (this machine after the last)."""
+        if self.fleet is None:
+            return
+        names = sorted(self.fleet.hosts)
+        current = self.session.host if self.session is not self.local_session else None
+        later = [n for n in names if current is None or n > current]
+        if later:
+            self.open_host(later[0])
+        else:
+            self.action_local_host()
+
+    def _show_session(self, session: Session, view: str) -> None:
+        self.run_worker(self._switch_session(session, view), group="hosts", exclusive=True,
+                        exit_on_error=False)
+
+    async def _switch_session(self, session: Session, view: str) -> None:
+        """Every view shows `session` from now on: the views are made anew for it."""
+        if session is not self.session:
+            self.session.leave()
+            self.session = session
+        fleet = registry.FLEET.name
+        if self.current_mode != fleet:
+            await self.switch_mode(fleet)
+        for name in [v.name for v in VIEWS if v.name != fleet]:
+            await self.remove_mode(name)
+            self.add_mode(name, functools.partial(self._make_screen, name))
+        if view != fleet:
+            session.show_details(view)
+            await self.switch_mode(view)
+        self._schedule_redraw()
 
     # -- views ----------------------------------------------------------------------------
     def _make_screen(self, name: str) -> Screen[None]:
@@ -191,7 +240,7 @@ class OpsConsoleApp(App[int]):
         view = registry.view_by_name(name)
         assert view is not None
         sections = registry.sections_of_view(name)
-        configured = any(s in self.config.sections for s in sections) or any(
+        configured = any(s in self.session.config.sections for s in sections) or any(
             b.kind in sections for b in self.session.backends)
         if name == registry.SERVICES.name and not self.config.services:
             return PlaceholderScreen(name, f"No services configured: {view.hint} "
@@ -200,8 +249,10 @@ class OpsConsoleApp(App[int]):
             configured = bool(self.session.log_backends())
             sections = ("logs",)
         if sections and not configured:
+            where = (self.config.display_path if self.session is self.local_session
+                     else f"{self.session.host}'s config")
             return PlaceholderScreen(name, f"Nothing configured for this view: {view.hint} "
-                                           f"in {self.config.display_path}.")
+                                           f"in {where}.")
         module_name, _, class_name = view.screen.partition(":")
         try:
             module = importlib.import_module(module_name)
@@ -223,7 +274,10 @@ class OpsConsoleApp(App[int]):
 
         views = ", ".join(f"{v.key} {v.title}" for v in VIEWS if v.key)
         view_keys = "0-9" + "".join(f", {v.key}" for v in VIEWS if v.key and not v.key.isdigit())
-        sections = [("Everywhere", [(view_keys, f"switch view: {views}"), *self._describe(self.BINDINGS),
+        fleet = [(registry.FLEET_KEY, "the Fleet view: every host"),
+                 (LOCAL_KEY, "this machine"), (NEXT_HOST_KEY, "next host")] if self.fleet else []
+        sections = [("Everywhere", [(view_keys, f"switch view: {views}"), *fleet,
+                                    *self._describe(self.BINDINGS),
                                     ("z", "silence the selected row's target, or start a "
                                           "maintenance window (palette: Silences)")])]
         base = self._base_screen()
@@ -278,12 +332,18 @@ class OpsConsoleApp(App[int]):
         self._last_redraw = time.monotonic()
         screen = self._base_screen()
         if screen is not None and screen.is_mounted:
-            screen.refresh_all()
+            with contextlib.suppress(NoMatches):  # a screen taken apart as the console quits
+                screen.refresh_all()
 
     # -- state for the views --------------------------------------------------------------
     def paint_topbar(self, bar: TopBar) -> None:
         identity = self.session.identity
         who = identity.user + (f" via {identity.client}" if identity.client else "")
+        host = self.fleet.hosts.get(self.session.host) if self.fleet is not None and \
+            self.session is not self.local_session else None
+        if host is not None:
+            group = f", group {host.entry.group}" if host.entry.group else ""
+            who = f"{host.remote_name or host.entry.ssh} via ssh{group}"
         bar.show(host=f"{self.session.host} ({who})", read_only=self.read_only,
                  counts=self.session.counts(), polled=clock(self.session.board.last_poll),
                  title=self.config.console.title, maintenance=self.session.maintenance_note)
@@ -295,6 +355,9 @@ class OpsConsoleApp(App[int]):
             self.push_screen(DiscoveryScreen(self.config.discovery))
 
     def notice_text(self) -> str:
+        notice = getattr(self.session, "notice", None)
+        if callable(notice):  # a fleet host: unreachable, connecting, waiting
+            return str(notice())
         report = self.config.discovery
         if report is not None:
             looked = ", ".join(str(p) for p in self.config.searched)
@@ -388,6 +451,12 @@ class OpsConsoleApp(App[int]):
         """The `z` key: silence a target, or start a maintenance window that stops it."""
         from screens.silence import SilenceRequest, SilenceScreen
 
+        if self.session is not self.local_session:
+            host = self.session.host
+            self.notify(f"{host}'s silences are kept on {host}: there, run opsconsole "
+                        f"--headless silence {target} --for DURATION --reason TEXT.",
+                        severity="warning", markup=False)
+            return
         can_stop = any(s.verb == "stop" for s in self.session.actions_for(target))
 
         def chosen(request: SilenceRequest | None) -> None:
@@ -442,9 +511,12 @@ class OpsConsoleApp(App[int]):
                                 lambda n=view.name: self.run_worker(self.action_show_view(n)))
         yield SystemCommand("Refresh now", "poll every backend at once", self.action_refresh_now)
         for host in self.fleet.hosts.values() if self.fleet is not None else []:
-            yield SystemCommand(f"Open host {host.name}", f"the Overview of fleet host "
+            yield SystemCommand(f"Open host {host.name}", f"every view on fleet host "
                                 f"{host.name} ({host.entry.ssh})",
                                 lambda n=host.name: self.open_host(n))
+        if self.fleet is not None:
+            yield SystemCommand("This machine", f"every view on {self.local_session.host} "
+                                f"again (key {LOCAL_KEY})", self.action_local_host)
         yield SystemCommand("Help", "every key binding", self.action_help)
         for target in self.session.targets():
             for spec in self.session.actions_for(target):

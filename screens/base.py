@@ -42,6 +42,7 @@ class ConsoleScreen(Screen[None]):
 
     VIEW: ClassVar[str] = ""
     NOUN: ClassVar[str] = "row"  # what a row is, for "Select a ... first."
+    HOST_VIEW: ClassVar[bool] = True  # shows the host on screen (False: the Fleet view)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "filter", key_display="/"),
         Binding("a", "actions", "actions"),
@@ -79,6 +80,7 @@ class ConsoleScreen(Screen[None]):
 
     def refresh_all(self) -> None:
         """Redraw the top bar and the body from the app's current state."""
+        self.set_class(self.HOST_VIEW and self.session.protected, "-protected")
         self.ops.paint_topbar(self.query_one(TopBar))
         self.refresh_view()
 

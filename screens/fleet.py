@@ -1,8 +1,8 @@
-"""The Fleet view: one row per host, and a host's Overview opened from it.
+"""The Fleet view: one row per host, narrowed to one group at a time if asked.
 
 Rows: reachability, worst status, counts, the worst targets' causes, protocol version and
-round-trip time. Enter opens the host: its checks, as its bridge streams them, with the
-host's name in the header (and a distinct frame when its group is protected).
+round-trip time. Enter opens the host: every view shows it from then on, with its name in the
+header (and a distinct frame when its group is protected).
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from textual.widgets import Static
 from console.core.durations import clock
 from console.core.model import Status
 from screens.base import ConsoleScreen
-from screens.overview import OverviewScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import status_cell, styled
-from widgets.topbar import TopBar
 
 if TYPE_CHECKING:
-    from console.fleet.monitor import FleetMonitor, RemoteHost, RemoteSession
+    from console.fleet.monitor import FleetMonitor, RemoteHost
 
+QUIET_REDRAW = 15.0  # seconds
 _REACH = {"up": ("up", "green"), "connecting": ("connecting", "yellow"), "down": ("DOWN", "bold red")}
 
 
@@ -51,10 +50,25 @@ def host_row(host: RemoteHost) -> Row:
 class FleetScreen(ConsoleScreen):
     VIEW = "fleet"
     NOUN = "host"
+    HOST_VIEW = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_host", "open host"),
+        Binding("g", "next_group", "group"),
         Binding("r", "retry", "retry now"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.group: str | None = None  # only this group's hosts; None: every host
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        # quiet hosts send nothing; their round-trip times are redrawn now and then
+        self.set_interval(QUIET_REDRAW, self._quiet_redraw)
+
+    def _quiet_redraw(self) -> None:
+        if self.app.screen is self:
+            self.refresh_view()
 
     @property
     def fleet(self) -> FleetMonitor | None:
@@ -70,10 +84,14 @@ class FleetScreen(ConsoleScreen):
         notice = self.query_one("#notice", Static)
         fleet = self.fleet
         hosts = list(fleet.hosts.values()) if fleet else []
+        if self.group is not None:
+            hosts = [h for h in hosts if h.entry.group == self.group]
         down = sum(1 for h in hosts if h.state == "down")
-        notice.update(f"{len(hosts)} hosts, {down} unreachable. Enter opens a host, r retries "
-                      "now." if hosts else "No [[hosts]] in the config: add [[hosts]] entries "
-                      "(name, ssh) or [[hosts_from]] to watch other machines here.")
+        shown = f"Group {self.group or '(none)'}: " if self.group is not None else ""
+        notice.update(Text(
+            f"{shown}{len(hosts)} hosts, {down} unreachable. Enter opens a host, g shows one "
+            "group, r retries now." if fleet and fleet.hosts else "No [[hosts]] in the config: "
+            "add [[hosts]] entries (name, ssh) or [[hosts_from]] to watch other machines here."))
         order = sorted(hosts, key=lambda h: (-h.worst().severity, h.name))
         self.query_one(LiveTable).set_rows([host_row(h) for h in order])
 
@@ -93,57 +111,23 @@ class FleetScreen(ConsoleScreen):
     def on_data_table_row_selected(self) -> None:
         self.action_open_host()
 
+    def groups(self) -> list[str]:
+        fleet = self.fleet
+        return sorted({h.entry.group for h in fleet.hosts.values()}) if fleet else []
+
+    def action_next_group(self) -> None:
+        """Every host, then each group in turn, then every host again."""
+        cycle: list[str | None] = [None, *self.groups()]
+        at = cycle.index(self.group) if self.group in cycle else 0
+        self.group = cycle[(at + 1) % len(cycle)]
+        self.notify(f"Showing group {self.group or '(none)'}." if self.group is not None
+                    else "Showing every host.", timeout=3)
+        self.refresh_view()
+
     def action_retry(self) -> None:
         if self.fleet is not None:
             self.fleet.retry_now(self.selected_host())
 
     def action_actions(self) -> None:
-        self.notify("Actions on a fleet host: opsconsole --headless VERB TARGET --host NAME.",
-                    severity="warning")
-
-
-class HostOverviewScreen(OverviewScreen):
-    """The Overview of one fleet host, fed by its bridge."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "back to the fleet"),
-    ]
-
-    def __init__(self, remote: RemoteSession) -> None:
-        self.remote = remote
-        super().__init__(classes="-protected" if remote.remote.entry.protected else None)
-
-    @property
-    def session(self) -> Any:
-        return self.remote
-
-    def refresh_all(self) -> None:
-        remote = self.remote
-        entry = remote.remote.entry
-        group = f", group {entry.group}" if entry.group else ""
-        shown = f"{remote.host} ({remote.remote.remote_name or entry.ssh} via ssh{group})"
-        self.query_one(TopBar).show(host=shown, read_only=remote.read_only,
-                                    counts=remote.counts(), polled=clock(remote.board.last_poll),
-                                    title=f"{shown} - fleet host")
-        self.refresh_view()
-
-    def refresh_view(self) -> None:
-        notice = self.query_one("#notice", Static)
-        text = self.remote.notice()
-        notice.display = bool(text)
-        notice.update(Text(text))
-        self.query_one(LiveTable).set_rows(self._rows())
-
-    def selected_target(self) -> str | None:
-        return None
-
-    def action_actions(self) -> None:
-        self.notify(f"Actions on {self.remote.host}: opsconsole --headless VERB TARGET "
-                    f"--host {self.remote.host}.", severity="warning")
-
-    def action_details(self) -> None:
-        check = self._selected_check()
-        if check is not None:
-            from screens.details import CheckDetailsScreen
-
-            self.app.push_screen(CheckDetailsScreen(check, None, "-"))
+        self.notify("Open a host (enter) to act on it, or: opsconsole --headless VERB TARGET "
+                    "--host NAME.", severity="warning")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -101,8 +101,8 @@ class QueuesScreen(TableScreen[RedisSnapshot]):
 
     def _backend_for(self, target: str) -> RedisBackend | None:
         for polled in self.polled():
-            if isinstance(polled.backend, RedisBackend) and polled.backend.answers_for(target):
-                return polled.backend
+            if polled.backend.is_a(RedisBackend) and polled.backend.answers_for(target):
+                return cast(RedisBackend, polled.backend)  # or a fleet host's stand-in
         return None
 
     def action_retry(self) -> None:

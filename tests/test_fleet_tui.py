@@ -13,7 +13,8 @@ from textual.widgets import DataTable, Static
 from console.config import load_config
 from console.sandbox.sshd_host import SimulatedFleet
 from screens.app import OpsConsoleApp
-from screens.fleet import FleetScreen, HostOverviewScreen
+from screens.fleet import FleetScreen
+from screens.overview import OverviewScreen
 from tests.support.http_server import health_server
 from widgets.topbar import TopBar
 
@@ -79,18 +80,21 @@ async def test_fleet_view_lists_hosts_and_opens_one(ssh_fleet: SimulatedFleet,
 
         await select(pilot, app, "web2")
         await pilot.press("enter")
-        assert isinstance(app.screen, HostOverviewScreen)
+        await until(pilot, lambda: isinstance(app.screen, OverviewScreen)
+                    and app.session.host == "web2", "web2's Overview")
         assert app.screen.has_class("-protected")
         bar = str(app.screen.query_one(TopBar).render())
         assert "web2 (" in bar and "via ssh, group web" in bar
         await until(pilot, lambda: bool(rows(app)), "web2's checks")
         assert rows(app)[0][:2] == ["CRIT", "http:api"]
 
-        await pilot.press("escape")
+        await pilot.press("H")
         assert isinstance(app.screen, FleetScreen)
+        assert not app.screen.has_class("-protected")  # the fleet is no one host
         await select(pilot, app, "db1")  # whose sshd is stopped
         await pilot.press("enter")
-        assert isinstance(app.screen, HostOverviewScreen)
+        await until(pilot, lambda: isinstance(app.screen, OverviewScreen)
+                    and app.session.host == "db1", "db1's Overview")
         assert not app.screen.has_class("-protected")
         notice = str(app.screen.query_one("#notice", Static).render())
         assert notice.startswith("db1 unreachable: connection refused (")

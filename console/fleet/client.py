@@ -20,6 +20,7 @@ from console.fleet.ssh import bridge_command, ssh_argv, ssh_reason
 from console.fleet_config import FleetSettings, HostEntry
 
 EventHandler = Callable[[dict[str, Any]], None]
+ProgressHandler = Callable[[str], None]  # one line of an action's progress
 
 
 class BridgeError(ConsoleError):
@@ -37,9 +38,11 @@ class BridgeClient:
         self.on_event = on_event or (lambda message: None)
         self.hello: dict[str, Any] = {}
         self.rtt: float | None = None
+        self.pong: dict[str, Any] = {}  # the last ping's answer (the host's last poll)
         self._proc: asyncio.subprocess.Process | None = None
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._progress: dict[int, ProgressHandler] = {}
         self._reader: asyncio.Task[None] | None = None
         self._stderr: asyncio.Task[bytes] | None = None
         self._closed_reason: str | None = None
@@ -90,13 +93,17 @@ class BridgeClient:
         return ssh_reason(stderr.decode("utf-8", "replace"), self._proc.returncode)
 
     # -- requests -------------------------------------------------------------------------
-    async def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one request and wait for its reply (`type: error` raises BridgeError)."""
+    async def request(self, message: dict[str, Any], timeout: float,
+                      on_progress: ProgressHandler | None = None) -> dict[str, Any]:
+        """Send one request and wait for its reply (`type: error` raises BridgeError);
+        its progress lines, if any, go to `on_progress` (else to `on_event`)."""
         if self._closed_reason is not None:
             raise BridgeError(self._closed_reason)
         request_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
+        if on_progress is not None:
+            self._progress[request_id] = on_progress
         try:
             await self._send({**message, "id": request_id})
             async with asyncio.timeout(timeout):
@@ -106,13 +113,14 @@ class BridgeClient:
                 from None
         finally:
             self._waiting.pop(request_id, None)
+            self._progress.pop(request_id, None)
         if reply.get("type") == "error":
             raise BridgeError(str(reply.get("message", "the bridge refused the request")))
         return reply
 
     async def ping(self, timeout: float) -> float:
         started = time.monotonic()
-        await self.request({"type": "ping"}, timeout)
+        self.pong = await self.request({"type": "ping"}, timeout)
         self.rtt = time.monotonic() - started
         return self.rtt
 
@@ -140,6 +148,8 @@ class BridgeClient:
                 if future is not None and message.get("type") != "progress":
                     if not future.done():
                         future.set_result(message)
+                elif message.get("type") == "progress" and request_id in self._progress:
+                    self._progress[request_id](str(message.get("line", "")))
                 else:
                     self.on_event(message)
         except (ProtocolError, ValueError) as exc:

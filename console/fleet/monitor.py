@@ -2,8 +2,8 @@
 
 Each host has its own task, so a slow or dead host never holds up another (or the keyboard);
 its state says whether it is up, why not, its protocol, version, round-trip time and the
-check results its bridge streams. `RemoteSession` gives a host's state the shape the
-Overview reads from a local Session.
+check results its bridge streams; a host opened in the console (console.fleet.remote_session)
+listens to its events too.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.core.durations import clock
 from console.core.errors import ConsoleError
 from console.core.identity import Identity
 from console.core.model import CheckResult, Status, worst
@@ -44,6 +43,10 @@ class RemoteHost:
     retry_at: float | None = None
     last_poll: float | None = None
     results: dict[str, tuple[float, tuple[CheckResult, ...]]] = field(default_factory=dict)
+    backends: list[dict[str, Any]] = field(default_factory=list)  # as its hello describes them
+    client: BridgeClient | None = None  # the connection while it is up
+    view: dict[str, Any] | None = None  # what the console shows of it, asked on each connect
+    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -115,9 +118,13 @@ class FleetMonitor:
                 host.protocol, host.version = hello.get("protocol"), str(hello.get("version"))
                 host.read_only = host.entry.read_only or bool(hello.get("read_only"))
                 host.remote_name = str(hello.get("host", ""))
+                described = hello.get("backends")
+                host.backends = [d for d in described if isinstance(d, dict)] \
+                    if isinstance(described, list) else []
                 host.rtt = client.rtt
                 await client.request({"type": "watch"}, self.connect_timeout)
-                host.state, host.reason = "up", ""
+                host.state, host.reason, host.client = "up", "", client
+                self._tell(host, {"type": "connected"})
                 self.on_change(host)
                 delay = FIRST_RETRY
                 while client.closed_reason is None:
@@ -125,14 +132,20 @@ class FleetMonitor:
                         async with asyncio.timeout(PING_EVERY):
                             await gone.wait()
                     if client.closed_reason is None:
+                        # alive and quiet: the round-trip time is news for the next redraw,
+                        # not a redraw of its own for every host
                         await client.ping(self.connect_timeout)
-                        self.on_change(host)
+                        host.rtt = client.rtt
+                        if isinstance(client.pong.get("last_poll"), int | float):
+                            host.last_poll = float(client.pong["last_poll"])
                 raise ConsoleError(client.closed_reason)
             except asyncio.CancelledError:
+                host.client = None
                 await asyncio.shield(client.close())
                 raise
             except (ConsoleError, OSError) as exc:
                 host.state, host.reason = "down", str(exc).removeprefix(f"{host.name}: ")
+                host.client = None
                 host.results.clear()  # nothing stale is shown as current
             await client.close()
             host.retry_at = time.time() + delay
@@ -147,6 +160,7 @@ class FleetMonitor:
     def _event(self, host: RemoteHost, message: dict[str, Any], *, gone: asyncio.Event) -> None:
         if message.get("type") == "closed":
             gone.set()
+            self._tell(host, message)
         if message.get("type") != "poll":
             return
         polled = float(message.get("polled_at") or time.time())
@@ -154,63 +168,10 @@ class FleetMonitor:
                        if isinstance(c, dict))
         host.results[str(message.get("backend"))] = (polled, checks)
         host.last_poll = polled
+        self._tell(host, message)
         self.on_change(host)
 
-
-class RemoteBoard:
-    """The bits of a CheckBoard the header reads."""
-
-    def __init__(self, host: RemoteHost) -> None:
-        self._host = host
-
-    @property
-    def last_poll(self) -> float | None:
-        return self._host.last_poll
-
-    def __len__(self) -> int:
-        return len(self._host.checks())
-
-
-class RemoteSession:
-    """A fleet host's checks in the shape the Overview reads from a Session."""
-
-    def __init__(self, host: RemoteHost, identity: Identity) -> None:
-        self.remote = host
-        self.identity = identity
-        self.board = RemoteBoard(host)
-        self.silenced: dict[str, str] = {}  # the host's silences apply on the host
-
-    def stale_since(self, key: str, now: float) -> float | None:
-        """Staleness is the bridge's business: its results are as fresh as its polls."""
-        return None
-
-    @property
-    def host(self) -> str:
-        return self.remote.name
-
-    @property
-    def read_only(self) -> bool:
-        return self.remote.read_only
-
-    def counts(self) -> dict[Status, int]:
-        return self.remote.counts()
-
-    def checks_worst_first(self) -> list[tuple[CheckResult, str]]:
-        entries = [(c, polled) for polled, checks in self.remote.results.values()
-                   for c in checks]
-        # worst first across every target, as the local Overview
-        entries.sort(key=lambda e: (-e[0].status.severity, e[0].kind, e[0].key))
-        return [(check, clock(polled)) for check, polled in entries]
-
-    def check(self, key: str) -> CheckResult | None:
-        return next((c for c in self.remote.checks() if c.key == key), None)
-
-    def notice(self) -> str:
-        if self.remote.state == "down":
-            retry = f"; retrying at {clock(self.remote.retry_at)}" if self.remote.retry_at else ""
-            return f"{self.remote.name} unreachable: {self.remote.reason}{retry}"
-        if self.remote.state == "connecting":
-            return f"Connecting to {self.remote.name} over ssh..."
-        if not self.remote.results:
-            return "Waiting for the host's first poll..."
-        return ""
+    @staticmethod
+    def _tell(host: RemoteHost, message: dict[str, Any]) -> None:
+        for listener in list(host.listeners):
+            listener(message)
