@@ -28,7 +28,8 @@ def server() -> Iterator[str]:
 @pytest.fixture
 def app_config(server: str, write_config: Callable[[str], Path]) -> Path:
     return write_config(
-        f"[[http]]\nname = 'api'\nurl = '{server}/ok'\n"
+        # the healthy endpoint stays OK however loaded the machine running the tests is
+        f"[[http]]\nname = 'api'\nurl = '{server}/ok'\nlatency_warn = '30s'\n"
         f"[[http]]\nname = 'broken'\nurl = '{server}/fail'\n"
         "[[host]]\nname = 'web1'\ndisks = ['/']\n")
 
