@@ -19,4 +19,6 @@ echo "== mypy"
 echo "== import contracts"
 .venv/bin/lint-imports
 echo "== pytest"
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Three workers, a test file each at a time: most tests wait on real services, so they
+# overlap well on two cores; each worker starts its own services where a file needs them.
+.venv/bin/python -m pytest -q -p no:cacheprovider -n 3 --dist loadfile "$@"
