@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -33,7 +34,9 @@ def test_json_switch_age_and_missing_file(tmp_path: Path, write_config: Callable
         + entry("heartbeat", heartbeat, "max_age = '10m'\nwarn_age = '2m'\n"))
     result = run(config, cli_env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "OK file:switch - modified 0s ago, auto_record.enabled is true" in result.stdout
+    # written just now: a second or two old by the time a loaded machine has checked it
+    assert re.search(r"OK file:switch - modified \ds ago, auto_record.enabled is true",
+                     result.stdout), result.stdout
 
     os.utime(heartbeat, (time.time() - 300, time.time() - 300))
     result = run(config, cli_env)

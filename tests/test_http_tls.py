@@ -58,10 +58,12 @@ def test_tls_is_verified_unless_told_otherwise(https_server: tuple[str, Path],
     assert strict.returncode == 2
     assert "CRITICAL http:api - TLS: " in strict.stdout
     assert "certificate verify failed" in strict.stdout
-    loose = check(write_config(f"[[http]]\nname = 'api'\nurl = '{url}'\nverify = false\n",
+    loose = check(write_config(f"[[http]]\nname = 'api'\nurl = '{url}'\nverify = false\n"
+                               "latency_warn = '30s'\n",
                                "loose.toml"), cli_env)
     assert loose.returncode == 0, loose.stdout
-    own_ca = check(write_config(f"[[http]]\nname = 'api'\nurl = '{url}'\nverify = '{cert}'\n",
+    own_ca = check(write_config(f"[[http]]\nname = 'api'\nurl = '{url}'\nverify = '{cert}'\n"
+                                "latency_warn = '30s'\n",
                                 "ca.toml"), cli_env)
     assert own_ca.returncode == 0, own_ca.stdout
     assert "OK http:api - 200 in" in own_ca.stdout
