@@ -11,6 +11,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -qq --upgrade pip
 .venv/bin/python -m pip install -qq -e '.[test]'
+# Bytecode once, up front: where PYTHONDONTWRITEBYTECODE is set, every opsconsole process
+# the tests start would otherwise compile the project again.
+.venv/bin/python -m compileall -q -j 0 console backends screens widgets tests bench >/dev/null
 
 echo "== ruff"
 .venv/bin/ruff check .
