@@ -181,6 +181,12 @@ def test_dir_retention_keeps_newest_and_unverified_and_the_young(tmp_path: Path)
     aged = _dir_config(app, backups, keep=1, keep_days=20 * 86400.0)
     assert archive.apply_retention(aged, now - 1) == []
     assert archive.apply_retention(aged, now) == [made[3].name]
+    # a young archive does not stop the older ones behind it from going
+    three = _dir_config(app, tmp_path / "three", keep=1, keep_days=25 * 86400.0)
+    trio = [archive.write_backup(three, lambda line: None, timeout=60) for _ in range(3)]
+    for days, backup in zip((30, 20, 10), trio, strict=True):
+        os.utime(backup.path, (now - days * 86400, now - days * 86400))
+    assert archive.apply_retention(three, now) == [trio[0].name]
     # the newest verified one stays whatever its age
     assert archive.apply_retention(_dir_config(app, backups, keep=1, keep_days=0.0),
                                    now + 1e6) == []

@@ -159,6 +159,12 @@ def test_volume_catalogue_names_and_checksums(tmp_path: Path) -> None:
     assert volumes.list_backups(str(tmp_path / "missing"), "data") == []
     taken = volumes.backup_name("data", NOW - 50, tmp_path)
     assert taken == first.name.replace(".tar.gz", "-3.tar.gz")
+    lone = _archive(tmp_path, "solo", 70)
+    assert volumes.backup_name("solo", NOW - 70, tmp_path) == lone.name.replace(".tar.gz",
+                                                                                 "-2.tar.gz")
+    (tmp_path / f".{lone.name.replace('.tar.gz', '-2.tar.gz')}.part").write_bytes(b"")
+    assert volumes.backup_name("solo", NOW - 70, tmp_path).endswith("-3.tar.gz")
+    assert volumes.backup_name("solo", NOW - 1, tmp_path).endswith("Z.tar.gz")
 
 
 def test_volume_stale_parts_and_named_backups(tmp_path: Path) -> None:

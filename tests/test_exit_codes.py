@@ -125,6 +125,9 @@ def test_only_narrows_the_exit_code_to_the_chosen_target(
     assert main(["--headless", "check", "--config", config, "--only", "command:p1"]) == 1
     assert main(["--headless", "check", "--config", config, "--only", "command:nope"]) == 3
     assert "no configured target matches command:nope" in capsys.readouterr().out
+    assert main(["--headless", "check", "--config", config, "--only", "service:shop"]) == 3
+    assert capsys.readouterr().out == ("OPSCONSOLE UNKNOWN - no [[service]] matches service:shop "
+                                       "(services: none configured)\n")
 
 
 def test_perfdata_follows_the_plugin_format() -> None:
