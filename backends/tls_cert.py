@@ -7,7 +7,6 @@ only then so a headless check of verified endpoints does not pay for it.
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +46,8 @@ def _from_decoded(cert: dict[str, Any]) -> CertInfo:
     if not names:
         names = tuple(value for rdn in cert.get("subject", ()) for key, value in rdn
                       if key == "commonName")
+    import ssl  # not for reading a config or rebuilding a snapshot: only once one is read
+
     return CertInfo(float(ssl.cert_time_to_seconds(cert["notAfter"])), printable(issuer),
                     tuple(printable(str(n)) for n in names))
 

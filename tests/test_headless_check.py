@@ -26,8 +26,12 @@ def run(config: Path, env: dict[str, str], *args: str,
                           capture_output=True, text=True, env=env, timeout=timeout, check=False)
 
 
-def endpoint(name: str, url: str, extra: str = "") -> str:
-    return f"[[http]]\nname = '{name}'\nurl = '{url}'\ntimeout = 1\n{extra}\n"
+def endpoint(name: str, url: str, extra: str = "", timeout: float = 10) -> str:
+    """An endpoint that a loaded machine's answer stays OK for: neither slow nor timed out
+    (the tests of latency and timeouts set their own limits)."""
+    if "latency_warn" not in extra:
+        extra += "\nlatency_warn = '30s'"
+    return f"[[http]]\nname = '{name}'\nurl = '{url}'\ntimeout = {timeout:g}\n{extra}\n"
 
 
 def test_all_ok_exits_0_with_plugin_output(server: str, write_config: Callable[[str], Path],
@@ -38,7 +42,7 @@ def test_all_ok_exits_0_with_plugin_output(server: str, write_config: Callable[[
     assert result.returncode == 0, result.stdout + result.stderr
     first, *rest = result.stdout.splitlines()
     assert first.startswith("OPSCONSOLE OK - 2 ok, 0 warning, 0 critical, 0 unknown | ")
-    assert "'api_time'=" in first and "s;1;;0" in first
+    assert "'api_time'=" in first and "s;30;;0" in first
     assert sorted(line.split(" - ")[0] for line in rest) == ["OK http:api", "OK http:text"]
 
 
@@ -88,7 +92,7 @@ def test_refused_connection_is_critical(write_config: Callable[[str], Path],
 def test_hung_server_fails_within_its_timeout(write_config: Callable[[str], Path],
                                               cli_env: dict[str, str], server: str) -> None:
     with hung_listener() as url:
-        config = write_config(endpoint("hung", url) + endpoint("api", f"{server}/ok"))
+        config = write_config(endpoint("hung", url, timeout=1) + endpoint("api", f"{server}/ok"))
         started = time.monotonic()
         result = run(config, cli_env, timeout=20)
         elapsed = time.monotonic() - started

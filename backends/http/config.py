@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from backends.base import unique_names
+from backends.tls_cert import CertInfo
 from console.core.configtable import Table
-
-if TYPE_CHECKING:
-    from backends.tls_cert import CertInfo
 
 
 @dataclass(frozen=True)
