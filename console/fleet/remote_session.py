@@ -23,11 +23,13 @@ from console.core.actions import ActionOutcome, ActionSpec
 from console.core.durations import clock
 from console.core.errors import ConsoleError
 from console.core.identity import Identity
+from console.core.loglines import printable
 from console.core.model import PollResult
 from console.core.rebuild import RebuildError, rebuild
 from console.dispatcher import ActionRun, Confirmer, Dispatcher
 from console.fleet.protocol import check_from_dict
-from console.fleet.stand_in import RemoteActionSpec, StandIn
+from console.fleet.stand_in import RemoteActionSpec, StandIn, remote_spec
+from console.maintenance import Window
 from console.session import Session
 from console.silences import Silence
 
@@ -139,6 +141,9 @@ class RemoteSession(Session):
                                            tuple(backend.failure_checks(reason, now)),
                                            error=reason))
             return
+        if message.get("type") == "silences":
+            self._take_silences(message)
+            return
         if message.get("type") != "poll":
             return
         view = self.board.views.get(str(message.get("backend")))
@@ -210,10 +215,33 @@ class RemoteSession(Session):
         self._send(self.remote.view)
 
     def refresh_silences(self) -> None:
-        """A host's silences and maintenance windows are kept, and applied, on the host."""
+        """A host's silences and maintenance windows are kept, and applied, on the host,
+        which sends them when they change (`silences` events)."""
 
     def silence_for(self, target: str) -> Silence | None:
-        return None
+        covering = [s for s in self.active_silences if s.covers(target)]
+        return max(covering, key=lambda s: s.until) if covering else None
+
+    def console_action(self, target: str, verb: str, options: Mapping[str, Any],
+                       identity: Identity | None = None) -> ActionSpec | None:
+        """Silences and windows are the host's: what is asked is said here, the host
+        keeps, applies and audits it."""
+        shown = super().console_action(target, verb, options, identity)
+        if shown is None:
+            return None
+        offer = {"verb": verb, "title": shown.title, "effect": shown.effect, "mutating": True}
+        return remote_spec(self.host, self._request, target, offer, dict(options),
+                           protected=self.protected)
+
+    def _take_silences(self, message: Mapping[str, Any]) -> None:
+        """The host's active silences and maintenance windows, as its bridge sent them."""
+        try:
+            active = [_shown(rebuild(Silence, s)) for s in message.get("silences") or []]
+            windows = [_shown(rebuild(Window, w)) for w in message.get("windows") or []]
+        except RebuildError as exc:
+            self.record_problem = f"silences on {self.host}: {exc}"
+            return
+        self.take_silences(active, windows)
 
     def record_transitions(self, result: PollResult) -> list[Any]:
         return []
@@ -221,6 +249,14 @@ class RemoteSession(Session):
     def stale_since(self, key: str, now: float) -> float | None:
         """A host that stops answering shows as down; its results are as fresh as its polls."""
         return None
+
+
+def _shown(record: Any) -> Any:
+    """A silence or window from the host with every string made printable."""
+    return dataclasses.replace(record, **{
+        f.name: (printable(v) if isinstance(v, str) else
+                 tuple(printable(str(t)) for t in v) if isinstance(v, tuple) else v)
+        for f in dataclasses.fields(record) for v in [getattr(record, f.name)]})
 
 
 def _remote_config(local: Config, state_dir: Any) -> Config:

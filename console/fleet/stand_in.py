@@ -110,23 +110,6 @@ class StandIn(Backend[Any]):
     def _spec(self, target: str, offer: Mapping[str, Any],
               options: dict[str, Any]) -> RemoteActionSpec:
         verb = printable(str(offer.get("verb", "")))
-        refusal = offer.get("refusal")
-        typed = offer.get("type_to_confirm")  # what the host asks; sent back as confirmed
-        asked = typed or (self.host if self.protected else None)
-
-        async def run(progress: Progress) -> ActionOutcome:
-            confirmed = {} if refusal else {"verb": verb, "target": target, "typed": typed}
-            reply = await self.request({"type": "action", "target": target, "verb": verb,
-                                        "options": options, "confirmed": confirmed},
-                                       ACTION_BOUND, lambda line: progress.log(printable(line)))
-            message = printable(str(reply.get("message", "")))
-            if reply.get("state") == "refused":
-                raise ActionRefused(f"{self.host}: {message}")
-            if reply.get("state") != "ok":
-                raise ActionFailed(f"{self.host}: {message}",
-                                   printable(str(reply.get("details", ""))))
-            return ActionOutcome(True, f"{self.host}: {message}",
-                                 printable(str(reply.get("details", ""))))
 
         async def fresh() -> RemoteActionSpec | None:
             reply = await self.request({"type": "actions", "target": target,
@@ -135,13 +118,8 @@ class StandIn(Backend[Any]):
                           if isinstance(a, dict) and a.get("verb") == verb), None)
             return self._spec(target, offer, options) if offer is not None else None
 
-        return RemoteActionSpec(
-            verb=verb, fresh=fresh, target=target, title=f"{printable(str(offer.get('title', verb)))} on "
-                                            f"{self.host}",
-            effect=printable(str(offer.get("effect", ""))), run=run, backend_id=self.id,
-            mutating=bool(offer.get("mutating", True)),
-            type_to_confirm=printable(str(asked)) if asked else None, params=options,
-            host_refusal=printable(str(refusal)) if refusal else None)
+        return remote_spec(self.host, self.request, target, offer, options,
+                           protected=self.protected, backend_id=self.id, fresh=fresh)
 
     def log_sources(self, target: str | None = None) -> list[LineSource]:
         return [RemoteLines(self, target)] if self.logs else []
@@ -203,3 +181,35 @@ def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
         return asyncio.get_running_loop() is loop
     except RuntimeError:
         return False
+
+
+def remote_spec(host: str, request: Request, target: str, offer: Mapping[str, Any],
+                options: dict[str, Any], *, protected: bool, backend_id: str = "",
+                fresh: Callable[[], Coroutine[Any, Any, RemoteActionSpec | None]] | None = None,
+                ) -> RemoteActionSpec:
+    """An action `host` offers (`verb`, `title`, `effect`, `mutating`, `type_to_confirm`,
+    `refusal`), confirmed here and run there by the bridge's `action` request."""
+    verb = printable(str(offer.get("verb", "")))
+    refusal = offer.get("refusal")
+    typed = offer.get("type_to_confirm")  # what the host asks; sent back as confirmed
+    asked = typed or (host if protected else None)
+
+    async def run(progress: Progress) -> ActionOutcome:
+        confirmed = {} if refusal else {"verb": verb, "target": target, "typed": typed}
+        reply = await request({"type": "action", "target": target, "verb": verb,
+                               "options": options, "confirmed": confirmed},
+                              ACTION_BOUND, lambda line: progress.log(printable(line)))
+        message = printable(str(reply.get("message", "")))
+        if reply.get("state") == "refused":
+            raise ActionRefused(f"{host}: {message}")
+        if reply.get("state") != "ok":
+            raise ActionFailed(f"{host}: {message}", printable(str(reply.get("details", ""))))
+        return ActionOutcome(True, f"{host}: {message}", printable(str(reply.get("details", ""))))
+
+    return RemoteActionSpec(
+        verb=verb, fresh=fresh, target=target,
+        title=f"{printable(str(offer.get('title', verb)))} on {host}",
+        effect=printable(str(offer.get("effect", ""))), run=run, backend_id=backend_id,
+        mutating=bool(offer.get("mutating", True)),
+        type_to_confirm=printable(str(asked)) if asked else None, params=options,
+        host_refusal=printable(str(refusal)) if refusal else None)

@@ -1,0 +1,50 @@
+"""Silencing a fleet host's target from its opened views: kept, applied and audited on the
+host (real sshd hosts, the bridge over ssh), shown on the host's Overview here."""
+
+from __future__ import annotations
+
+import socket
+
+from textual.widgets import DataTable
+
+from console.core.audit import AuditLog
+from console.sandbox.sshd_host import SimulatedFleet
+from console.silences import Silences
+from screens.app import OpsConsoleApp
+from tests.test_fleet_tui import rows, until
+from tests.test_fleet_views import client, fleet_app, open_host
+
+__all__ = ["client", "fleet_app"]  # fixtures used by name
+
+
+async def test_z_on_a_host_silences_it_there_and_its_overview_says_so(
+        fleet_app: OpsConsoleApp, ssh_fleet: SimulatedFleet) -> None:
+    app = fleet_app
+    async with app.run_test(size=(180, 48)) as pilot:
+        await open_host(pilot, app, "web1")
+        await until(pilot, lambda: any(r[1] == "queue:jobs/w1" for r in rows(app)),
+                    "web1's queue on its Overview")
+        wanted = [r[1] for r in rows(app)].index("queue:jobs/w1")
+        table = app.screen.query_one(DataTable)
+        await pilot.press(*["down"] * (wanted - table.cursor_row))
+        await pilot.press("z")
+        await until(pilot, lambda: type(app.screen).__name__ == "SilenceScreen", "the dialog")
+        for key in "db failover":
+            await pilot.press("space" if key == " " else key)
+        await pilot.press("enter")
+
+        def row() -> list[str]:
+            return next((r for r in rows(app) if r[1] == "queue:jobs/w1"), [])
+
+        await until(pilot, lambda: "silenced by" in (row() or ["", "", "", ""])[3],
+                    "the silenced row on web1's Overview")
+        operator = f"root@{socket.gethostname()} via ssh"
+        assert "db failover" in row()[3] and operator in row()[3]
+        assert row()[0] != "OK"  # its real status stays visible
+    silence = Silences(ssh_fleet.state_dir("web1")).for_target("queue:jobs/w1")
+    assert silence is not None and silence.reason == "db failover" and silence.who == operator
+    done = [r for r in AuditLog(ssh_fleet.state_dir("web1")).records() if r.phase == "finished"]
+    assert [(r.verb, r.target) for r in done] == [("silence", "queue:jobs/w1")]
+    assert done[0].client.startswith(operator)
+    console_state = ssh_fleet.root / "console-state"
+    assert Silences(console_state).active() == [] and AuditLog(console_state).records() == []
