@@ -51,6 +51,9 @@ class Backend(ABC, Generic[S]):
 
     kind: ClassVar[str]
     unreachable_status: ClassVar[Status] = Status.UNKNOWN
+    # async methods that only read, which a view calls when it opens (a queue's items, a
+    # unit's properties): a fleet host's bridge serves them by name, with JSON arguments
+    reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str, *, interval: float, timeout: float) -> None:
         self.name = name

@@ -231,6 +231,23 @@ class Bridge:
                 "polled_at": result.polled_at if result else None,
                 "snapshot": self._document(result)}
 
+    async def read(self, message: dict[str, Any]) -> dict[str, Any]:
+        """One of the backend's `reads` (a queue's items, a unit's properties), its value as
+        JSON with the host's secrets masked."""
+        view = self.session.backend_view(str(message.get("backend", "")))
+        if view is None:
+            raise ProtocolError(f"no backend {printable(str(message.get('backend')))!r}")
+        method, args = str(message.get("method", "")), message.get("args") or []
+        if method not in type(view.backend).reads:
+            raise ProtocolError(f"{view.backend.id} reads no {printable(method)!r}")
+        if not isinstance(args, list) or not all(isinstance(a, str | int | float) for a in args):
+            raise ProtocolError("read: 'args' must be a list of strings and numbers")
+        async with asyncio.timeout(view.backend.timeout + 5):
+            value = await getattr(view.backend, method)(*args)
+        document = json.dumps(to_jsonable(value), default=str)
+        return {"type": "read", "backend": view.backend.id,
+                "value": json.loads(self.session.config.redactor(document))}
+
     async def logs(self, message: dict[str, Any]) -> dict[str, Any]:
         view = self.session.backend_view(str(message.get("backend", "")))
         if view is None:
@@ -304,7 +321,7 @@ class Bridge:
 
 _HANDLERS = {"ping": Bridge.ping, "check": Bridge.check, "watch": Bridge.watch,
              "view": Bridge.view, "refresh": Bridge.refresh, "snapshot": Bridge.snapshot,
-             "logs": Bridge.logs, "actions": Bridge.actions, "action": Bridge.action}
+             "logs": Bridge.logs, "read": Bridge.read, "actions": Bridge.actions, "action": Bridge.action}
 
 
 async def _poll_all(session: Session, deadline: float) -> list[PollResult]:

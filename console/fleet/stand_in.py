@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import time
+import typing
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from console.core.actions import ActionOutcome, ActionSpec, Progress
 from console.core.errors import ActionFailed, ActionRefused, ConsoleError
 from console.core.loglines import LineSource, LogLine, printable
 from console.core.model import CheckResult
+from console.core.rebuild import rebuild
 
 Request = Callable[[dict[str, Any], float, Callable[[str], None] | None],
                    Coroutine[Any, Any, dict[str, Any]]]
@@ -84,8 +86,21 @@ class StandIn(Backend[Any]):
         return self.logs
 
     def __getattr__(self, name: str) -> Any:
-        # a view's own call to a local backend (peek a queue, read unit properties)
-        raise AttributeError(f"{name} is not read from fleet host {self.host} over the bridge")
+        """A view's own read of a backend (a queue's items, a unit's properties), made on
+        the host by its bridge; its value rebuilt as the real method's return type."""
+        real = self.__dict__.get("real")
+        if real is None or name not in real.reads:
+            raise AttributeError(f"{name} is not read from fleet host {self.__dict__.get('host')}")
+        returns = typing.get_type_hints(getattr(real, name),
+                                        vars(importlib.import_module(real.__module__)))
+        backend_id = self.id
+
+        async def read(*args: str | int | float) -> Any:
+            reply = await self.request({"type": "read", "backend": backend_id, "method": name,
+                                        "args": list(args)}, self.timeout + 10, None)
+            return rebuild(returns.get("return", Any), _printable(reply.get("value")))
+
+        return read
 
     def take(self, targets: list[str], offers: Mapping[str, Any]) -> None:
         """A poll with details: the targets it found and the actions offered on each."""
@@ -173,6 +188,17 @@ class RemoteLines:
 
     def close(self) -> None:
         """Nothing stays open here: each read is one request."""
+
+
+def _printable(value: Any) -> Any:
+    """A JSON value from a host with every string (keys too) made printable."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(str(k)): _printable(v) for k, v in value.items()}
+    return value
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:

@@ -1,18 +1,20 @@
-"""Silencing a fleet host's target from its opened views: kept, applied and audited on the
-host (real sshd hosts, the bridge over ssh), shown on the host's Overview here."""
+"""What an opened fleet host's views do as on the local machine (real sshd hosts, the bridge
+over ssh): silences kept, applied and audited on the host and shown on its Overview here, a
+queue's items read there."""
 
 from __future__ import annotations
 
 import socket
 
-from textual.widgets import DataTable
+from redis import Redis
+from textual.widgets import DataTable, Static
 
 from console.core.audit import AuditLog
 from console.sandbox.sshd_host import SimulatedFleet
 from console.silences import Silences
 from screens.app import OpsConsoleApp
 from tests.test_fleet_tui import rows, until
-from tests.test_fleet_views import client, fleet_app, open_host
+from tests.test_fleet_views import client, fleet_app, open_host, queue_row
 
 __all__ = ["client", "fleet_app"]  # fixtures used by name
 
@@ -48,3 +50,26 @@ async def test_z_on_a_host_silences_it_there_and_its_overview_says_so(
     assert done[0].client.startswith(operator)
     console_state = ssh_fleet.root / "console-state"
     assert Silences(console_state).active() == [] and AuditLog(console_state).records() == []
+
+
+async def test_enter_on_a_host_queue_peeks_at_its_items_there(
+        fleet_app: OpsConsoleApp, client: Redis) -> None:
+    client.rpush("w1:queue", '{"job": "web1-only"}')
+    app = fleet_app
+    async with app.run_test(size=(180, 48)) as pilot:
+        await open_host(pilot, app, "web1")
+        await pilot.press("3")
+        await until(pilot, lambda: queue_row(app, "jobs/w1")[2:3] == ["8"], "web1's queue")
+        wanted = [r[1] for r in rows(app)].index("jobs/w1")
+        table = app.screen.query_one(DataTable)
+        await pilot.press(*["down"] * (wanted - table.cursor_row), "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "QueueDetailScreen", "the peek")
+
+        def peek() -> str:
+            return str(app.screen.query_one("#peek", Static).render())
+
+        await until(pilot, lambda: "reading" not in peek(), "the items read on web1")
+        shown = peek()
+        assert "cannot read" not in shown, shown
+        assert "w1:queue" in shown and "w1:failed" in shown
+        assert '{"job": "web1-only"}' in shown and "f1" in shown
