@@ -80,6 +80,11 @@ class Backend(ABC, Generic[S]):
         """Whether this backend serves as a `backend_type` (a fleet host's stand-in does)."""
         return isinstance(self, backend_type)
 
+    def location(self) -> str:
+        """Where the watched thing is, as a view shows it (a URL, host:port/db), without
+        credentials; empty when there is nothing to say."""
+        return ""
+
     @property
     def has_logs(self) -> bool:
         """Whether this backend offers live logs (journals, container logs, files)."""

@@ -46,7 +46,8 @@ def describe(backend: Backend[Any]) -> dict[str, Any]:
     cls = type(backend)
     return {"id": backend.id, "kind": backend.kind, "name": backend.name,
             "class": f"{cls.__module__}:{cls.__qualname__}", "interval": backend.interval,
-            "targets": backend.targets(), "logs": backend.has_logs}
+            "targets": backend.targets(), "logs": backend.has_logs,
+            "location": backend.location()}
 
 
 def fleet_key(result: PollResult) -> tuple[Any, ...]:

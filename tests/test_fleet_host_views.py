@@ -1,6 +1,7 @@
 """What an opened fleet host's views do as on the local machine (real sshd hosts, the bridge
 over ssh): silences kept, applied and audited on the host and shown on its Overview here, a
-queue's items read there."""
+queue's items read there, an endpoint's URL and a database's location without their
+passwords."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import socket
 from redis import Redis
 from textual.widgets import DataTable, Static
 
+from console.config import load_config
 from console.core.audit import AuditLog
 from console.sandbox.sshd_host import SimulatedFleet
 from console.silences import Silences
 from screens.app import OpsConsoleApp
+from tests.support.http_server import health_server
 from tests.test_fleet_tui import rows, until
 from tests.test_fleet_views import client, fleet_app, open_host, queue_row
 
@@ -73,3 +76,31 @@ async def test_enter_on_a_host_queue_peeks_at_its_items_there(
         assert "cannot read" not in shown, shown
         assert "w1:queue" in shown and "w1:failed" in shown
         assert '{"job": "web1-only"}' in shown and "f1" in shown
+
+
+async def test_a_host_endpoint_shows_its_url_and_its_database_where_it_is(
+        ssh_fleet: SimulatedFleet, shared_pg_dsn: str) -> None:
+    dsn = shared_pg_dsn.replace("postgres@", "postgres:pg-s3cret@", 1)
+    assert "pg-s3cret" in dsn, shared_pg_dsn
+    with health_server() as server:
+        url = server.replace("http://", "http://ops:http-s3cret@", 1) + "/ok"
+        ssh_fleet.add("db2", f'[[http]]\nname = "api"\nurl = "{url}"\n'
+                             f'[[postgres]]\nname = "main"\ndsn = "{dsn}"\n',
+                      console='refresh = "0.5s"')
+        app = OpsConsoleApp(load_config(str(ssh_fleet.console_config())))
+        async with app.run_test(size=(180, 48)) as pilot:
+            await open_host(pilot, app, "db2")
+            await pilot.press("7")
+            host_port = server.removeprefix("http://")
+            await until(pilot, lambda: any(host_port in c for r in rows(app) for c in r),
+                        "db2's endpoint with its URL")
+            shown = " ".join(c for r in rows(app) for c in r)
+            assert "/ok" in shown and "http-s3cret" not in shown, shown
+            await pilot.press("6")
+
+            def summary() -> str:
+                return str(app.screen.query_one("#pg-summary", Static).render())
+
+            await until(pilot, lambda: "127.0.0.1:5432/postgres" in summary(),
+                        "where db2's database is")
+            assert "pg-s3cret" not in summary()

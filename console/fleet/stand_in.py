@@ -76,6 +76,7 @@ class StandIn(Backend[Any]):
         declared = description.get("targets")
         self._targets = [printable(str(t)) for t in declared] if isinstance(declared, list) else []
         self.offers: dict[str, list[dict[str, Any]]] = {}  # target -> actions the host offers
+        self._location = printable(str(description.get("location") or ""))
         self.detail = False
 
     def is_a(self, backend_type: type[Backend[Any]]) -> bool:
@@ -84,6 +85,9 @@ class StandIn(Backend[Any]):
     @property
     def has_logs(self) -> bool:
         return self.logs
+
+    def location(self) -> str:
+        return self._location
 
     def __getattr__(self, name: str) -> Any:
         """A view's own read of a backend (a queue's items, a unit's properties), made on
