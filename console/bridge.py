@@ -249,6 +249,15 @@ class Bridge:
         return {"type": "read", "backend": view.backend.id,
                 "value": json.loads(self.session.config.redactor(document))}
 
+    async def timeline(self, message: dict[str, Any]) -> dict[str, Any]:
+        since, until = message.get("since"), message.get("until")
+        if not isinstance(since, int | float) or not isinstance(until, int | float):
+            raise ProtocolError("timeline: 'since' and 'until' must be UNIX times")
+        found = await self.session.timeline(float(since), float(until))
+        document = json.dumps(to_jsonable(found), default=str)
+        return {"type": "timeline",
+                "timeline": json.loads(self.session.config.redactor(document))}
+
     async def logs(self, message: dict[str, Any]) -> dict[str, Any]:
         view = self.session.backend_view(str(message.get("backend", "")))
         if view is None:
@@ -322,7 +331,8 @@ class Bridge:
 
 _HANDLERS = {"ping": Bridge.ping, "check": Bridge.check, "watch": Bridge.watch,
              "view": Bridge.view, "refresh": Bridge.refresh, "snapshot": Bridge.snapshot,
-             "logs": Bridge.logs, "read": Bridge.read, "actions": Bridge.actions, "action": Bridge.action}
+             "logs": Bridge.logs, "read": Bridge.read,
+             "timeline": Bridge.timeline, "actions": Bridge.actions, "action": Bridge.action}
 
 
 async def _poll_all(session: Session, deadline: float) -> list[PollResult]:

@@ -39,6 +39,8 @@ from console.perfhistory import PerfHistory
 from console.poller import BackendState, Poller, close_all, poll_once
 from console.services import ServiceState, service_states
 from console.silences import Silence, Silences, silence_spec, unsilence_spec
+from console.timeline import Timeline
+from console.timeline import gather as gather_timeline
 from console.transitions import Transition, TransitionLog
 
 S = TypeVar("S")
@@ -245,6 +247,12 @@ class Session:
 
     def poll_now(self, backend_id: str | None = None) -> None:
         self.poller.poll_now(backend_id)
+
+    async def timeline(self, since: float, until: float) -> Timeline:
+        """What happened between `since` and `until`: transitions, the systems' events and
+        the actions, merged by time."""
+        return await gather_timeline(self.backends, self.config.console.state_dir, since,
+                                     until, redactor=self.config.redactor)
 
     async def poll_all_once(self, deadline: float) -> list[PollResult]:
         """Poll every backend once, concurrently; whatever misses the deadline is UNKNOWN.

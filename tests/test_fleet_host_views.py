@@ -1,7 +1,7 @@
 """What an opened fleet host's views do as on the local machine (real sshd hosts, the bridge
 over ssh): silences kept, applied and audited on the host and shown on its Overview here, a
 queue's items read there, an endpoint's URL and a database's location without their
-passwords."""
+passwords, the host's own timeline."""
 
 from __future__ import annotations
 
@@ -104,3 +104,19 @@ async def test_a_host_endpoint_shows_its_url_and_its_database_where_it_is(
             await until(pilot, lambda: "127.0.0.1:5432/postgres" in summary(),
                         "where db2's database is")
             assert "pg-s3cret" not in summary()
+
+
+async def test_the_timeline_of_a_host_is_what_happened_there(
+        fleet_app: OpsConsoleApp, ssh_fleet: SimulatedFleet) -> None:
+    app = fleet_app
+    async with app.run_test(size=(180, 48)) as pilot:
+        await open_host(pilot, app, "web1")
+        await pilot.press("h")
+        assert app.current_mode == "timeline"
+
+        def events() -> list[list[str]]:
+            return [r for r in rows(app) if r[3] == "queue:jobs/w1"]
+
+        await until(pilot, lambda: any(r[4] == "first seen -> WARNING" for r in events()),
+                    "web1's queue turning WARNING, as recorded on web1")
+        assert not any("here" in r[3] for r in rows(app))  # not this machine's history

@@ -23,15 +23,15 @@ from console.core.actions import ActionOutcome, ActionSpec
 from console.core.durations import clock
 from console.core.errors import ConsoleError
 from console.core.identity import Identity
-from console.core.loglines import printable
 from console.core.model import PollResult
 from console.core.rebuild import RebuildError, rebuild
 from console.dispatcher import ActionRun, Confirmer, Dispatcher
 from console.fleet.protocol import check_from_dict
-from console.fleet.stand_in import RemoteActionSpec, StandIn, remote_spec
+from console.fleet.stand_in import RemoteActionSpec, StandIn, printable_json, remote_spec
 from console.maintenance import Window
 from console.session import Session
 from console.silences import Silence
+from console.timeline import Timeline
 
 if TYPE_CHECKING:
     from console.config import Config
@@ -202,6 +202,16 @@ class RemoteSession(Session):
         with contextlib.suppress(RuntimeError):  # no loop left: nothing to tell
             self._send({"type": "view", "snapshots": [], "every_poll": False})
 
+    async def timeline(self, since: float, until: float) -> Timeline:
+        """The host's own timeline, read there by its bridge."""
+        reply = await self._request({"type": "timeline", "since": since, "until": until},
+                                    REQUEST_BOUND)
+        try:
+            found: Timeline = rebuild(Timeline, printable_json(reply.get("timeline")))
+        except RebuildError as exc:
+            raise ConsoleError(f"{self.host}'s timeline: {exc}") from None
+        return found
+
     def poll_now(self, backend_id: str | None = None) -> None:
         self._send({"type": "refresh", "backend": backend_id})
 
@@ -236,8 +246,8 @@ class RemoteSession(Session):
     def _take_silences(self, message: Mapping[str, Any]) -> None:
         """The host's active silences and maintenance windows, as its bridge sent them."""
         try:
-            active = [_shown(rebuild(Silence, s)) for s in message.get("silences") or []]
-            windows = [_shown(rebuild(Window, w)) for w in message.get("windows") or []]
+            active = [rebuild(Silence, printable_json(s)) for s in message.get("silences") or []]
+            windows = [rebuild(Window, printable_json(w)) for w in message.get("windows") or []]
         except RebuildError as exc:
             self.record_problem = f"silences on {self.host}: {exc}"
             return
@@ -249,14 +259,6 @@ class RemoteSession(Session):
     def stale_since(self, key: str, now: float) -> float | None:
         """A host that stops answering shows as down; its results are as fresh as its polls."""
         return None
-
-
-def _shown(record: Any) -> Any:
-    """A silence or window from the host with every string made printable."""
-    return dataclasses.replace(record, **{
-        f.name: (printable(v) if isinstance(v, str) else
-                 tuple(printable(str(t)) for t in v) if isinstance(v, tuple) else v)
-        for f in dataclasses.fields(record) for v in [getattr(record, f.name)]})
 
 
 def _remote_config(local: Config, state_dir: Any) -> Config:

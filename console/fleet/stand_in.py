@@ -102,7 +102,7 @@ class StandIn(Backend[Any]):
         async def read(*args: str | int | float) -> Any:
             reply = await self.request({"type": "read", "backend": backend_id, "method": name,
                                         "args": list(args)}, self.timeout + 10, None)
-            return rebuild(returns.get("return", Any), _printable(reply.get("value")))
+            return rebuild(returns.get("return", Any), printable_json(reply.get("value")))
 
         return read
 
@@ -194,14 +194,14 @@ class RemoteLines:
         """Nothing stays open here: each read is one request."""
 
 
-def _printable(value: Any) -> Any:
+def printable_json(value: Any) -> Any:
     """A JSON value from a host with every string (keys too) made printable."""
     if isinstance(value, str):
         return printable(value)
     if isinstance(value, list):
-        return [_printable(v) for v in value]
+        return [printable_json(v) for v in value]
     if isinstance(value, dict):
-        return {printable(str(k)): _printable(v) for k, v in value.items()}
+        return {printable(str(k)): printable_json(v) for k, v in value.items()}
     return value
 
 
