@@ -367,6 +367,11 @@ class Session:
                              view.backend.actions(snapshot, target, options))
         return specs
 
+    async def offered(self, target: str, options: Mapping[str, Any]) -> list[ActionSpec]:
+        """The actions on `target` with these options (a release to deploy), as they are
+        now: a fleet host is asked."""
+        return self.actions_for(target, options)
+
     def _shown(self, spec: ActionSpec) -> ActionSpec:
         """The spec with what a person reads of it masked and printable (its run is kept)."""
         clean = functools.partial(scrub_text, redact=self.config.redactor)

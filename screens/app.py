@@ -389,17 +389,24 @@ class OpsConsoleApp(App[int]):
                 current = f"{snapshot.current.short} {snapshot.current.subject}"
 
         def chosen(rev: str | None) -> None:
-            if not rev:
-                return
-            offered = self.session.actions_for(target, {"to": rev})
-            spec = next((s for s in offered if s.verb == "deploy"), None)
-            if spec is None:
-                self.notify(f"{target} cannot be deployed yet (waiting for its first poll).",
-                            severity="warning")
-                return
-            self.start_action(spec)
+            if rev:
+                self.run_worker(self._deploy(target, rev), group="actions", exit_on_error=False)
 
         self.push_screen(ReleaseScreen(target, current), chosen)
+
+    async def _deploy(self, target: str, rev: str) -> None:
+        """Confirm the deploy of `rev` as the system offers it for that release."""
+        try:
+            offered = await self.session.offered(target, {"to": rev})
+        except ConsoleError as exc:
+            self.notify(str(exc), title=f"Deploy {rev}", severity="error", markup=False)
+            return
+        spec = next((s for s in offered if s.verb == "deploy"), None)
+        if spec is None:
+            self.notify(f"{target} cannot be deployed yet (waiting for its first poll).",
+                        severity="warning")
+            return
+        self.start_action(spec)
 
     def open_action_menu(self, target: str) -> None:
         from screens.details import ActionMenuScreen

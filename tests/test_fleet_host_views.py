@@ -1,7 +1,7 @@
 """What an opened fleet host's views do as on the local machine (real sshd hosts, the bridge
 over ssh): silences kept, applied and audited on the host and shown on its Overview here, a
 queue's items read there, an endpoint's URL and a database's location without their
-passwords, the host's own timeline."""
+passwords, the host's own timeline, the deploy of the release chosen here confirmed with it."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from console.sandbox.sshd_host import SimulatedFleet
 from console.silences import Silences
 from screens.app import OpsConsoleApp
 from tests.support.http_server import health_server
+from tests.test_deploy import Release, git, release
 from tests.test_fleet_tui import rows, until
 from tests.test_fleet_views import client, fleet_app, open_host, queue_row
 
-__all__ = ["client", "fleet_app"]  # fixtures used by name
+__all__ = ["client", "fleet_app", "release"]  # fixtures used by name
 
 
 async def test_z_on_a_host_silences_it_there_and_its_overview_says_so(
@@ -120,3 +121,26 @@ async def test_the_timeline_of_a_host_is_what_happened_there(
         await until(pilot, lambda: any(r[4] == "first seen -> WARNING" for r in events()),
                     "web1's queue turning WARNING, as recorded on web1")
         assert not any("here" in r[3] for r in rows(app))  # not this machine's history
+
+
+async def test_a_host_deploy_confirms_the_chosen_release(ssh_fleet: SimulatedFleet,
+                                                        release: Release) -> None:
+    git(release.repo, "tag", "v1.0", release.good)
+    ssh_fleet.add("app1", f'[[deploy]]\nname = "shop"\nrepo = "{release.repo}"\n'
+                          f'units = []\n', console='refresh = "0.5s"')
+    app = OpsConsoleApp(load_config(str(ssh_fleet.console_config())))
+    async with app.run_test(size=(180, 48)) as pilot:
+        await open_host(pilot, app, "app1")
+        await pilot.press("9")
+        await until(pilot, lambda: release.broken[:7] in str(
+            app.screen.query_one("#summary", Static).render()), "app1's current release")
+        await pilot.press("D")
+        await until(pilot, lambda: type(app.screen).__name__ == "ReleaseScreen", "the dialog")
+        await pilot.press(*"v1.0", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen",
+                    "the confirmation")
+        said = " ".join(str(s.render()) for s in app.screen.query(Static))
+        assert "Deploy v1.0 to shop on app1" in said, said
+        assert f"from {release.broken[:7]}" in said and "to v1.0" in said, said
+        await pilot.press("escape")
+    assert git(release.repo, "rev-parse", "HEAD") == release.broken  # nothing deployed

@@ -202,6 +202,16 @@ class RemoteSession(Session):
         with contextlib.suppress(RuntimeError):  # no loop left: nothing to tell
             self._send({"type": "view", "snapshots": [], "every_poll": False})
 
+    async def offered(self, target: str, options: Mapping[str, Any]) -> list[ActionSpec]:
+        """What the host offers on `target` with these options, asked now."""
+        for backend in self.backends:
+            if isinstance(backend, StandIn) and backend.answers_for(target):
+                reply = await self._request({"type": "actions", "target": target,
+                                             "options": dict(options)}, REQUEST_BOUND)
+                return [backend.spec_for(target, offer, dict(options))
+                        for offer in reply.get("actions") or [] if isinstance(offer, dict)]
+        return []
+
     async def timeline(self, since: float, until: float) -> Timeline:
         """The host's own timeline, read there by its bridge."""
         reply = await self._request({"type": "timeline", "since": since, "until": until},

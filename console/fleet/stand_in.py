@@ -123,10 +123,10 @@ class StandIn(Backend[Any]):
 
     def actions(self, snapshot: Any, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
-        return [self._spec(target, offer, dict(options or {}))
+        return [self.spec_for(target, offer, dict(options or {}))
                 for offer in self.offers.get(target, [])]
 
-    def _spec(self, target: str, offer: Mapping[str, Any],
+    def spec_for(self, target: str, offer: Mapping[str, Any],
               options: dict[str, Any]) -> RemoteActionSpec:
         verb = printable(str(offer.get("verb", "")))
 
@@ -135,7 +135,7 @@ class StandIn(Backend[Any]):
                                         "options": options}, 20.0, None)
             offer = next((a for a in reply.get("actions") or []
                           if isinstance(a, dict) and a.get("verb") == verb), None)
-            return self._spec(target, offer, options) if offer is not None else None
+            return self.spec_for(target, offer, options) if offer is not None else None
 
         return remote_spec(self.host, self.request, target, offer, options,
                            protected=self.protected, backend_id=self.id, fresh=fresh)
