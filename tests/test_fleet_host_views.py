@@ -1,6 +1,6 @@
 """What an opened fleet host's views do as on the local machine (real sshd hosts, the bridge
 over ssh): silences kept, applied and audited on the host and shown on its Overview here, a
-queue's items read there, an endpoint's URL and a database's location without their
+queue's items and a unit's properties read there, an endpoint's URL and a database's location without their
 passwords, the host's own timeline, the deploy of the release chosen here confirmed with it."""
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ from textual.widgets import DataTable, Static
 from console.config import load_config
 from console.core.audit import AuditLog
 from console.sandbox.sshd_host import SimulatedFleet
+from console.sandbox.systemd_machine import SystemdMachine
 from console.silences import Silences
 from screens.app import OpsConsoleApp
 from tests.support.http_server import health_server
 from tests.test_deploy import Release, git, release
 from tests.test_fleet_tui import rows, until
 from tests.test_fleet_views import client, fleet_app, open_host, queue_row
+from tests.test_systemd_fixtures import UnitFactory, config_text, make_unit, prefix
 
-__all__ = ["client", "fleet_app", "release"]  # fixtures used by name
+__all__ = ["client", "fleet_app", "make_unit", "prefix", "release"]  # fixtures used by name
 
 
 async def test_z_on_a_host_silences_it_there_and_its_overview_says_so(
@@ -144,3 +146,27 @@ async def test_a_host_deploy_confirms_the_chosen_release(ssh_fleet: SimulatedFle
         assert f"from {release.broken[:7]}" in said and "to v1.0" in said, said
         await pilot.press("escape")
     assert git(release.repo, "rev-parse", "HEAD") == release.broken  # nothing deployed
+
+
+async def test_a_host_unit_detail_shows_its_properties_read_there(
+        ssh_fleet: SimulatedFleet, systemd_machine: SystemdMachine, make_unit: UnitFactory,
+        prefix: str) -> None:
+    unit = make_unit(f"{prefix}-api.service",
+                     f"[Unit]\nDescription=api of {prefix}\n[Service]\nExecStart=/bin/sleep infinity\n")
+    systemd_machine.systemctl("start", unit)
+    ssh_fleet.add("svc1", config_text(systemd_machine, [f"{prefix}-*"]),
+                  console='refresh = "0.5s"')
+    app = OpsConsoleApp(load_config(str(ssh_fleet.console_config())))
+    async with app.run_test(size=(180, 48)) as pilot:
+        await open_host(pilot, app, "svc1")
+        await pilot.press("2")
+        await until(pilot, lambda: any(unit in c for r in rows(app) for c in r), "svc1's unit")
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "UnitDetailScreen", "details")
+
+        def properties() -> str:
+            return str(app.screen.query_one("#unit-properties", Static).render())
+
+        await until(pilot, lambda: f"api of {prefix}" in properties(),
+                    "the unit's properties, read on svc1")
+        assert "unavailable" not in properties() and "FragmentPath" in properties()
