@@ -297,10 +297,10 @@ class Bridge:
         if not isinstance(options, Mapping) or not isinstance(confirmed, Mapping):
             raise ProtocolError("action: 'options' and 'confirmed' must be objects")
         identity = via_ssh(self.session.identity, self.operator)
-        spec = self.session.console_action(target, verb, options, identity)
-        if spec is None:
-            await _poll_for(self.session, target)
-            spec = self.session.action(target, verb, options)
+        for each in target.split():  # a maintenance window's targets, each with its stop
+            await _poll_for(self.session, each)
+        spec = (self.session.console_action(target, verb, options, identity)
+                or self.session.action(target, verb, options))
         request_id = message.get("id")
         printed = 0
 
