@@ -51,6 +51,9 @@ class Backend(ABC, Generic[S]):
 
     kind: ClassVar[str]
     unreachable_status: ClassVar[Status] = Status.UNKNOWN
+    # async methods that only read, which a view calls when it opens (a queue's items, a
+    # unit's properties): a fleet host's bridge serves them by name, with JSON arguments
+    reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str, *, interval: float, timeout: float) -> None:
         self.name = name
@@ -76,6 +79,11 @@ class Backend(ABC, Generic[S]):
     def is_a(self, backend_type: type[Backend[Any]]) -> bool:
         """Whether this backend serves as a `backend_type` (a fleet host's stand-in does)."""
         return isinstance(self, backend_type)
+
+    def location(self) -> str:
+        """Where the watched thing is, as a view shows it (a URL, host:port/db), without
+        credentials; empty when there is nothing to say."""
+        return ""
 
     @property
     def has_logs(self) -> bool:

@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any, BinaryIO
 
 from backends.base import Backend
@@ -29,7 +29,7 @@ from console.dispatcher import ActionRun
 from console.fleet.protocol import MAX_LINE, PROTOCOL, ProtocolError, check_to_dict, decode, encode
 from console.poller import BackendState, poll_once
 from console.report import to_jsonable
-from console.session import Session
+from console.session import SILENCES_EVERY, Session
 
 _OPERATOR = re.compile(r"^[A-Za-z0-9_.-]{1,64}@[A-Za-z0-9_.-]{1,255}$")
 _LOG_LINES = 200
@@ -46,7 +46,8 @@ def describe(backend: Backend[Any]) -> dict[str, Any]:
     cls = type(backend)
     return {"id": backend.id, "kind": backend.kind, "name": backend.name,
             "class": f"{cls.__module__}:{cls.__qualname__}", "interval": backend.interval,
-            "targets": backend.targets(), "logs": backend.has_logs}
+            "targets": backend.targets(), "logs": backend.has_logs,
+            "location": backend.location()}
 
 
 def fleet_key(result: PollResult) -> tuple[Any, ...]:
@@ -67,6 +68,9 @@ class Bridge:
         self.every_poll = False  # the console shows this host: every poll, not only changes
         self.snapshots: set[str] = set()  # backends whose view is on the console's screen
         self._sent: dict[str, tuple[Any, ...]] = {}  # backend -> fleet key last sent
+        self._silences_sent: dict[str, Any] = {}
+        self._silences_read = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def send(self, message: dict[str, Any]) -> None:
         self.send_soon(message)
@@ -144,8 +148,30 @@ class Bridge:
                 self.send_soon(self._poll_event(result))
         for backend_id in fresh:
             self.session.poll_now(backend_id)
+        if self.every_poll:
+            self._soon(self._send_silences(force=True))
         return {"type": "viewing", "snapshots": sorted(self.snapshots),
                 "every_poll": self.every_poll}
+
+    async def _send_silences(self, *, force: bool) -> None:
+        """The host's active silences and maintenance windows, when they changed (or
+        `force`) and a console shows this host."""
+        if not (self.every_poll or force):
+            return
+        self._silences_read = time.monotonic()
+        await asyncio.to_thread(self.session.refresh_silences)
+        message = {"type": "silences",
+                   "silences": to_jsonable(self.session.active_silences),
+                   "windows": to_jsonable(self.session.active_windows)}
+        message = json.loads(self.session.config.redactor(json.dumps(message, default=str)))
+        if force or message != self._silences_sent:
+            self._silences_sent = message
+            self.send_soon(message)
+
+    def _soon(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def refresh(self, message: dict[str, Any]) -> dict[str, Any]:
         backend = message.get("backend")
@@ -170,6 +196,9 @@ class Bridge:
         changed what a fleet row shows; otherwise the connection stays quiet (pings tell
         that the host is alive)."""
         key = fleet_key(result)
+        if self.every_poll and time.monotonic() - self._silences_read >= SILENCES_EVERY:
+            self._silences_read = time.monotonic()
+            self._soon(self._send_silences(force=False))  # they end by themselves, too
         if (self.every_poll or result.backend_id in self.snapshots
                 or self._sent.get(result.backend_id) != key):
             self.send_soon(self._poll_event(result))
@@ -202,6 +231,32 @@ class Bridge:
         return {"type": "snapshot", "backend": view.backend.id,
                 "polled_at": result.polled_at if result else None,
                 "snapshot": self._document(result)}
+
+    async def read(self, message: dict[str, Any]) -> dict[str, Any]:
+        """One of the backend's `reads` (a queue's items, a unit's properties), its value as
+        JSON with the host's secrets masked."""
+        view = self.session.backend_view(str(message.get("backend", "")))
+        if view is None:
+            raise ProtocolError(f"no backend {printable(str(message.get('backend')))!r}")
+        method, args = str(message.get("method", "")), message.get("args") or []
+        if method not in type(view.backend).reads:
+            raise ProtocolError(f"{view.backend.id} reads no {printable(method)!r}")
+        if not isinstance(args, list) or not all(isinstance(a, str | int | float) for a in args):
+            raise ProtocolError("read: 'args' must be a list of strings and numbers")
+        async with asyncio.timeout(view.backend.timeout + 5):
+            value = await getattr(view.backend, method)(*args)
+        document = json.dumps(to_jsonable(value), default=str)
+        return {"type": "read", "backend": view.backend.id,
+                "value": json.loads(self.session.config.redactor(document))}
+
+    async def timeline(self, message: dict[str, Any]) -> dict[str, Any]:
+        since, until = message.get("since"), message.get("until")
+        if not isinstance(since, int | float) or not isinstance(until, int | float):
+            raise ProtocolError("timeline: 'since' and 'until' must be UNIX times")
+        found = await self.session.timeline(float(since), float(until))
+        document = json.dumps(to_jsonable(found), default=str)
+        return {"type": "timeline",
+                "timeline": json.loads(self.session.config.redactor(document))}
 
     async def logs(self, message: dict[str, Any]) -> dict[str, Any]:
         view = self.session.backend_view(str(message.get("backend", "")))
@@ -241,8 +296,11 @@ class Bridge:
         confirmed = message.get("confirmed") or {}
         if not isinstance(options, Mapping) or not isinstance(confirmed, Mapping):
             raise ProtocolError("action: 'options' and 'confirmed' must be objects")
-        await _poll_for(self.session, target)
-        spec = self.session.action(target, verb, options)
+        identity = via_ssh(self.session.identity, self.operator)
+        for each in target.split():  # a maintenance window's targets, each with its stop
+            await _poll_for(self.session, each)
+        spec = (self.session.console_action(target, verb, options, identity)
+                or self.session.action(target, verb, options))
         request_id = message.get("id")
         printed = 0
 
@@ -262,9 +320,9 @@ class Bridge:
             return not asked.type_to_confirm or confirmed.get("typed") == asked.type_to_confirm
 
         self.session.on_action(progress)
-        identity = via_ssh(self.session.identity, self.operator)
         run = await self.session.run_action(spec, confirm, identity)
         progress(run)
+        await self._send_silences(force=False)
         outcome = run.outcome
         return {"type": "result", "state": run.state,
                 "message": outcome.message if outcome else run.state,
@@ -273,7 +331,8 @@ class Bridge:
 
 _HANDLERS = {"ping": Bridge.ping, "check": Bridge.check, "watch": Bridge.watch,
              "view": Bridge.view, "refresh": Bridge.refresh, "snapshot": Bridge.snapshot,
-             "logs": Bridge.logs, "actions": Bridge.actions, "action": Bridge.action}
+             "logs": Bridge.logs, "read": Bridge.read,
+             "timeline": Bridge.timeline, "actions": Bridge.actions, "action": Bridge.action}
 
 
 async def _poll_all(session: Session, deadline: float) -> list[PollResult]:

@@ -30,15 +30,17 @@ from console.config import Config
 from console.core.actions import ActionSpec
 from console.core.durations import clock
 from console.core.errors import ConfigError
-from console.core.identity import Identity, current_identity
+from console.core.identity import Identity, current_identity, describe_operator
 from console.core.model import CheckResult, PollResult, Status
 from console.core.scrub import scrub_text
 from console.dispatcher import ActionRun, Dispatcher
-from console.maintenance import MaintenanceLog, Operator, Window
+from console.maintenance import MaintenanceLog, Operator, Window, end_spec, start_spec
 from console.perfhistory import PerfHistory
 from console.poller import BackendState, Poller, close_all, poll_once
 from console.services import ServiceState, service_states
-from console.silences import Silence, Silences
+from console.silences import Silence, Silences, silence_spec, unsilence_spec
+from console.timeline import Timeline
+from console.timeline import gather as gather_timeline
 from console.transitions import Transition, TransitionLog
 
 S = TypeVar("S")
@@ -187,6 +189,10 @@ class Session:
             windows = MaintenanceLog(self.config.console.state_dir).active()
         except (sqlite3.Error, OSError):
             return
+        self.take_silences(active, windows)
+
+    def take_silences(self, active: list[Silence], windows: list[Window]) -> None:
+        """What the views show of the active silences and maintenance windows."""
         found: dict[str, str] = {}
         for target in self.targets():
             covering = [s for s in active if s.covers(target)]
@@ -197,15 +203,40 @@ class Session:
         self.maintenance_note = "; ".join(
             f"{', '.join(w.targets)} until {clock(w.until)[:5]}" for w in windows)
 
-    def operator(self) -> Operator:
-        """What maintenance windows need to stop and start targets through the dispatcher."""
+    def operator(self, identity: Identity | None = None) -> Operator:
+        """What maintenance windows need to stop and start targets through the dispatcher
+        (as `identity`, this session's operator unless said)."""
         async def confirmed(spec: ActionSpec) -> bool:
             return True  # the window itself was confirmed
 
         async def run(spec: ActionSpec) -> ActionRun:
-            return await self.run_action(spec, confirmed)
+            return await self.run_action(spec, confirmed, identity)
 
-        return Operator(self.config.console.state_dir, self.identity.user, self.action, run)
+        who = describe_operator(identity) if identity else self.identity.user
+        return Operator(self.config.console.state_dir, who, self.action, run)
+
+    def console_action(self, target: str, verb: str, options: Mapping[str, Any],
+                       identity: Identity | None = None) -> ActionSpec | None:
+        """Silencing and maintenance windows as actions (audited, refused when read-only):
+        `silence` and `maintenance` take options `seconds`, `reason` (and `stop`); the
+        targets of a window are `target`'s words. None for any other verb."""
+        who = describe_operator(identity) if identity else self.identity.user
+        if verb == "unsilence":
+            return unsilence_spec(self.silences, target, who=who)
+        if verb == "maintenance-end":
+            return end_spec(self.operator(identity), target.split())
+        if verb not in ("silence", "maintenance"):
+            return None
+        seconds, reason = options.get("seconds"), options.get("reason")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+            raise ConfigError(f"{verb} {target}: give how long, in seconds above 0")
+        if not isinstance(reason, str) or (verb == "silence" and not reason.strip()):
+            raise ConfigError(f"{verb} {target}: give a reason (it is shown with the status)")
+        if verb == "silence":
+            return silence_spec(self.silences, target, seconds=float(seconds),
+                                reason=reason.strip(), who=who)
+        return start_spec(self.operator(identity), target.split(), seconds=float(seconds),
+                          reason=reason.strip(), stop=options.get("stop") is True)
 
     def silence_for(self, target: str) -> Silence | None:
         """The active silence on a target (read from the state db), or None."""
@@ -216,6 +247,12 @@ class Session:
 
     def poll_now(self, backend_id: str | None = None) -> None:
         self.poller.poll_now(backend_id)
+
+    async def timeline(self, since: float, until: float) -> Timeline:
+        """What happened between `since` and `until`: transitions, the systems' events and
+        the actions, merged by time."""
+        return await gather_timeline(self.backends, self.config.console.state_dir, since,
+                                     until, redactor=self.config.redactor)
 
     async def poll_all_once(self, deadline: float) -> list[PollResult]:
         """Poll every backend once, concurrently; whatever misses the deadline is UNKNOWN.
@@ -329,6 +366,11 @@ class Session:
                 specs.extend(self._shown(s) for s in
                              view.backend.actions(snapshot, target, options))
         return specs
+
+    async def offered(self, target: str, options: Mapping[str, Any]) -> list[ActionSpec]:
+        """The actions on `target` with these options (a release to deploy), as they are
+        now: a fleet host is asked."""
+        return self.actions_for(target, options)
 
     def _shown(self, spec: ActionSpec) -> ActionSpec:
         """The spec with what a person reads of it masked and printable (its run is kept)."""

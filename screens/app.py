@@ -33,14 +33,13 @@ from console import registry
 from console.config import Config
 from console.core.actions import ActionSpec
 from console.core.durations import clock
+from console.core.errors import ConsoleError
 from console.core.loglines import printable
 from console.core.model import CheckResult, PollResult
 from console.core.scrub import scrub_text
 from console.dispatcher import ActionRun
 from console.fleet.monitor import FleetMonitor
-from console.maintenance import end_spec, start_spec
 from console.session import Session
-from console.silences import silence_spec, unsilence_spec
 from screens.base import ConsoleScreen
 from screens.messages import ActionChanged, PollUpdated
 from widgets.topbar import TopBar
@@ -390,17 +389,24 @@ class OpsConsoleApp(App[int]):
                 current = f"{snapshot.current.short} {snapshot.current.subject}"
 
         def chosen(rev: str | None) -> None:
-            if not rev:
-                return
-            offered = self.session.actions_for(target, {"to": rev})
-            spec = next((s for s in offered if s.verb == "deploy"), None)
-            if spec is None:
-                self.notify(f"{target} cannot be deployed yet (waiting for its first poll).",
-                            severity="warning")
-                return
-            self.start_action(spec)
+            if rev:
+                self.run_worker(self._deploy(target, rev), group="actions", exit_on_error=False)
 
         self.push_screen(ReleaseScreen(target, current), chosen)
+
+    async def _deploy(self, target: str, rev: str) -> None:
+        """Confirm the deploy of `rev` as the system offers it for that release."""
+        try:
+            offered = await self.session.offered(target, {"to": rev})
+        except ConsoleError as exc:
+            self.notify(str(exc), title=f"Deploy {rev}", severity="error", markup=False)
+            return
+        spec = next((s for s in offered if s.verb == "deploy"), None)
+        if spec is None:
+            self.notify(f"{target} cannot be deployed yet (waiting for its first poll).",
+                        severity="warning")
+            return
+        self.start_action(spec)
 
     def open_action_menu(self, target: str) -> None:
         from screens.details import ActionMenuScreen
@@ -451,26 +457,20 @@ class OpsConsoleApp(App[int]):
         """The `z` key: silence a target, or start a maintenance window that stops it."""
         from screens.silence import SilenceRequest, SilenceScreen
 
-        if self.session is not self.local_session:
-            host = self.session.host
-            self.notify(f"{host}'s silences are kept on {host}: there, run opsconsole "
-                        f"--headless silence {target} --for DURATION --reason TEXT.",
-                        severity="warning", markup=False)
-            return
         can_stop = any(s.verb == "stop" for s in self.session.actions_for(target))
 
         def chosen(request: SilenceRequest | None) -> None:
             if request is None:
                 return
-            if request.maintenance:
-                self.start_action(start_spec(self.session.operator(), [request.target],
-                                             seconds=request.seconds, reason=request.reason,
-                                             stop=True))
-            else:
-                spec = silence_spec(self.session.silences, request.target,
-                                    seconds=request.seconds, reason=request.reason,
-                                    who=self.session.identity.user)
-                self.start_action(spec, confirmed=True)
+            verb = "maintenance" if request.maintenance else "silence"
+            try:
+                spec = self.session.console_action(request.target, verb, {
+                    "seconds": request.seconds, "reason": request.reason, "stop": True})
+            except ConsoleError as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            if spec is not None:  # the dialog confirmed a silence; a window that stops asks
+                self.start_action(spec, confirmed=not request.maintenance)
 
         self.push_screen(SilenceScreen(target, can_stop), chosen)
 
@@ -483,15 +483,17 @@ class OpsConsoleApp(App[int]):
     def _silence_commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("Silences", "the active silences and maintenance windows",
                             self.action_silences)
-        who = self.session.identity.user
         for silence in self.session.active_silences:
-            spec = unsilence_spec(self.session.silences, silence.pattern, who=who)
-            yield SystemCommand(f"Unsilence {silence.pattern}", printable(silence.describe()),
-                                lambda s=spec: self.start_action(s, confirmed=True))
+            spec = self.session.console_action(silence.pattern, "unsilence", {})
+            if spec is not None:
+                yield SystemCommand(f"Unsilence {silence.pattern}",
+                                    printable(silence.describe()),
+                                    lambda s=spec: self.start_action(s, confirmed=True))
         for window in self.session.active_windows:
-            spec = end_spec(self.session.operator(), list(window.targets))
-            yield SystemCommand(f"End maintenance {' '.join(window.targets)}", spec.effect,
-                                lambda s=spec: self.start_action(s))
+            spec = self.session.console_action(" ".join(window.targets), "maintenance-end", {})
+            if spec is not None:
+                yield SystemCommand(f"End maintenance {' '.join(window.targets)}", spec.effect,
+                                    lambda s=spec: self.start_action(s))
 
     async def _confirm(self, spec: ActionSpec) -> bool:
         from screens.confirm import ConfirmScreen

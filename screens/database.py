@@ -90,7 +90,7 @@ class DatabaseScreen(TableScreen[PostgresSnapshot]):
         checks = view.checks
         worst = view.status(f"postgres:{view.backend.name}")
         backend = view.backend
-        where = backend.config.where if isinstance(backend, PostgresBackend) else ""
+        where = backend.location()
         states = ", ".join(f"{state} {count}" for state, count in snap.connections)
         lag = "-" if snap.replication_lag is None else format_span(snap.replication_lag)
         cache = "-" if snap.cache_hit is None else f"{snap.cache_hit * 100:.1f}%"

@@ -12,7 +12,6 @@ from backends.http.backend import HttpBackend
 from backends.http.config import EndpointSnapshot
 from console.core.durations import clock
 from console.core.model import Status
-from console.core.secrets import redact_url
 from screens.table import TableScreen
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import status_cell, styled
@@ -40,7 +39,7 @@ class EndpointsScreen(TableScreen[EndpointSnapshot]):
             backend = polled.backend
             snap = polled.snapshot
             status = polled.status(backend.id)
-            url = redact_url(backend.config.url) if isinstance(backend, HttpBackend) else ""
+            url = backend.location()
             code = str(snap.status_code) if snap and snap.status_code else "-"
             latency = snap.latency if snap else None
             check = polled.check(backend.id)

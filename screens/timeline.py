@@ -19,9 +19,10 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from console.core.durations import clock, format_span
+from console.core.errors import ConsoleError
 from console.core.model import Status
 from console.core.timeline import KINDS, TimelineEvent
-from console.timeline import Timeline, gather, select
+from console.timeline import Timeline, select
 from screens.base import ConsoleScreen, FilterInput
 from widgets.live_table import LiveTable, Row
 from widgets.status_text import STYLE
@@ -71,8 +72,12 @@ class TimelineScreen(ConsoleScreen):
     async def action_reload(self) -> None:
         session = self.session
         now = time.time()
-        self.timeline = await gather(session.backends, session.config.console.state_dir,
-                                     now - self.window, now, redactor=session.config.redactor)
+        try:
+            self.timeline = await session.timeline(now - self.window, now)
+        except ConsoleError as exc:  # a fleet host that cannot answer now
+            self.query_one("#timeline-caption", Static).update(
+                Text(f"not read: {exc}", style="bold red"))
+            return
         self.refresh_view()
 
     # -- drawing --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ next), p pauses scrolling. R, s, S and l act on the unit.
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -80,8 +80,8 @@ class UnitDetailScreen(LogPaneActions, ConsoleScreen):
     @property
     def backend(self) -> SystemdBackend | None:
         view = self.session.backend_view(self.backend_id)
-        backend = view.backend if view else None
-        return backend if isinstance(backend, SystemdBackend) else None
+        backend = view.backend if view else None  # a fleet host's stand-in serves as one
+        return cast(SystemdBackend, backend) if backend and backend.is_a(SystemdBackend) else None
 
     def on_mount(self) -> None:
         super().on_mount()

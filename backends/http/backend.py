@@ -18,6 +18,7 @@ from console.core.actions import ActionOutcome, ActionSpec, Progress
 from console.core.errors import ActionFailed
 from console.core.loglines import printable
 from console.core.model import CheckResult, Perf, Status, by_thresholds, worst
+from console.core.secrets import redact_url
 
 _MAX_BODY = 1_000_000
 _BODY_EXCERPT = 600
@@ -89,6 +90,9 @@ class TlsContexts:
 class HttpBackend(Backend[EndpointSnapshot]):
     kind = "http"
     unreachable_status = Status.CRITICAL
+
+    def location(self) -> str:
+        return redact_url(self.config.url)
 
     def __init__(self, config: HttpConfig, contexts: TlsContexts | None = None) -> None:
         super().__init__(config.name, interval=config.interval, timeout=config.timeout + 1.0)

@@ -23,6 +23,9 @@ class PostgresBackend(Backend[PostgresSnapshot]):
     kind = "postgres"
     unreachable_status = Status.CRITICAL
 
+    def location(self) -> str:
+        return self.config.where
+
     def __init__(self, config: PostgresConfig) -> None:
         super().__init__(config.name, interval=config.interval, timeout=config.timeout + 2.0)
         self.config = config

@@ -39,6 +39,7 @@ def build(entries: list[RedisConfig], runtime: Runtime) -> list[Backend]:
 class RedisBackend(Backend[RedisSnapshot]):
     kind = "redis"
     unreachable_status = Status.CRITICAL
+    reads = ("peek_family",)
 
     def __init__(self, config: RedisConfig, runtime: Runtime) -> None:
         super().__init__(config.name, interval=config.interval or runtime.refresh,

@@ -33,6 +33,7 @@ UNIT_SUFFIX = re.compile(r"\.(service|socket|timer|target|path|mount|automount|s
 class SystemdBackend(Backend[SystemdSnapshot]):
     kind = "systemd"
     unreachable_status = Status.CRITICAL
+    reads = ("properties",)
 
     def __init__(self, config: SystemdConfig, runtime: Runtime) -> None:
         super().__init__(config.name, interval=config.interval or runtime.refresh,

@@ -78,3 +78,8 @@ def via_ssh(local: Identity, operator: str) -> Identity:
     """
     where = f" from {local.client}" if local.client else ""
     return Identity(user=local.user, tty="bridge", client=f"{operator} via ssh{where}")
+
+
+def describe_operator(identity: Identity) -> str:
+    """Who a silence or a window names: the operator over ssh when a fleet console acts."""
+    return identity.client.split(" from ", 1)[0] if identity.tty == "bridge" else identity.user

@@ -161,6 +161,8 @@ class FleetMonitor:
         if message.get("type") == "closed":
             gone.set()
             self._tell(host, message)
+        if message.get("type") == "silences":  # for the host's views, when shown
+            self._tell(host, message)
         if message.get("type") != "poll":
             return
         polled = float(message.get("polled_at") or time.time())

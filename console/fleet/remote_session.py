@@ -27,9 +27,11 @@ from console.core.model import PollResult
 from console.core.rebuild import RebuildError, rebuild
 from console.dispatcher import ActionRun, Confirmer, Dispatcher
 from console.fleet.protocol import check_from_dict
-from console.fleet.stand_in import RemoteActionSpec, StandIn
+from console.fleet.stand_in import RemoteActionSpec, StandIn, printable_json, remote_spec
+from console.maintenance import Window
 from console.session import Session
 from console.silences import Silence
+from console.timeline import Timeline
 
 if TYPE_CHECKING:
     from console.config import Config
@@ -139,6 +141,9 @@ class RemoteSession(Session):
                                            tuple(backend.failure_checks(reason, now)),
                                            error=reason))
             return
+        if message.get("type") == "silences":
+            self._take_silences(message)
+            return
         if message.get("type") != "poll":
             return
         view = self.board.views.get(str(message.get("backend")))
@@ -197,6 +202,26 @@ class RemoteSession(Session):
         with contextlib.suppress(RuntimeError):  # no loop left: nothing to tell
             self._send({"type": "view", "snapshots": [], "every_poll": False})
 
+    async def offered(self, target: str, options: Mapping[str, Any]) -> list[ActionSpec]:
+        """What the host offers on `target` with these options, asked now."""
+        for backend in self.backends:
+            if isinstance(backend, StandIn) and backend.answers_for(target):
+                reply = await self._request({"type": "actions", "target": target,
+                                             "options": dict(options)}, REQUEST_BOUND)
+                return [backend.spec_for(target, offer, dict(options))
+                        for offer in reply.get("actions") or [] if isinstance(offer, dict)]
+        return []
+
+    async def timeline(self, since: float, until: float) -> Timeline:
+        """The host's own timeline, read there by its bridge."""
+        reply = await self._request({"type": "timeline", "since": since, "until": until},
+                                    REQUEST_BOUND)
+        try:
+            found: Timeline = rebuild(Timeline, printable_json(reply.get("timeline")))
+        except RebuildError as exc:
+            raise ConsoleError(f"{self.host}'s timeline: {exc}") from None
+        return found
+
     def poll_now(self, backend_id: str | None = None) -> None:
         self._send({"type": "refresh", "backend": backend_id})
 
@@ -210,10 +235,33 @@ class RemoteSession(Session):
         self._send(self.remote.view)
 
     def refresh_silences(self) -> None:
-        """A host's silences and maintenance windows are kept, and applied, on the host."""
+        """A host's silences and maintenance windows are kept, and applied, on the host,
+        which sends them when they change (`silences` events)."""
 
     def silence_for(self, target: str) -> Silence | None:
-        return None
+        covering = [s for s in self.active_silences if s.covers(target)]
+        return max(covering, key=lambda s: s.until) if covering else None
+
+    def console_action(self, target: str, verb: str, options: Mapping[str, Any],
+                       identity: Identity | None = None) -> ActionSpec | None:
+        """Silences and windows are the host's: what is asked is said here, the host
+        keeps, applies and audits it."""
+        shown = super().console_action(target, verb, options, identity)
+        if shown is None:
+            return None
+        offer = {"verb": verb, "title": shown.title, "effect": shown.effect, "mutating": True}
+        return remote_spec(self.host, self._request, target, offer, dict(options),
+                           protected=self.protected)
+
+    def _take_silences(self, message: Mapping[str, Any]) -> None:
+        """The host's active silences and maintenance windows, as its bridge sent them."""
+        try:
+            active = [rebuild(Silence, printable_json(s)) for s in message.get("silences") or []]
+            windows = [rebuild(Window, printable_json(w)) for w in message.get("windows") or []]
+        except RebuildError as exc:
+            self.record_problem = f"silences on {self.host}: {exc}"
+            return
+        self.take_silences(active, windows)
 
     def record_transitions(self, result: PollResult) -> list[Any]:
         return []

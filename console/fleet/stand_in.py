@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import time
+import typing
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from console.core.actions import ActionOutcome, ActionSpec, Progress
 from console.core.errors import ActionFailed, ActionRefused, ConsoleError
 from console.core.loglines import LineSource, LogLine, printable
 from console.core.model import CheckResult
+from console.core.rebuild import rebuild
 
 Request = Callable[[dict[str, Any], float, Callable[[str], None] | None],
                    Coroutine[Any, Any, dict[str, Any]]]
@@ -74,6 +76,7 @@ class StandIn(Backend[Any]):
         declared = description.get("targets")
         self._targets = [printable(str(t)) for t in declared] if isinstance(declared, list) else []
         self.offers: dict[str, list[dict[str, Any]]] = {}  # target -> actions the host offers
+        self._location = printable(str(description.get("location") or ""))
         self.detail = False
 
     def is_a(self, backend_type: type[Backend[Any]]) -> bool:
@@ -83,9 +86,25 @@ class StandIn(Backend[Any]):
     def has_logs(self) -> bool:
         return self.logs
 
+    def location(self) -> str:
+        return self._location
+
     def __getattr__(self, name: str) -> Any:
-        # a view's own call to a local backend (peek a queue, read unit properties)
-        raise AttributeError(f"{name} is not read from fleet host {self.host} over the bridge")
+        """A view's own read of a backend (a queue's items, a unit's properties), made on
+        the host by its bridge; its value rebuilt as the real method's return type."""
+        real = self.__dict__.get("real")
+        if real is None or name not in real.reads:
+            raise AttributeError(f"{name} is not read from fleet host {self.__dict__.get('host')}")
+        returns = typing.get_type_hints(getattr(real, name),
+                                        vars(importlib.import_module(real.__module__)))
+        backend_id = self.id
+
+        async def read(*args: str | int | float) -> Any:
+            reply = await self.request({"type": "read", "backend": backend_id, "method": name,
+                                        "args": list(args)}, self.timeout + 10, None)
+            return rebuild(returns.get("return", Any), printable_json(reply.get("value")))
+
+        return read
 
     def take(self, targets: list[str], offers: Mapping[str, Any]) -> None:
         """A poll with details: the targets it found and the actions offered on each."""
@@ -104,44 +123,22 @@ class StandIn(Backend[Any]):
 
     def actions(self, snapshot: Any, target: str,
                 options: Mapping[str, Any] | None = None) -> list[ActionSpec]:
-        return [self._spec(target, offer, dict(options or {}))
+        return [self.spec_for(target, offer, dict(options or {}))
                 for offer in self.offers.get(target, [])]
 
-    def _spec(self, target: str, offer: Mapping[str, Any],
+    def spec_for(self, target: str, offer: Mapping[str, Any],
               options: dict[str, Any]) -> RemoteActionSpec:
         verb = printable(str(offer.get("verb", "")))
-        refusal = offer.get("refusal")
-        typed = offer.get("type_to_confirm")  # what the host asks; sent back as confirmed
-        asked = typed or (self.host if self.protected else None)
-
-        async def run(progress: Progress) -> ActionOutcome:
-            confirmed = {} if refusal else {"verb": verb, "target": target, "typed": typed}
-            reply = await self.request({"type": "action", "target": target, "verb": verb,
-                                        "options": options, "confirmed": confirmed},
-                                       ACTION_BOUND, lambda line: progress.log(printable(line)))
-            message = printable(str(reply.get("message", "")))
-            if reply.get("state") == "refused":
-                raise ActionRefused(f"{self.host}: {message}")
-            if reply.get("state") != "ok":
-                raise ActionFailed(f"{self.host}: {message}",
-                                   printable(str(reply.get("details", ""))))
-            return ActionOutcome(True, f"{self.host}: {message}",
-                                 printable(str(reply.get("details", ""))))
 
         async def fresh() -> RemoteActionSpec | None:
             reply = await self.request({"type": "actions", "target": target,
                                         "options": options}, 20.0, None)
             offer = next((a for a in reply.get("actions") or []
                           if isinstance(a, dict) and a.get("verb") == verb), None)
-            return self._spec(target, offer, options) if offer is not None else None
+            return self.spec_for(target, offer, options) if offer is not None else None
 
-        return RemoteActionSpec(
-            verb=verb, fresh=fresh, target=target, title=f"{printable(str(offer.get('title', verb)))} on "
-                                            f"{self.host}",
-            effect=printable(str(offer.get("effect", ""))), run=run, backend_id=self.id,
-            mutating=bool(offer.get("mutating", True)),
-            type_to_confirm=printable(str(asked)) if asked else None, params=options,
-            host_refusal=printable(str(refusal)) if refusal else None)
+        return remote_spec(self.host, self.request, target, offer, options,
+                           protected=self.protected, backend_id=self.id, fresh=fresh)
 
     def log_sources(self, target: str | None = None) -> list[LineSource]:
         return [RemoteLines(self, target)] if self.logs else []
@@ -197,9 +194,52 @@ class RemoteLines:
         """Nothing stays open here: each read is one request."""
 
 
+def printable_json(value: Any) -> Any:
+    """A JSON value from a host with every string (keys too) made printable."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [printable_json(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(str(k)): printable_json(v) for k, v in value.items()}
+    return value
+
+
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
     """Whether this thread runs `loop` (waiting there for its own request would hang it)."""
     try:
         return asyncio.get_running_loop() is loop
     except RuntimeError:
         return False
+
+
+def remote_spec(host: str, request: Request, target: str, offer: Mapping[str, Any],
+                options: dict[str, Any], *, protected: bool, backend_id: str = "",
+                fresh: Callable[[], Coroutine[Any, Any, RemoteActionSpec | None]] | None = None,
+                ) -> RemoteActionSpec:
+    """An action `host` offers (`verb`, `title`, `effect`, `mutating`, `type_to_confirm`,
+    `refusal`), confirmed here and run there by the bridge's `action` request."""
+    verb = printable(str(offer.get("verb", "")))
+    refusal = offer.get("refusal")
+    typed = offer.get("type_to_confirm")  # what the host asks; sent back as confirmed
+    asked = typed or (host if protected else None)
+
+    async def run(progress: Progress) -> ActionOutcome:
+        confirmed = {} if refusal else {"verb": verb, "target": target, "typed": typed}
+        reply = await request({"type": "action", "target": target, "verb": verb,
+                               "options": options, "confirmed": confirmed},
+                              ACTION_BOUND, lambda line: progress.log(printable(line)))
+        message = printable(str(reply.get("message", "")))
+        if reply.get("state") == "refused":
+            raise ActionRefused(f"{host}: {message}")
+        if reply.get("state") != "ok":
+            raise ActionFailed(f"{host}: {message}", printable(str(reply.get("details", ""))))
+        return ActionOutcome(True, f"{host}: {message}", printable(str(reply.get("details", ""))))
+
+    return RemoteActionSpec(
+        verb=verb, fresh=fresh, target=target,
+        title=f"{printable(str(offer.get('title', verb)))} on {host}",
+        effect=printable(str(offer.get("effect", ""))), run=run, backend_id=backend_id,
+        mutating=bool(offer.get("mutating", True)),
+        type_to_confirm=printable(str(asked)) if asked else None, params=options,
+        host_refusal=printable(str(refusal)) if refusal else None)
