@@ -15,6 +15,13 @@ pytest_plugins = ["tests.testbed.fixtures"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_tmux_server(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Terminal tests of one test process talk to a tmux server of their own, so test
+    processes running side by side never share (or resize, or end) each other's sessions."""
+    os.environ["TMUX_TMPDIR"] = str(tmp_path_factory.mktemp("tmux"))
+
+
 def seeded_rng() -> random.Random:
     """A generator with a printed seed (shown when the test fails); OPSCONSOLE_SEED replays it."""
     seed = int(os.environ.get("OPSCONSOLE_SEED") or random.randrange(1 << 30))

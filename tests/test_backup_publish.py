@@ -24,8 +24,9 @@ import pytest
 
 from backends.dirbackup import archive
 from backends.dirbackup.config import DirBackupConfig
-from backends.postgres.retention import backup_name
+from backends.postgres import backup as pg_backup_module
 from backends.postgres.retention import list_backups as pg_backups
+from backends.postgres.retention import new_backup_name
 from console.core.actions import ActionOutcome, SupportsProgress
 from console.core.errors import ActionFailed
 from tests import test_postgres_support as support
@@ -333,10 +334,16 @@ async def test_pg_backup_that_cannot_take_its_name_leaves_no_sidecar(
         pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bk = tmp_path / "bk"
     bk.mkdir()
-    now = time.time()
-    decoys = {bk / backup_name("main", now + s) for s in range(-2, 120)}
-    for decoy in decoys:  # a directory holds every name the backup could take
-        decoy.mkdir(exist_ok=True)
+    decoys: set[Path] = set()
+
+    def taken_meanwhile(directory: Path, name: str, started: float) -> str:
+        """The name chosen, then taken by a directory before the backup can publish."""
+        chosen = new_backup_name(directory, name, started)
+        (directory / chosen).mkdir()
+        decoys.add(directory / chosen)
+        return chosen
+
+    monkeypatch.setattr(pg_backup_module, "new_backup_name", taken_meanwhile)
     _, _, outcome = await _pg_backup(pg_db, tmp_path, monkeypatch, fail=False)
     assert isinstance(outcome, ActionFailed)
     assert str(outcome) == f"cannot write in {bk}: Is a directory (nothing was kept)"

@@ -65,7 +65,8 @@ def gone(process: psutil.Process, seconds: float = 10) -> bool:
     return False
 
 
-def wait_for(name: str, text: str, seconds: float = 20) -> str:
+def wait_for(name: str, text: str, seconds: float = 60) -> str:
+    """The screen once `text` is on it (a loaded machine may take long to start the app)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         shown = screen_text(name)
