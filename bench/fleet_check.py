@@ -1,4 +1,4 @@
-"""A fleet of 20 simulated hosts (one real sshd each on 127.0.0.K): the fleet machinery's cost.
+"""A fleet of 20 simulated hosts (one real sshd each on 127.A.B.K): the fleet machinery's cost.
 
 Measures, in the same run:
 - `opsconsole --headless check --hosts all` (bridges over ssh, one per host, at once), cold

@@ -1,4 +1,4 @@
-"""Fleet checks and actions headless, against real sshd hosts on 127.0.0.K (one per host)."""
+"""Fleet checks and actions headless, against real sshd hosts on 127.A.B.K (one per host)."""
 
 from __future__ import annotations
 

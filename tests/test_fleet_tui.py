@@ -1,4 +1,4 @@
-"""The Fleet view driven as a user would, against real sshd hosts on 127.0.0.K."""
+"""The Fleet view driven as a user would, against real sshd hosts on 127.A.B.K."""
 
 from __future__ import annotations
 

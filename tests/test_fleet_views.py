@@ -1,6 +1,6 @@
 """Every view on a fleet host: opened from the Fleet view, fed by its bridge over real sshd.
 
-Three simulated hosts (127.0.0.K, one sshd each) and the console each watch their own queue
+Three simulated hosts (127.A.B.K, one sshd each) and the console each watch their own queue
 family on one scratch redis-server, so a view that showed the local machine's data instead of
 the host's would show the wrong queue.
 """

@@ -9,6 +9,7 @@ content, whole. The next run releases and cleans everything and succeeds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 from pathlib import Path
@@ -38,9 +39,19 @@ def _helpers(lab: DockerLab, volume: str) -> list[dict[str, Any]]:
 
 
 def _settle(lab: DockerLab, volume: str) -> None:
-    """Wait until no helper a killed run left is still working on the volume."""
-    wait_for(lambda: not any(h["State"] == "running" for h in _helpers(lab, volume)), 60,
-             "the helper containers to finish")
+    """Wait until no helper a killed run left is still working on the volume.
+
+    A run killed just after asking the engine to start a helper leaves it `created` for a
+    moment before it runs: such a helper is given a few seconds to start, then waited for.
+    """
+    def idle() -> bool:
+        return not any(h["State"] in ("running", "restarting") for h in _helpers(lab, volume))
+
+    wait_for(idle, 60, "the helper containers to finish")
+    if any(h["State"] == "created" for h in _helpers(lab, volume)):
+        with contextlib.suppress(AssertionError):  # never started: nothing will change
+            wait_for(lambda: not idle(), 5, "a created helper to start")
+        wait_for(idle, 60, "the helper containers to finish")
 
 
 def _mountpoint(lab: DockerLab, volume: str) -> Path:

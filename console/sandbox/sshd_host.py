@@ -1,6 +1,6 @@
 """SshdHost and SshClientSetup: one real sshd per simulated fleet host, and the client side.
 
-Each SshdHost is `sshd -D -f CONFIG` on its own loopback address (127.0.0.K), with its own
+Each SshdHost is `sshd -D -f CONFIG` on its own loopback address (127.A.B.K), with its own
 host key, an AuthorizedKeysFile holding the test's key, and `SetEnv` giving every session
 that host's own opsconsole config (and PYTHONPATH, so the bridge runs the tree under test).
 SshClientSetup makes the client key, a known_hosts and an ssh config with one `Host` alias
@@ -10,6 +10,7 @@ per host, so root's ~/.ssh is never touched (ssh is always run with -F).
 from __future__ import annotations
 
 import contextlib
+import secrets
 import signal
 import socket
 import subprocess
@@ -180,10 +181,12 @@ class SshdHost(Service):
 
 
 class SimulatedFleet:
-    """Several SshdHosts on 127.0.0.K with one client setup and a console config naming them.
+    """Several SshdHosts on 127.A.B.K with one client setup and a console config naming them.
 
     Every host gets its own opsconsole config (`sections`, plus a private state dir) and runs
-    the bridge from this source tree with this Python.
+    the bridge from this source tree with this Python. A.B is drawn at random per fleet: all
+    of 127/8 is loopback, and fleets started side by side (test processes running at once)
+    must not take the address a stopped host of another fleet just freed.
     """
 
     def __init__(self, *, first_address: int = 2) -> None:
@@ -193,6 +196,7 @@ class SimulatedFleet:
         self.hosts: dict[str, SshdHost] = {}
         self.entries: dict[str, dict[str, object]] = {}
         self._next = first_address
+        self._prefix = f"127.{1 + secrets.randbelow(254)}.{secrets.randbelow(256)}"
         self.source_root = Path(__file__).resolve().parents[2]
         self.remote_command = f"{sys.executable} -m console.cli"
 
@@ -220,11 +224,11 @@ class SimulatedFleet:
 
     def _free_address(self) -> str:
         for k in range(self._next, 250):
-            address = f"127.0.0.{k}"
+            address = f"{self._prefix}.{k}"
             if port_free(address, 2222):
                 self._next = k + 1
                 return address
-        raise ServiceError("no free 127.0.0.K:2222 left")
+        raise ServiceError(f"no free {self._prefix}.K:2222 left")
 
     def console_config(self, extra: str = "", *, deadline: float = 20,
                        connect_timeout: float = 5) -> Path:

@@ -246,7 +246,7 @@ __all__ = [
 
 @pytest.fixture
 def ssh_fleet() -> Iterator[SimulatedFleet]:
-    """A fleet of real sshd hosts on 127.0.0.K:2222 (add them with `.add(name, sections)`)."""
+    """A fleet of real sshd hosts on 127.A.B.K:2222 (add them with `.add(name, sections)`)."""
     _need_root("sshd")
     _need_binaries("sshd", "/usr/sbin/sshd", "ssh", "ssh-keygen")
     try:
