@@ -322,12 +322,10 @@ class OpsConsoleApp(App[int]):
         if not self._redraw_pending:
             self._redraw_pending = True
             since = time.monotonic() - self._last_redraw
-            self.set_timer(max(_REDRAW_DELAY, MIN_REDRAW_GAP - since), self._redraw)
-            self.set_timer(delay, self._redraw)
+            self.set_timer(max(delay, MIN_REDRAW_GAP - since), self._redraw)
 
     def _redraw(self) -> None:
         self._redraw_pending = False
-        self._last_redraw = 0.0
         self._last_redraw = time.monotonic()
         screen = self._base_screen()
         if screen is not None and screen.is_mounted:
