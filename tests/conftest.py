@@ -16,10 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _own_tmux_server(tmp_path_factory: pytest.TempPathFactory) -> None:
+def _terminal_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Terminal tests of one test process talk to a tmux server of their own, so test
-    processes running side by side never share (or resize, or end) each other's sessions."""
+    processes running side by side never share (or resize, or end) each other's sessions;
+    and a console started in a tmux window takes that window's size, not the COLUMNS and
+    LINES a worker process may have been given."""
     os.environ["TMUX_TMPDIR"] = str(tmp_path_factory.mktemp("tmux"))
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
 
 
 def seeded_rng() -> random.Random:
