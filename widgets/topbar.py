@@ -29,7 +29,10 @@ class TopBar(Static):
             if count or status in (Status.OK, Status.CRITICAL):
                 line.append(f"{mark} {count} {status.short.lower()}  ",
                             style=STYLE[status] if count else "dim")
-        line.append(f"polled {polled}", style="dim")
+        # a narrow terminal keeps the poll time and loses its label first
+        room = self.size.width - len(line.plain) - (len(maintenance) + 16 if maintenance else 0)
+        line.append(f"polled {polled}" if room <= 0 or room >= len(polled) + 7 else polled,
+                    style="dim")
         if maintenance:
             line.append("  ")
             line.append(f" MAINTENANCE {maintenance} ", style="bold black on yellow")
