@@ -9,6 +9,7 @@ the real one (or fails, as a corrupt archive would).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import gzip
 import hashlib
 import io
@@ -18,8 +19,11 @@ import shutil
 import stat
 import tarfile
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from backends.dirbackup import archive
@@ -245,10 +249,13 @@ class _Recorder(SupportsProgress):
         super().__init__()
         self.messages: list[str] = []
         self.took = 0.0
+        self.when_fingerprinting: Callable[[], None] | None = None
 
     def progress(self, done: float | None, total: float | None = None, message: str = "") -> None:
         super().progress(done, total, message)
         self.messages.append(message)
+        if message == "fingerprinting the dumped rows" and self.when_fingerprinting:
+            self.when_fingerprinting()
 
 
 PROGRESS = _Recorder()
@@ -316,8 +323,42 @@ async def test_pg_backup_is_named_only_after_pg_restore_read_it(
     assert phases == ["verifying: reading the whole archive back", "fingerprinting the dumped rows"]
     # the times reported are parts of the time the action took
     dump = float(outcome.message.split(", dump ", 1)[1].split("s,", 1)[0])
-    verify = float(outcome.message.split(", verify ", 1)[1].split("s)", 1)[0])
-    assert 0 <= dump and 0 <= verify and dump + verify <= PROGRESS.took + 0.1
+    verify = float(outcome.message.split(", verify ", 1)[1].split("s,", 1)[0])
+    rows = float(outcome.message.split(", fingerprint ", 1)[1].split("s)", 1)[0])
+    assert 0 <= min(dump, verify, rows) and dump + verify + rows <= PROGRESS.took + 0.15
+
+
+async def test_pg_backup_whose_rows_cannot_be_fingerprinted_is_kept_and_says_why(
+        pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table dropped between the dump and the fingerprint: the archive is good, the
+    manifest has no fingerprint (a restore compares with the live database), and the log
+    says so."""
+    def drop_a_table() -> None:
+        with psycopg.connect(pg_db, autocommit=True) as conn:
+            conn.execute("DROP TABLE notes")
+
+    PROGRESS.when_fingerprinting = drop_a_table
+    try:
+        bk, _, outcome = await _pg_backup(pg_db, tmp_path, monkeypatch, fail=False)
+    finally:
+        PROGRESS.when_fingerprinting = None
+    assert isinstance(outcome, ActionOutcome) and outcome.ok, outcome
+    [made] = pg_backups(bk, "main")
+    manifest = json.loads(Path(made.path + ".json").read_text())
+    assert manifest["verified"] is True and manifest["tables"] is None
+    assert PROGRESS.lines[-1] == ('no content fingerprint in the manifest: '
+                                  'relation "public.notes" does not exist')
+
+
+async def test_pg_backup_closes_its_snapshot_connection(
+        pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, _, outcome = await _pg_backup(pg_db, tmp_path, monkeypatch, fail=False)
+        gc.collect()
+    assert isinstance(outcome, ActionOutcome) and outcome.ok, outcome
+    leaks = [str(w.message) for w in caught if "deleted while still open" in str(w.message)]
+    assert leaks == []
 
 
 async def test_pg_backup_that_fails_verification_leaves_nothing(

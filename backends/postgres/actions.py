@@ -145,9 +145,11 @@ def build_actions(config: PostgresConfig, snapshot: PostgresSnapshot | None, tar
     async def do_backup(progress: Progress) -> ActionOutcome:
         result = await run_backup(config, progress)
         pruned = f"; retention deleted {len(result.deleted)}" if result.deleted else ""
+        fingerprinted = (f", fingerprint {result.fingerprint_seconds:.1f}s"
+                         if config.backup and config.backup.fingerprint else "")
         return ActionOutcome(True, f"backup {result.path.name} verified "
                                    f"({format_bytes(result.size)}, dump {result.dump_seconds:.1f}s, "
-                                   f"verify {result.verify_seconds:.1f}s){pruned}",
+                                   f"verify {result.verify_seconds:.1f}s{fingerprinted}){pruned}",
                              details=f"sha256 {result.sha256}")
 
     specs.append(ActionSpec(

@@ -255,8 +255,6 @@ async def _backup_in_snapshot(config: PostgresConfig, backup: BackupConfig, sess
                 progress.log(f"no content fingerprint in the manifest: "
                              f"{one_line(exc)}")
         fingerprint_seconds = time.monotonic() - clock
-        with contextlib.suppress(psycopg.Error):
-            await session.execute("ROLLBACK")
         digest = sink.hash.hexdigest()
         manifest = {
             "format": MANIFEST_FORMAT, "target": f"postgres:{config.name}",
