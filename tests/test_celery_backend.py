@@ -7,7 +7,9 @@ start); every test sends its own tasks with unique arguments and looks only at t
 from __future__ import annotations
 
 import asyncio
+import os
 import shelve
+import signal
 import subprocess
 import time
 import uuid
@@ -375,6 +377,53 @@ def test_second_worker_online_then_pool_restart_refused_and_shutdown_offline(
         check = backend.evaluate(snap)[0]
         assert check.status is Status.CRITICAL and "1/2" in check.summary
     finally:
+        close(backend)
+
+
+def test_off_screen_heartbeats_stand_in_for_inspect_and_a_killed_worker_goes_offline(
+        worker: CeleryWorker, state_dir: Path, redis_server: RedisServer,
+        celery_worker_factory: Any) -> None:
+    """With no Celery view on screen and every worker sending events, who is online comes
+    from the heartbeats: polls broadcast no inspect, and a worker killed without a word
+    still turns the check critical."""
+    other = celery_worker_factory(redis_server.url_for(BROKER_DB),
+                                  name=f"beats-{uuid.uuid4().hex[:6]}@%h",
+                                  backend_url=redis_server.url_for(RESULTS_DB))
+    backend = backend_for(config_text(redis_server, extra="expect_workers = 2"), state_dir)
+    backend.detail = False
+    backend.watch(lambda: None)
+    listener = redis.Redis.from_url(redis_server.url_for(BROKER_DB))
+    broadcasts = listener.pubsub()
+    broadcasts.psubscribe("*pidbox*")
+    try:
+        receiver = backend.events
+        assert receiver is not None
+        names = {worker.nodename, other.nodename}
+
+        def beating() -> bool:
+            facts = receiver.worker_facts()
+            return all(facts.get(name, {}).get("alive") for name in names)
+
+        snap = poll_until(backend, lambda s: {w.name for w in s.online} == names
+                          and beating())
+        assert {w.name for w in snap.online} == names, snap.inspect_note
+        while broadcasts.get_message(timeout=0.5) is not None:
+            pass  # the subscription and the broadcasts of the polls so far
+        for _ in range(4):
+            snap = asyncio.run(backend.collect())
+            assert {w.name for w in snap.online} == names
+        assert broadcasts.get_message(timeout=0.5) is None, "an inspect was broadcast"
+        assert backend.evaluate(snap)[0].status is Status.OK
+
+        assert other.proc is not None
+        os.killpg(other.proc.pid, signal.SIGKILL)
+        snap = poll_until(backend, lambda s: other.nodename not in {w.name for w in s.online},
+                          timeout=30)
+        check = backend.evaluate(snap)[0]
+        assert check.status is Status.CRITICAL and "1/2" in check.summary, check.summary
+    finally:
+        broadcasts.close()
+        listener.close()
         close(backend)
 
 

@@ -31,6 +31,10 @@ FAILED_SHOWN = 500
 DISCOVER_EVERY = 60.0
 PRUNE_EVERY = 600.0
 CHANGE_MIN_GAP = 1.0
+# Off screen, while every worker the last inspect found is alive by its event heartbeats
+# (sent every 2 s, missed for about 4 s when a worker dies), the heartbeats say who is online
+# and how busy, and the inspect broadcast runs only this often, to find workers without -E.
+BROADCAST_EVERY = 30.0
 
 
 class CeleryBackend(Backend[CelerySnapshot]):
@@ -57,6 +61,7 @@ class CeleryBackend(Backend[CelerySnapshot]):
         self._recorded: set[str] = set()           # failures already stored with exact args
         self._failures_seen = 0                    # the events stream's count at the last scan
         self._last_change = 0.0
+        self._broadcast: tuple[float, set[str]] = (-1e9, set())  # last inspect: when, who
 
     # -- lazily made connections (never on the UI thread) ---------------------------------
     @property
@@ -84,13 +89,34 @@ class CeleryBackend(Backend[CelerySnapshot]):
     # -- collect --------------------------------------------------------------------------
     async def collect(self) -> CelerySnapshot:
         depths = await asyncio.to_thread(self._read_broker)
-        methods = INSPECT_METHODS if self.detail else CHECK_METHODS
-        inspect_task = asyncio.to_thread(self.client.inspect_all, self.config.expected_workers,
-                                         None, methods)
+        beating = None if self.detail else self._heartbeating()
         results_task = asyncio.to_thread(self._read_results)
         beat_task = asyncio.to_thread(self._read_beat)
-        replies, results_note, beat = await asyncio.gather(inspect_task, results_task, beat_task)
-        return await asyncio.to_thread(self._assemble, depths, replies, results_note, beat)
+        if beating is None:
+            methods = INSPECT_METHODS if self.detail else CHECK_METHODS
+            inspect_task = asyncio.to_thread(self.client.inspect_all,
+                                             self.config.expected_workers, None, methods)
+            replies, results_note, beat = await asyncio.gather(inspect_task, results_task,
+                                                               beat_task)
+            self._broadcast = (time.monotonic(), replies.workers)
+        else:
+            replies = InspectReplies({"active": {name: [] for name in beating}})
+            results_note, beat = await asyncio.gather(results_task, beat_task)
+        return await asyncio.to_thread(self._assemble, depths, replies, results_note, beat,
+                                       beating or {})
+
+    def _heartbeating(self) -> dict[str, int] | None:
+        """{worker: active tasks} from the event heartbeats, when they can stand in for an
+        inspect broadcast: the last one is recent and every worker it found is alive by its
+        heartbeats. None when a broadcast is due."""
+        when, found = self._broadcast
+        if self._events is None or not found or time.monotonic() - when > BROADCAST_EVERY:
+            return None
+        facts = self._events.worker_facts()
+        if not all(facts.get(name, {}).get("alive") for name in found):
+            return None  # a worker stopped beating (or never did): ask them all
+        return {name: int(fact.get("active") or 0) for name, fact in facts.items()
+                if fact.get("alive")}
 
     def _read_broker(self) -> Depths:
         client = self._broker_redis()
@@ -155,9 +181,9 @@ class CeleryBackend(Backend[CelerySnapshot]):
         return read_schedule(path) if path is not None else None
 
     def _assemble(self, depths: Depths, replies: InspectReplies, results_note: str,
-                  beat: BeatSchedule | None) -> CelerySnapshot:
+                  beat: BeatSchedule | None, busy: dict[str, int]) -> CelerySnapshot:
         now = time.time()
-        workers, tasks = self._workers(replies, now)
+        workers, tasks = self._workers(replies, now, busy)
         events_note = self._events.note() if self._events is not None else ""
         inspect_note = "; ".join(f"inspect {m}: {e}" for m, e in sorted(replies.errors.items()))
         return CelerySnapshot(
@@ -168,8 +194,10 @@ class CeleryBackend(Backend[CelerySnapshot]):
             results_note=results_note, events_note=events_note, inspect_note=inspect_note,
             beat=beat)
 
-    def _workers(self, replies: InspectReplies, now: float) -> tuple[tuple[Worker, ...],
-                                                                       tuple[Task, ...]]:
+    def _workers(self, replies: InspectReplies, now: float, busy: dict[str, int]
+                 ) -> tuple[tuple[Worker, ...], tuple[Task, ...]]:
+        """Workers and their tasks from the inspect replies; `busy` (active tasks by worker,
+        from heartbeats) stands in for the `active` replies' task lists when no broadcast ran."""
         answered = replies.workers
         for name in answered:
             self._seen[name] = now
@@ -195,7 +223,8 @@ class CeleryBackend(Backend[CelerySnapshot]):
                 pool_size=pool.get("max-concurrency") if isinstance(pool, dict) else None,
                 processed=sum((stats.get("total") or {}).values()) if stats else None,
                 load=heartbeat.get("loadavg") or None,
-                active=len(active), reserved=len(reserved), scheduled=len(scheduled),
+                active=busy.get(name, len(active)), reserved=len(reserved),
+                scheduled=len(scheduled),
                 queues=tuple(q.get("name", "") for q in replies.of("active_queues").get(name)
                              or []),
                 pool_restarts=bool(conf.get("worker_pool_restarts"))

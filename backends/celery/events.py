@@ -120,8 +120,8 @@ class EventsReceiver:
         """Heartbeat facts by worker: load average, processed count, alive, last heartbeat."""
         with self.lock:
             return {name: {"loadavg": tuple(w.loadavg or ()), "processed": w.processed,
-                           "alive": w.alive, "heartbeat": w.heartbeats[-1] if w.heartbeats
-                           else None}
+                           "active": w.active, "alive": w.alive,
+                           "heartbeat": w.heartbeats[-1] if w.heartbeats else None}
                     for name, w in self.state.workers.items()}
 
 
