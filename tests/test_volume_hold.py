@@ -1,0 +1,74 @@
+"""What a volume backup or restore holds is given back by the next run when the first was
+killed: the record written before pausing or stopping, and its release (against a real
+dockerd)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from backends.docker.volumes import HELD, hold, release_held
+from tests.test_docker_support import DockerLab, docker_lab
+
+__all__ = ["docker_lab"]
+
+
+def _status(lab: DockerLab, what: str) -> str:
+    return str(lab.state(what)["State"]["Status"])
+
+
+def test_a_stop_record_unpauses_and_starts_what_it_names_then_is_gone(
+        docker_lab: DockerLab) -> None:
+    paused = docker_lab.run("paused", ["sleep", "600"])
+    stopped = docker_lab.run("stopped", ["sleep", "600"])
+    bystander = docker_lab.run("bystander", ["sleep", "600"])
+    volume = docker_lab.volume("data")
+    directory = docker_lab.tmp_path
+    hold(directory, volume, "stop", [paused, stopped])
+    record = json.loads((directory / f".{volume}{HELD}").read_text())
+    assert record == {"how": "stop", "containers": [paused.id, stopped.id]}
+    paused.pause()
+    stopped.stop(timeout=1)
+    bystander.stop(timeout=1)  # stopped by someone else: not the run's to start
+
+    lines: list[str] = []
+    release_held(docker_lab.client, directory, volume, lines.append)
+    assert (_status(docker_lab, "paused"), _status(docker_lab, "stopped"),
+            _status(docker_lab, "bystander")) == ("running", "running", "exited")
+    assert lines == [f"unpaused {paused.name}, left paused by an interrupted run",
+                     f"started {stopped.name}, left stopped by an interrupted run"]
+    assert not (directory / f".{volume}{HELD}").exists()
+    release_held(docker_lab.client, directory, volume, lines.append)  # nothing left to do
+    assert len(lines) == 2
+
+
+def test_a_pause_record_never_starts_a_container_that_is_stopped(
+        docker_lab: DockerLab) -> None:
+    stopped = docker_lab.run("stopped", ["sleep", "600"])
+    paused = docker_lab.run("paused", ["sleep", "600"])
+    volume = docker_lab.volume("data")
+    directory = docker_lab.tmp_path
+    hold(directory, volume, "pause", [stopped, paused])
+    stopped.stop(timeout=1)  # its own process ended while the run was away
+    paused.pause()
+    lines: list[str] = []
+    release_held(docker_lab.client, directory, volume, lines.append)
+    assert (_status(docker_lab, "stopped"), _status(docker_lab, "paused")) == (
+        "exited", "running")
+    assert lines == [f"unpaused {paused.name}, left paused by an interrupted run"]
+    assert not (directory / f".{volume}{HELD}").exists()
+
+
+def test_a_damaged_record_or_a_gone_container_is_said_and_forgotten(
+        docker_lab: DockerLab) -> None:
+    volume = docker_lab.volume("data")
+    directory: Path = docker_lab.tmp_path
+    record = directory / f".{volume}{HELD}"
+    record.write_text('{"how": "stop", "containers": ["0123456789abcdef0123"]}')
+    lines: list[str] = []
+    release_held(docker_lab.client, directory, volume, lines.append)
+    assert len(lines) == 1 and lines[0].startswith("could not release container 0123456789ab: ")
+    assert not record.exists()
+    record.write_text("{half a record")
+    release_held(docker_lab.client, directory, volume, lines.append)
+    assert len(lines) == 1 and not record.exists()
