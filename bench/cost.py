@@ -9,7 +9,9 @@ crash-looping container; PostgreSQL; an HTTP endpoint; the host) and measures, i
   changes one cell every 2 s, and pg_activity on the same database when it is installed;
   `--headless check` of every target against the same checks as a sequential shell script;
   `--headless check --only host` against `python -c pass`;
-  the CPU milliseconds of one poll round of each kind alone.
+  the CPU milliseconds of one poll round of each kind alone;
+  and the floors under them: Python importing only the third-party modules the command ends
+  up with (its client libraries, and Textual for the memory), read off a real run.
 
 Then it adds ten times the targets (70 units, 10 queue families, 20 containers, 20 HTTP
 endpoints, the database swapped for one with 200 tables) and measures the TUI, the check and
@@ -224,6 +226,56 @@ url = "http://127.0.0.1:{stack.web_port}/health?n={n}"
     return replaced
 
 
+_OWN = ("console", "backends", "screens", "widgets", "bench", "tests", "__main__")
+LOADED_PROGRAM = """
+import atexit, runpy, sys
+own = set(sys.argv[1].split(","))
+def listing():
+    names = sorted(n for n, m in sys.modules.items() if m is not None and
+                   n.split(".")[0] not in sys.stdlib_module_names and n.split(".")[0] not in own
+                   and not n.startswith("_"))
+    sys.stderr.write("LOADED " + " ".join(names) + chr(10))
+atexit.register(listing)
+sys.argv = ["opsconsole", *sys.argv[2:]]
+runpy.run_module("console.cli", run_name="__main__")
+"""
+
+
+def libraries_loaded(args: list[str], env: dict[str, str]) -> list[str]:
+    """Every third-party module an opsconsole command has loaded when it ends."""
+    done = subprocess.run([sys.executable, "-c", LOADED_PROGRAM, ",".join(_OWN), *args],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    line = next(x for x in done.stderr.splitlines() if x.startswith("LOADED "))
+    return line.split()[1:]
+
+
+FLOOR_PROGRAM = """
+import sys, time, resource
+started = time.perf_counter()
+for name in sys.argv[1:]:
+    try:
+        __import__(name)
+    except Exception:
+        pass  # a module only its package loads, in its own order
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3)
+"""
+
+
+def library_floor(libraries: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall s of `python -c` importing only these libraries, of which the imports, peak
+    resident MB): what any Python program using the same client libraries pays to start."""
+    walls, imports, rss = [], [], []
+    for _ in range(RUNS):
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-c", FLOOR_PROGRAM, *libraries], env=env,
+                              capture_output=True, text=True, timeout=120, check=True)
+        walls.append(time.monotonic() - started)
+        took, peak = (float(v) for v in done.stdout.split())
+        imports.append(took)
+        rss.append(peak)
+    return statistics.median(walls), statistics.median(imports), statistics.median(rss)
+
+
 def check_count(config: Path, env: dict[str, str]) -> int:
     """How many checks the config makes (what a full screen counts in its top bar)."""
     done = subprocess.run([sys.executable, "-m", "console.cli", "--headless", "check",
@@ -289,20 +341,36 @@ def measure(stack: Any, config: Path, config10: Path, workdir: Path,
         finally:
             tmux("kill-session", "-t", session)
 
-    check_wall, check_cpu = run_wall([sys.executable, "-m", "console.cli", "--headless",
-                                      "check", "--config", str(config)], env)
+    check_args = ["--headless", "check", "--config", str(config)]
+    check_wall, check_cpu = run_wall([sys.executable, "-m", "console.cli", *check_args], env)
     script = workdir / "check.sh"
     script.write_text(shell_check(stack))
     shell_wall, _ = run_wall(["bash", str(script)], env)
     rows.append(("--headless check, every target", f"{check_wall:.2f} s wall, "
                  f"{check_cpu:.2f} s CPU", f"shell script {shell_wall:.2f} s "
                  f"({check_wall / shell_wall:.2f}x)"))
-    only_wall, only_cpu = run_wall([sys.executable, "-m", "console.cli", "--headless", "check",
-                                    "--config", str(config), "--only", "host"], env)
+    libraries = libraries_loaded(check_args, env)
+    floor_wall, floor_imports, floor_rss = library_floor(libraries, env)
+    tops = sorted({name.split(".")[0] for name in libraries})
+    rows.append(("  floor: python importing its libraries", f"{floor_wall:.2f} s wall "
+                 f"({floor_imports:.2f} s imports)", f"{len(libraries)} modules of "
+                 f"{', '.join(tops)}"))
+    tui_libraries = sorted({*libraries, "textual.app", "textual.widgets"})
+    _, _, tui_floor_rss = library_floor(tui_libraries, env)
+    rows.append(("  floor: resident MB with textual too", f"{tui_floor_rss:.0f} MB peak",
+                 f"check's libraries alone {floor_rss:.0f} MB"))
+    rows.append(("  floor: first screen", f"{bare_paint + floor_imports:.2f} s",
+                 "the bare app's first screen + importing the check's libraries"))
+    only_args = ["--headless", "check", "--config", str(config), "--only", "host"]
+    only_wall, only_cpu = run_wall([sys.executable, "-m", "console.cli", *only_args], env)
     pass_wall, pass_cpu = run_wall([sys.executable, "-c", "pass"], env)
     rows.append(("--headless check --only host", f"{only_wall:.2f} s wall, {only_cpu:.2f} s CPU",
                  f"python -c pass {pass_wall:.2f} s, {pass_cpu:.2f} s CPU "
                  f"({only_wall / pass_wall:.1f}x)"))
+    only_libraries = [*libraries_loaded(only_args, env), "asyncio"]
+    only_floor, _, _ = library_floor(only_libraries, env)
+    rows.append(("  floor: python importing its libraries", f"{only_floor:.2f} s wall",
+                 ", ".join(sorted({n.split(".")[0] for n in only_libraries}))))
 
     paint10, cpu10, rss10 = measure_tui(config10, env, "tui10")
     rows.append(("10x targets: TUI idle CPU", f"{cpu10:.2f} % of a core",

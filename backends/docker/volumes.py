@@ -143,13 +143,10 @@ def _fsync_file(path: Path) -> None:
 def apply_retention(directory: str, volume: str, keep: int) -> list[str]:
     """Delete all but the newest `keep` backups, never the newest good one; names removed."""
     backups = list_backups(directory, volume)
-    kept = backups[:keep]
     newest_good = next((b for b in backups if b.good), None)
-    if newest_good is not None and newest_good not in kept:
-        kept.append(newest_good)
     removed: list[str] = []
-    for backup in backups:
-        if backup in kept:
+    for backup in backups[keep:]:
+        if backup is newest_good:
             continue
         for path in (backup.path + CHECKSUM, backup.path):
             with contextlib.suppress(FileNotFoundError):
