@@ -1,9 +1,11 @@
 """A directory restore replaces every path or none: all paths are unpacked beside their
-destinations first, then swapped; a swap that fails puts back what was already swapped, and
-an earlier interrupted restore is never overwritten. Real files, direct calls."""
+destinations first, then swapped; a swap that fails puts back what was already swapped, a
+restore stopped dead at any rename is undone by the next one, and content of unknown origin
+left aside is never overwritten. Real files, direct calls."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 
 from backends.dirbackup import archive
 from backends.dirbackup.config import DirBackupConfig
-from backends.dirbackup.restore import NEW, OLD, restore
+from backends.dirbackup.restore import DONE, NEW, OLD, restore, undo_interrupted
 
 PATHS = ("alpha", "beta", "gamma")
 
@@ -120,3 +122,63 @@ def test_an_archive_holding_none_of_the_paths_is_refused(tmp_path: Path) -> None
     with pytest.raises(archive.BackupError, match="it was never verified"):
         restore(config, listed, None, lambda line: None)
     assert _state(tmp_path / "app")["alpha/sub/file.txt"] == "alpha v2\n"
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing that catches errors runs."""
+
+
+def test_a_restore_stopped_at_any_rename_is_all_old_or_all_new_then_completed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_rename = os.rename
+    stopped_at = 0
+    while True:
+        stopped_at += 1
+        case = tmp_path / str(stopped_at)
+        case.mkdir()
+        config, backup = _setup(case)
+        app = case / "app"
+        before = _state(app)
+        after = {f"{n}/sub/file.txt": f"{n} v1\n" for n in PATHS}
+        calls = 0
+
+        def rename(source: str | Path, target: str | Path, stop: int = stopped_at) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == stop:
+                raise _Killed
+            real_rename(source, target)
+
+        monkeypatch.setattr(os, "rename", rename)
+        try:
+            restore(config, backup, None, lambda line: None)
+        except _Killed:
+            pass
+        else:
+            break  # past the last rename: nothing left to stop
+        finally:
+            monkeypatch.setattr(os, "rename", real_rename)
+        lines: list[str] = []
+        undo_interrupted(config, lines.append)
+        assert _state(app) in (before, after), (stopped_at, _state(app))
+        if _state(app) == before and calls > 1:
+            assert any(line.startswith("put back the previous content of") for line in lines)
+        assert not any(p.name.endswith(OLD) for p in app.iterdir()), stopped_at
+        restore(config, backup, None, lines.append)
+        assert _state(app) == after
+        assert sorted(p.name for p in app.iterdir()) == sorted(PATHS), stopped_at
+    # three paths: each moved aside, each moved in, each marked done
+    assert stopped_at == 3 * 3 + 1
+
+
+def test_old_content_marked_done_but_not_yet_deleted_is_removed_by_the_next_restore(
+        tmp_path: Path) -> None:
+    config, backup = _setup(tmp_path)
+    app = tmp_path / "app"
+    leftover = app / f".beta{DONE}"
+    leftover.mkdir()
+    lines: list[str] = []
+    restore(config, backup, None, lines.append)
+    assert not leftover.exists()
+    assert f"removed {leftover}, the previous content of {app / 'beta'} left by a restore " \
+           "that had finished" in lines

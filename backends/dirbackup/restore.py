@@ -5,10 +5,17 @@ its destination (`.NAME.opsconsole-restore-new`, same file system); only when al
 unpacked is each destination's old content moved aside (`.NAME.opsconsole-restore-old`) and
 the new one renamed into place. The old content is deleted once every path is in place; if a
 swap fails, the paths already swapped get their old content back.
+
+A restore killed in the middle of its swap is undone by the next one: before swapping, a
+record of every destination (and whether it had content) is written in the backup
+directory; the old contents are renamed `.NAME.opsconsole-restore-done` once all paths are in
+place, and removing the record is the moment the restore counts as done. A record found
+later puts every listed path back as it was; `-done` content without a record is deleted.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tarfile
@@ -17,10 +24,12 @@ from pathlib import Path
 
 from backends.dirbackup.archive import BackupError, BackupFile, Log, verify
 from backends.dirbackup.config import DirBackupConfig
-from console.core.files import fsync_directory, private_dir
+from console.core.files import fsync_directory, private_dir, write_durably
 
 NEW = ".opsconsole-restore-new"
 OLD = ".opsconsole-restore-old"
+DONE = ".opsconsole-restore-done"
+RECORD = ".opsconsole-restore-swap"  # `.NAME` + this, in the backup directory
 
 
 @dataclass
@@ -32,6 +41,10 @@ class _Staged:
     @property
     def old(self) -> Path:
         return self.dest.parent / f".{self.dest.name}{OLD}"
+
+    @property
+    def done(self) -> Path:
+        return self.dest.parent / f".{self.dest.name}{DONE}"
 
     @property
     def unpacked(self) -> Path:
@@ -47,6 +60,7 @@ def _remove(path: Path) -> None:
 
 def restore(config: DirBackupConfig, backup: BackupFile, to: str | None, log: Log) -> list[str]:
     """Restore `backup`; returns the destinations written. Raises BackupError."""
+    undo_interrupted(config, log)
     log(f"verifying {backup.name}")
     verify(backup)
     root = Path(to) if to else Path("/")
@@ -66,6 +80,10 @@ def restore(config: DirBackupConfig, backup: BackupFile, to: str | None, log: Lo
                 raise BackupError(f"an earlier restore was interrupted: the previous content of "
                                   f"{dest} is in {item.old}; move it back or delete it, then "
                                   "retry")
+            if os.path.lexists(item.done):
+                _remove(item.done)
+                log(f"removed {item.done}, the previous content of {dest} left by a restore "
+                    "that had finished")
             _remove(item.stage)  # left by an earlier run that failed while unpacking
             item.stage.mkdir(mode=0o700)
             staged.append(item)
@@ -74,7 +92,16 @@ def restore(config: DirBackupConfig, backup: BackupFile, to: str | None, log: Lo
                 members = [m for m in tar.getmembers()
                            if m.name == arcname or m.name.startswith(arcname + "/")]
                 tar.extractall(item.stage, members=members, filter="tar")
-        _swap(staged, log)
+        record = _record_path(config)
+        write_durably(record, json.dumps([{"dest": str(item.dest),
+                                           "had_old": os.path.lexists(item.dest)}
+                                          for item in staged]))
+        try:
+            swapped = _swap(staged)
+        except OSError:
+            record.unlink()
+            raise
+        _commit(swapped, record, log)
     except (OSError, tarfile.TarError) as exc:
         raise BackupError(f"restore from {backup.name} failed ({exc}); nothing was replaced "
                           "that was not put back") from None
@@ -84,7 +111,13 @@ def restore(config: DirBackupConfig, backup: BackupFile, to: str | None, log: Lo
     return [str(item.dest) for item in staged]
 
 
-def _swap(staged: list[_Staged], log: Log) -> None:
+def _record_path(config: DirBackupConfig) -> Path:
+    return Path(config.dir) / f".{config.name}{RECORD}"
+
+
+def _swap(staged: list[_Staged]) -> list[tuple[_Staged, bool]]:
+    """Move each old content aside and the new one in; on a failure, put back what was
+    swapped and raise. Returns (item, had old content) for every path."""
     done: list[tuple[_Staged, bool]] = []
     try:
         for item in staged:
@@ -105,7 +138,46 @@ def _swap(staged: list[_Staged], log: Log) -> None:
             if had_old:
                 os.rename(item.old, item.dest)
         raise
-    for item, had_old in done:
+    return done
+
+
+def _commit(swapped: list[tuple[_Staged, bool]], record: Path, log: Log) -> None:
+    """Every path is in place: mark the old contents done, remove the record (from here on
+    the restore counts as done), then delete the old contents."""
+    for item, had_old in swapped:
+        if had_old:
+            os.rename(item.old, item.done)
+            fsync_directory(item.dest.parent)
+    record.unlink()
+    fsync_directory(record.parent)
+    for item, had_old in swapped:
         log(f"restored {item.dest}" + (" (its previous content was replaced)" if had_old else ""))
         if had_old:
-            _remove(item.old)
+            _remove(item.done)
+
+
+def undo_interrupted(config: DirBackupConfig, log: Log) -> None:
+    """Put every path a restore killed during its swap had listed back as it was before."""
+    record = _record_path(config)
+    try:
+        entries = json.loads(record.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"cannot read {record}, left by an interrupted restore: {exc}; "
+                          "check the restored paths by hand, then delete it") from None
+    for entry in entries:
+        dest = Path(entry["dest"])
+        item = _Staged("", dest, dest)
+        aside = next((p for p in (item.old, item.done) if os.path.lexists(p)), None)
+        if entry["had_old"] and aside is not None:
+            _remove(dest)  # the new content, when its rename had happened
+            os.rename(aside, dest)
+            log(f"put back the previous content of {dest}, moved aside by an interrupted "
+                "restore")
+        elif not entry["had_old"] and os.path.lexists(dest):
+            _remove(dest)
+            log(f"removed {dest}, put there by an interrupted restore")
+        fsync_directory(dest.parent)
+    record.unlink()
+    fsync_directory(record.parent)
