@@ -5,6 +5,7 @@ left aside is never overwritten. Real files, direct calls."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import stat
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.dirbackup import archive
+from backends.dirbackup import DirBackupBackend, archive
 from backends.dirbackup.config import DirBackupConfig
 from backends.dirbackup.restore import DONE, NEW, OLD, restore, undo_interrupted
+from console.core.model import Status
 
 PATHS = ("alpha", "beta", "gamma")
 
@@ -182,3 +184,33 @@ def test_old_content_marked_done_but_not_yet_deleted_is_removed_by_the_next_rest
     assert not leftover.exists()
     assert f"removed {leftover}, the previous content of {app / 'beta'} left by a restore " \
            "that had finished" in lines
+
+
+def test_a_swap_cut_short_is_critical_in_the_check_until_the_next_restore(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config, backup = _setup(tmp_path)
+    app = tmp_path / "app"
+    real_rename = os.rename
+    calls = 0
+
+    def rename(source: str | Path, target: str | Path) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 4:  # beta moved aside, not yet replaced
+            raise _Killed
+        real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(_Killed):
+        restore(config, backup, None, lambda line: None)
+    monkeypatch.setattr(os, "rename", real_rename)
+    backend = DirBackupBackend(config)
+    [check] = backend.evaluate(asyncio.run(backend.collect()))
+    assert check.status is Status.CRITICAL
+    assert check.summary == (
+        f"a restore was interrupted while swapping: {', '.join(config.paths)} may mix old and "
+        "restored content; run the restore again (it first puts back what was there)")
+    assert not (app / "beta").exists()
+    restore(config, backup, None, lambda line: None)
+    [check] = backend.evaluate(asyncio.run(backend.collect()))
+    assert check.status is Status.OK, check.summary

@@ -20,7 +20,7 @@ from backends.dirbackup import archive
 from backends.dirbackup.archive import BackupError, BackupFile
 from backends.dirbackup.commands import run_command
 from backends.dirbackup.config import DirBackupConfig, parse, validate
-from backends.dirbackup.restore import restore
+from backends.dirbackup.restore import interrupted, restore
 from console.core.actions import ActionOutcome, ActionSpec, Progress
 from console.core.durations import format_age, format_span
 from console.core.errors import ActionFailed
@@ -33,6 +33,7 @@ BACKUP_TIMEOUT = 3600.0
 @dataclass(frozen=True)
 class DirBackupSnapshot:
     backups: tuple[BackupFile, ...]  # newest first
+    interrupted: tuple[str, ...] = ()  # the paths of a restore killed during its swap
 
     @property
     def newest_verified(self) -> BackupFile | None:
@@ -58,12 +59,19 @@ class DirBackupBackend(Backend[DirBackupSnapshot]):
         # a thread: the backup directory may be on a slow or hung network mount
         async with asyncio.timeout(self.timeout):
             found = await asyncio.to_thread(archive.list_backups, self.config)
-        return DirBackupSnapshot(tuple(found))
+            swapping = await asyncio.to_thread(interrupted, self.config)
+        return DirBackupSnapshot(tuple(found), tuple(swapping))
 
     def evaluate(self, snapshot: DirBackupSnapshot) -> list[CheckResult]:
         cfg = self.config
         target = f"dir:{self.name}"
         details = f"{', '.join(cfg.paths)} -> {cfg.dir}"
+        if snapshot.interrupted:
+            return [CheckResult(target, Status.CRITICAL,
+                                f"a restore was interrupted while swapping: "
+                                f"{', '.join(snapshot.interrupted)} may mix old and restored "
+                                "content; run the restore again (it first puts back what "
+                                "was there)", details=details)]
         newest = snapshot.newest_verified
         if newest is None:
             status = Status.WARNING if cfg.max_age is not None else Status.OK

@@ -156,6 +156,17 @@ def _commit(swapped: list[tuple[_Staged, bool]], record: Path, log: Log) -> None
             _remove(item.done)
 
 
+def interrupted(config: DirBackupConfig) -> list[str]:
+    """The destinations of a restore killed during its swap (none when there was none)."""
+    try:
+        entries = json.loads(_record_path(config).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError):
+        return [str(_record_path(config))]
+    return [str(entry.get("dest", "?")) for entry in entries if isinstance(entry, dict)]
+
+
 def undo_interrupted(config: DirBackupConfig, log: Log) -> None:
     """Put every path a restore killed during its swap had listed back as it was before."""
     record = _record_path(config)
