@@ -223,3 +223,36 @@ def test_config_errors_name_the_key(tmp_path: Path, write_config: Callable[..., 
     relative = write_config("[[backup]]\nname = 'x'\npaths = ['media']\ndir = '/tmp/b'\n", "r.toml")
     done = run(relative, cli_env, "check")
     assert "'media' must be an absolute path" in done.stderr + done.stdout
+
+
+def test_a_backup_killed_between_before_and_after_is_critical_until_after_runs(
+        app_tree: Path, tmp_path: Path, write_config: Callable[..., Path],
+        cli_env: dict[str, str]) -> None:
+    backups, hold, started = tmp_path / "backups", tmp_path / "hold", tmp_path / "started"
+    hold.touch()
+    before = ["sh", "-c", f"touch {started}; if [ -e {hold} ]; then exec sleep 120; fi"]
+    config = write_config(config_for(app_tree, backups, f"before = [{before!r}]\n"
+                                                        f"after = [['rm', '-f', '{started}']]\n"))
+    running = subprocess.Popen(
+        [*OPSCONSOLE, "--headless", "backup", "dir:media", "--yes", "--config", str(config)],
+        env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert running.poll() is None and time.monotonic() < deadline, "before never ran"
+            time.sleep(0.05)
+        meanwhile = run(config, cli_env, "check")
+        assert "never ran" not in meanwhile.stdout, meanwhile.stdout  # still running: fine
+    finally:
+        os.killpg(running.pid, signal.SIGKILL)
+        running.wait(timeout=30)
+    told = run(config, cli_env, "check")
+    assert told.returncode == 2, told.stdout
+    assert f"CRITICAL dir:media - a backup was stopped after its before commands: rm -f " \
+           f"{started} never ran; run it, or back up again" in told.stdout
+    hold.unlink()
+    again = run(config, cli_env, "backup", "dir:media", "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert not started.exists()  # its after ran
+    assert run(config, cli_env, "check").returncode == 0

@@ -18,7 +18,12 @@ from typing import Any
 from backends.base import Backend, BackendKind, Runtime
 from backends.dirbackup import archive
 from backends.dirbackup.archive import BackupError, BackupFile
-from backends.dirbackup.commands import run_command
+from backends.dirbackup.commands import (
+    after_pending,
+    clear_after_pending,
+    mark_after_pending,
+    run_command,
+)
 from backends.dirbackup.config import DirBackupConfig, parse, validate
 from backends.dirbackup.restore import interrupted, restore
 from console.core.actions import ActionOutcome, ActionSpec, Progress
@@ -34,6 +39,7 @@ BACKUP_TIMEOUT = 3600.0
 class DirBackupSnapshot:
     backups: tuple[BackupFile, ...]  # newest first
     interrupted: tuple[str, ...] = ()  # the paths of a restore killed during its swap
+    after_pending: bool = False  # a backup was stopped between its before and after commands
 
     @property
     def newest_verified(self) -> BackupFile | None:
@@ -60,7 +66,8 @@ class DirBackupBackend(Backend[DirBackupSnapshot]):
         async with asyncio.timeout(self.timeout):
             found = await asyncio.to_thread(archive.list_backups, self.config)
             swapping = await asyncio.to_thread(interrupted, self.config)
-        return DirBackupSnapshot(tuple(found), tuple(swapping))
+            owed = await asyncio.to_thread(after_pending, self.config)
+        return DirBackupSnapshot(tuple(found), tuple(swapping), owed)
 
     def evaluate(self, snapshot: DirBackupSnapshot) -> list[CheckResult]:
         cfg = self.config
@@ -72,6 +79,11 @@ class DirBackupBackend(Backend[DirBackupSnapshot]):
                                 f"{', '.join(snapshot.interrupted)} may mix old and restored "
                                 "content; run the restore again (it first puts back what "
                                 "was there)", details=details)]
+        if snapshot.after_pending:
+            owed = "; ".join(" ".join(argv) for argv in cfg.after)
+            return [CheckResult(target, Status.CRITICAL,
+                                f"a backup was stopped after its before commands: {owed} "
+                                "never ran; run it, or back up again", details=details)]
         newest = snapshot.newest_verified
         if newest is None:
             status = Status.WARNING if cfg.max_age is not None else Status.OK
@@ -123,6 +135,8 @@ class DirBackupBackend(Backend[DirBackupSnapshot]):
         made: BackupFile | None = None
         problems: list[str] = []
         try:
+            if cfg.after:
+                await asyncio.to_thread(mark_after_pending, cfg)
             for argv in cfg.before:
                 await run_command(argv, cfg.command_timeout, log)
             progress.progress(None, None, f"archiving {', '.join(cfg.paths)}")
@@ -135,6 +149,8 @@ class DirBackupBackend(Backend[DirBackupSnapshot]):
                 await run_command(argv, cfg.command_timeout, log)
             except BackupError as exc:
                 problems.append(f"after: {exc}")
+        if cfg.after:
+            await asyncio.to_thread(clear_after_pending, cfg)
         if made is None:
             raise ActionFailed(f"backup of dir:{self.name} failed: {'; '.join(problems)}")
         for name in await asyncio.to_thread(archive.apply_retention, cfg):

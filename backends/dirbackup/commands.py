@@ -1,15 +1,64 @@
 """The `before` and `after` commands of a backup (stop a writer, flush a cache...).
 
 Each runs as an argument list (no shell), its output logged line by line, killed at the
-entry's `command_timeout`.
+entry's `command_timeout`. While `before` has run and `after` has not, a marker in the backup
+directory says so, so that `check` can tell when a killed backup left a writer stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 from backends.dirbackup.archive import BackupError, Log
+from backends.dirbackup.config import DirBackupConfig
+from console.core.files import fsync_directory, private_dir, write_durably
 from console.core.loglines import printable
+
+AFTER_PENDING = ".opsconsole-after-pending"  # `.NAME` + this, in the backup directory
+
+
+def _pending_path(config: DirBackupConfig) -> Path:
+    return Path(config.dir) / f".{config.name}{AFTER_PENDING}"
+
+
+def _started(pid: int) -> str | None:
+    """When a process started (clock ticks since boot), or None when there is no such process:
+    with its pid, it names one process even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def mark_after_pending(config: DirBackupConfig) -> None:
+    """Before the `before` commands run: their `after` commands are owed, by this process."""
+    private_dir(Path(config.dir))
+    pid = os.getpid()
+    write_durably(_pending_path(config), f"{pid} {_started(pid)}\n")
+
+
+def clear_after_pending(config: DirBackupConfig) -> None:
+    """The `after` commands have run (whatever they answered)."""
+    try:
+        os.unlink(_pending_path(config))
+    except FileNotFoundError:
+        return
+    fsync_directory(Path(config.dir))
+
+
+def after_pending(config: DirBackupConfig) -> bool:
+    """A backup ran its `before` commands and was stopped before its `after` commands (not
+    one still running)."""
+    try:
+        pid, started = _pending_path(config).read_text(encoding="utf-8").split()[:2]
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return True
+    return not pid.isdigit() or _started(int(pid)) != started
 
 
 async def run_command(argv: tuple[str, ...], timeout: float, log: Log) -> None:
