@@ -179,6 +179,7 @@ def test_old_content_marked_done_but_not_yet_deleted_is_removed_by_the_next_rest
     app = tmp_path / "app"
     leftover = app / f".beta{DONE}"
     leftover.mkdir()
+    (leftover / "file.txt").write_text("beta v0\n")
     lines: list[str] = []
     restore(config, backup, None, lines.append)
     assert not leftover.exists()
