@@ -15,7 +15,14 @@ import pytest
 
 from backends.dirbackup import DirBackupBackend, archive
 from backends.dirbackup.config import DirBackupConfig
-from backends.dirbackup.restore import DONE, NEW, OLD, restore, undo_interrupted
+from backends.dirbackup.restore import (
+    DONE,
+    NEW,
+    OLD,
+    interrupted,
+    restore,
+    undo_interrupted,
+)
 from console.core.model import Status
 
 PATHS = ("alpha", "beta", "gamma")
@@ -95,6 +102,7 @@ def test_a_failed_swap_puts_back_what_was_already_swapped(tmp_path: Path) -> Non
     with pytest.raises(archive.BackupError, match="nothing was replaced that was not put back"):
         restore(config, backup, None, sabotage)
     assert _state(app) == before
+    assert interrupted(config) == []  # put back already: nothing for check to report
     assert sorted(p.name for p in app.iterdir()) == sorted(PATHS)
 
 
