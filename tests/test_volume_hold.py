@@ -1,13 +1,14 @@
 """What a volume backup or restore holds is given back by the next run when the first was
-killed: the record written before pausing or stopping, and its release (against a real
-dockerd)."""
+killed: the record written before pausing or stopping, its release, and the whole recovery
+(helpers, held containers, partial files) (against a real dockerd)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from backends.docker.volumes import HELD, hold, release_held
+from backends.docker.inspect import HELPER_LABEL
+from backends.docker.volumes import HELD, VOLUME_LABEL, hold, recover, release_held
 from tests.test_docker_support import DockerLab, docker_lab
 
 __all__ = ["docker_lab"]
@@ -72,3 +73,24 @@ def test_a_damaged_record_or_a_gone_container_is_said_and_forgotten(
     record.write_text("{half a record")
     release_held(docker_lab.client, directory, volume, lines.append)
     assert len(lines) == 1 and not record.exists()
+
+
+def test_recover_settles_helpers_releases_containers_and_removes_partial_files(
+        docker_lab: DockerLab) -> None:
+    volume = docker_lab.volume("data")
+    directory = docker_lab.tmp_path
+    helper = docker_lab.run("helper", ["sleep", "600"],
+                            labels={HELPER_LABEL: "backup", VOLUME_LABEL: volume})
+    paused = docker_lab.run("paused", ["sleep", "600"])
+    hold(directory, volume, "pause", [paused])
+    paused.pause()
+    part = directory / f"{volume}-20260101T000000Z.tar.gz.part"
+    part.write_bytes(b"half an archive")
+    lines: list[str] = []
+    recover(docker_lab.client, directory, volume, 30, lines.append)
+    assert docker_lab.client.containers.list(all=True, filters={"id": helper.id}) == []
+    assert _status(docker_lab, "paused") == "running"
+    assert not part.exists() and not (directory / f".{volume}{HELD}").exists()
+    assert lines == [f"removing {helper.name}, left by an interrupted backup",
+                     f"unpaused {paused.name}, left paused by an interrupted run",
+                     f"removed {part.name} left by an interrupted backup"]

@@ -279,7 +279,7 @@ def release_held(client: Any, directory: Path, volume: str, log: Callable[[str],
                 log(f"started {container.name}, left stopped by an interrupted run")
         except Exception as exc:
             log(f"could not release container {container_id[:12]}: {printable(str(exc), 200)}")
-    path.unlink(missing_ok=True)
+    path.unlink()
 
 
 def recover(client: Any, directory: Path, volume: str, timeout: float,
