@@ -19,6 +19,7 @@ from backends.dirbackup.restore import (
     DONE,
     NEW,
     OLD,
+    RECORD,
     interrupted,
     restore,
     undo_interrupted,
@@ -138,8 +139,10 @@ class _Killed(BaseException):
     """Stands for SIGKILL: nothing that catches errors runs."""
 
 
+@pytest.mark.parametrize("missing", ["", "gamma"])
 def test_a_restore_stopped_at_any_rename_is_all_old_or_all_new_then_completed(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+    """`missing`: a path that is not there when the restore starts (the restore brings it)."""
     real_rename = os.rename
     stopped_at = 0
     while True:
@@ -148,6 +151,8 @@ def test_a_restore_stopped_at_any_rename_is_all_old_or_all_new_then_completed(
         case.mkdir()
         config, backup = _setup(case)
         app = case / "app"
+        if missing:
+            shutil.rmtree(app / missing)
         before = _state(app)
         after = {f"{n}/sub/file.txt": f"{n} v1\n" for n in PATHS}
         calls = 0
@@ -172,13 +177,17 @@ def test_a_restore_stopped_at_any_rename_is_all_old_or_all_new_then_completed(
         undo_interrupted(config, lines.append)
         assert _state(app) in (before, after), (stopped_at, _state(app))
         if _state(app) == before and calls > 1:
-            assert any(line.startswith("put back the previous content of") for line in lines)
+            assert any(line.startswith(("put back the previous content of", "removed "))
+                       for line in lines), lines
         assert not any(p.name.endswith(OLD) for p in app.iterdir()), stopped_at
+        assert interrupted(config) == []
+        if missing:
+            assert not (app / missing).exists()
         restore(config, backup, None, lines.append)
         assert _state(app) == after
         assert sorted(p.name for p in app.iterdir()) == sorted(PATHS), stopped_at
-    # three paths: each moved aside, each moved in, each marked done
-    assert stopped_at == 3 * 3 + 1
+    # each path there moved aside, moved in and marked done; a missing one only moved in
+    assert stopped_at == (3 * 3 if not missing else 2 * 3 + 1) + 1
 
 
 def test_old_content_marked_done_but_not_yet_deleted_is_removed_by_the_next_restore(
@@ -223,3 +232,14 @@ def test_a_swap_cut_short_is_critical_in_the_check_until_the_next_restore(
     restore(config, backup, None, lambda line: None)
     [check] = backend.evaluate(asyncio.run(backend.collect()))
     assert check.status is Status.OK, check.summary
+
+
+def test_a_damaged_swap_record_is_reported_and_never_guessed_from(tmp_path: Path) -> None:
+    config, backup = _setup(tmp_path)
+    record = Path(config.dir) / f".{config.name}{RECORD}"
+    record.write_text('[{"dest": ')
+    assert interrupted(config) == [str(record)]
+    with pytest.raises(archive.BackupError, match=r"cannot read .*left by an interrupted "
+                                                  r"restore: .*check the restored paths by hand"):
+        restore(config, backup, None, lambda line: None)
+    assert _state(tmp_path / "app")["alpha/sub/file.txt"] == "alpha v2\n"
