@@ -174,7 +174,10 @@ def test_a_restore_stopped_at_any_rename_is_all_old_or_all_new_then_completed(
         finally:
             monkeypatch.setattr(os, "rename", real_rename)
         lines: list[str] = []
+        brought = bool(missing) and (app / missing).exists()
         undo_interrupted(config, lines.append)
+        if brought:
+            assert f"removed {app / missing}, put there by an interrupted restore" in lines
         assert _state(app) in (before, after), (stopped_at, _state(app))
         if _state(app) == before and calls > 1:
             assert any(line.startswith(("put back the previous content of", "removed "))
