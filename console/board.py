@@ -59,6 +59,11 @@ class CheckBoard:
         self._keys_of[result.backend_id] = keys
         return changed
 
+    @property
+    def complete(self) -> bool:
+        """Every backend has reported at least once (answered, or failed)."""
+        return all(view.result is not None for view in self.views.values())
+
     def backend_views(self, kind: str) -> list[BackendView]:
         return [v for v in self.views.values() if v.backend.kind == kind]
 

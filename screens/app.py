@@ -88,6 +88,7 @@ class OpsConsoleApp(App[int]):
         self.session.on_action(self._action_changed)
         self._redraw_pending = False
         self._last_redraw = 0.0
+        self._shown_complete = False  # the last redraw had every backend's first result
         self._display_errors: set[str] = set()
         for view in VIEWS:
             self.add_mode(view.name, functools.partial(self._make_screen, view.name))
@@ -321,12 +322,16 @@ class OpsConsoleApp(App[int]):
     def _schedule_redraw(self, delay: float = _REDRAW_DELAY) -> None:
         if not self._redraw_pending:
             self._redraw_pending = True
+            # until the screen has shown every backend's first result, each one shows at
+            # once: it is complete as soon as the slowest backend answered, not a gap later
+            gap = MIN_REDRAW_GAP if self._shown_complete else 0.0
             since = time.monotonic() - self._last_redraw
-            self.set_timer(max(delay, MIN_REDRAW_GAP - since), self._redraw)
+            self.set_timer(max(delay, gap - since), self._redraw)
 
     def _redraw(self) -> None:
         self._redraw_pending = False
         self._last_redraw = time.monotonic()
+        self._shown_complete = self.session.board.complete
         screen = self._base_screen()
         if screen is not None and screen.is_mounted:
             with contextlib.suppress(NoMatches):  # a screen taken apart as the console quits
