@@ -341,6 +341,7 @@ class CeleryBackend(Backend[CelerySnapshot]):
         client, self._client = self._client, None
         if client is not None:
             await asyncio.to_thread(client.close)
+        self.store.close()
 
 
 def failure_event(app: str, task: FailedTask) -> TimelineEvent:

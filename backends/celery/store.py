@@ -7,16 +7,17 @@ Rows older than the retention, or beyond the row limit, are dropped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from backends.celery.snapshot import FailedTask
-from console.core.statedb import connect
+from console.core.statedb import SharedConnection
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS celery_failed (
@@ -72,22 +73,26 @@ class FailedStore:
         self.app = app
         self.retention = retention
         self.max_rows = max_rows
+        self._db = SharedConnection(state_dir)
         self._ready = False
 
-    def _connect(self) -> sqlite3.Connection:
-        connection = connect(self.state_dir)
-        if not self._ready:
-            connection.executescript(SCHEMA)
-            self._ready = True
-        return connection
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        with self._db.use() as connection:
+            if not self._ready:
+                connection.executescript(SCHEMA)
+                self._ready = True
+            yield connection
+
+    def close(self) -> None:
+        self._db.close()
 
     def record(self, failures: Iterable[Failure]) -> int:
         """Insert or complete failures; returns how many rows were new."""
         rows = list(failures)
         if not rows:
             return 0
-        connection = self._connect()
-        try:
+        with self._using() as connection:
             before = connection.total_changes
             with connection:
                 connection.execute("BEGIN IMMEDIATE")
@@ -101,8 +106,6 @@ class FailedStore:
                 for f in rows:
                     self._complete(connection, f)
             return new
-        finally:
-            connection.close()
 
     def _complete(self, connection: sqlite3.Connection, f: Failure) -> None:
         """Fill what an earlier source did not know; exact arguments replace reprs."""
@@ -128,47 +131,37 @@ class FailedStore:
                 (f.args_repr, f.kwargs_repr, *key))
 
     def mark_retried(self, task_id: str, new_task_id: str, when: float | None = None) -> None:
-        connection = self._connect()
-        try:
+        with self._using() as connection:
             with connection:
                 connection.execute(
                     "UPDATE celery_failed SET retried_at = ?, retry_task_id = ?, "
                     "retry_state = 'PENDING' WHERE app = ? AND task_id = ?",
                     (when or time.time(), new_task_id, self.app, task_id))
-        finally:
-            connection.close()
 
     def set_retry_states(self, states: dict[str, str]) -> None:
         """Record what became of re-sent tasks, keyed by the new task id."""
         if not states:
             return
-        connection = self._connect()
-        try:
+        with self._using() as connection:
             with connection:
                 connection.executemany(
                     "UPDATE celery_failed SET retry_state = ? WHERE app = ? AND retry_task_id = ?",
                     [(state, self.app, new_id) for new_id, state in states.items()])
-        finally:
-            connection.close()
 
     def pending_retries(self) -> list[str]:
         """New task ids of retries whose outcome is not known yet."""
-        connection = self._connect()
-        try:
+        with self._using() as connection:
             placeholders = ",".join("?" for _ in FINAL_STATES)
             rows = connection.execute(
                 f"SELECT retry_task_id FROM celery_failed WHERE app = ? AND retry_task_id "
                 f"IS NOT NULL AND (retry_state IS NULL OR retry_state NOT IN ({placeholders}))",
                 (self.app, *FINAL_STATES)).fetchall()
-        finally:
-            connection.close()
         return [row[0] for row in rows]
 
     def prune(self, now: float | None = None) -> int:
         """Drop rows past the retention and beyond the row limit; returns how many went."""
         cutoff = (now or time.time()) - self.retention
-        connection = self._connect()
-        try:
+        with self._using() as connection:
             with connection:
                 gone = connection.execute(
                     "DELETE FROM celery_failed WHERE app = ? AND failed_at < ?",
@@ -178,65 +171,48 @@ class FailedStore:
                     "FROM celery_failed WHERE app = ? ORDER BY failed_at DESC LIMIT -1 OFFSET ?)",
                     (self.app, self.app, self.max_rows)).rowcount
             return gone
-        finally:
-            connection.close()
 
     def count_since(self, since: float) -> int:
-        connection = self._connect()
-        try:
+        with self._using() as connection:
             row = connection.execute(
                 "SELECT count(*) FROM celery_failed WHERE app = ? AND failed_at >= ?",
                 (self.app, since)).fetchone()
-        finally:
-            connection.close()
         return int(row[0])
 
     def between(self, since: float, until: float, limit: int) -> list[FailedTask]:
         """Failures between `since` and `until`, the newest `limit`, oldest first."""
-        connection = self._connect()
-        try:
+        with self._using() as connection:
             rows = connection.execute(
                 "SELECT task_id, name, failed_at, exception, traceback, args_json, kwargs_json, "
                 "args_repr, kwargs_repr, worker, queue, source, retried_at, retry_task_id, "
                 "retry_state FROM celery_failed WHERE app = ? AND failed_at BETWEEN ? AND ? "
                 "ORDER BY failed_at DESC LIMIT ?", (self.app, since, until, limit)).fetchall()
-        finally:
-            connection.close()
         return [_failed_task(row) for row in reversed(rows)]
 
     def recent(self, limit: int = 500) -> list[FailedTask]:
-        connection = self._connect()
-        try:
+        with self._using() as connection:
             rows = connection.execute(
                 "SELECT task_id, name, failed_at, exception, traceback, args_json, kwargs_json, "
                 "args_repr, kwargs_repr, worker, queue, source, retried_at, retry_task_id, "
                 "retry_state FROM celery_failed WHERE app = ? ORDER BY failed_at DESC LIMIT ?",
                 (self.app, limit)).fetchall()
-        finally:
-            connection.close()
         return [_failed_task(row) for row in rows]
 
     def get(self, task_id: str) -> FailedTask | None:
-        connection = self._connect()
-        try:
+        with self._using() as connection:
             row = connection.execute(
                 "SELECT task_id, name, failed_at, exception, traceback, args_json, kwargs_json, "
                 "args_repr, kwargs_repr, worker, queue, source, retried_at, retry_task_id, "
                 "retry_state FROM celery_failed WHERE app = ? AND task_id = ?",
                 (self.app, task_id)).fetchone()
-        finally:
-            connection.close()
         return _failed_task(row) if row else None
 
     def exact_arguments(self, task_id: str) -> tuple[list[Any], dict[str, Any]] | None:
         """The JSON arguments kept from the result backend, or None when only reprs are known."""
-        connection = self._connect()
-        try:
+        with self._using() as connection:
             row = connection.execute(
                 "SELECT args_json, kwargs_json FROM celery_failed WHERE app = ? AND task_id = ?",
                 (self.app, task_id)).fetchone()
-        finally:
-            connection.close()
         if row is None or row[0] is None:
             return None
         return list(json.loads(row[0])), dict(json.loads(row[1] or "{}"))

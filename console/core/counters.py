@@ -18,12 +18,11 @@ from pathlib import Path
 
 from console.core import statedb
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS counter_samples (
-    namespace TEXT NOT NULL, key TEXT NOT NULL, identity TEXT,
-    ts REAL NOT NULL, count INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS counter_samples_key ON counter_samples (namespace, key, ts);
-"""
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS counter_samples (namespace TEXT NOT NULL, key TEXT NOT NULL, "
+    "identity TEXT, ts REAL NOT NULL, count INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS counter_samples_key ON counter_samples (namespace, key, ts)",
+)
 # Each key's samples in the window, plus the last one before it (the baseline).
 _LOAD = """
 SELECT key, identity, ts, count FROM counter_samples AS s WHERE namespace = :ns AND (ts >= :start
@@ -88,6 +87,7 @@ class CounterHistory:
         self.window = window
         self._series: dict[str, list[_Point]] | None = None
         self._lock = threading.Lock()
+        self._db = statedb.SharedConnection(state_dir, *_SCHEMA)
 
     def record(self, samples: Iterable[Sample], now: float,
                backfill: Backfill | None = None) -> dict[str, int]:
@@ -144,21 +144,13 @@ class CounterHistory:
             seeded += [(key, p) for p in points]
         self._store(seeded, start, start, set())
 
-    def _connect(self) -> sqlite3.Connection:
-        connection = statedb.connect(self.state_dir)
-        connection.executescript(_SCHEMA)
-        return connection
-
     def _load(self, start: float) -> dict[str, list[_Point]]:
         series: dict[str, list[_Point]] = {}
         try:
-            connection = self._connect()
-            try:
+            with self._db.use() as connection:
                 rows = connection.execute(_LOAD, {"ns": self.namespace, "start": start})
                 for key, identity, ts, count in rows.fetchall():
                     series.setdefault(key, []).append(_Point(ts, count, identity))
-            finally:
-                connection.close()
         except (sqlite3.Error, OSError):
             pass  # no history to start from: growth is measured from this poll on
         return series
@@ -166,8 +158,7 @@ class CounterHistory:
     def _store(self, fresh: list[tuple[str, _Point]], start: float, now: float,
                present: set[str]) -> None:
         try:
-            connection = self._connect()
-            try:
+            with self._db.use() as connection:
                 connection.executemany(
                     "INSERT INTO counter_samples (namespace, key, identity, ts, count) "
                     "VALUES (?, ?, ?, ?, ?)",
@@ -179,7 +170,5 @@ class CounterHistory:
                 connection.executemany(
                     "DELETE FROM counter_samples WHERE namespace = ? AND key = ?",
                     [(self.namespace, key) for (key,) in gone if key not in present])
-            finally:
-                connection.close()
         except (sqlite3.Error, OSError):
             pass  # a read-only or full state dir must not stop the checks
