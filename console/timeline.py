@@ -113,16 +113,22 @@ async def gather(backends: Sequence[Backend[Any]], state_dir: Path, since: float
                 log.states_at(until))
 
     problems: list[tuple[str, str]] = []
-    reading = [_backend_events(b, since, until, limit) for b in backends]
+    # the backends are read while the state file is; a caller that gives up stops them too
+    reading = asyncio.gather(*(_backend_events(b, since, until, limit) for b in backends))
     try:
-        changes, records, states = await asyncio.to_thread(local)
-    except (sqlite3.Error, OSError) as exc:
-        changes, records, states = [], [], {}
-        problems.append(("state db", f"transitions and audit log unreadable: {one_line(exc)}"))
+        try:
+            changes, records, states = await asyncio.to_thread(local)
+        except (sqlite3.Error, OSError) as exc:
+            changes, records, states = [], [], {}
+            problems.append(("state db",
+                             f"transitions and audit log unreadable: {one_line(exc)}"))
+        answers = await reading
+    finally:
+        reading.cancel()
     events = [transition_event(c) for c in changes] + action_events(records)
     if len(changes) >= TRANSITION_LIMIT:
         problems.append(("transitions", f"only the newest {TRANSITION_LIMIT} are shown"))
-    for backend, (found, problem) in zip(backends, await asyncio.gather(*reading), strict=True):
+    for backend, (found, problem) in zip(backends, answers, strict=True):
         events += found
         if problem:
             problems.append((backend.id, problem))

@@ -4,17 +4,25 @@ draft, bad windows are one-line usage errors, and perfdata history is downsample
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from backends.base import Backend
+from console import timeline
 from console.core.model import CheckResult, Perf, Status
+from console.core.statedb import state_file
+from console.core.timeline import TimelineEvent
 from console.perfhistory import COARSE, FINE, PerfHistory
 from console.transitions import TransitionLog
 from tests.conftest import OPSCONSOLE
@@ -125,3 +133,60 @@ def test_perfdata_history_keeps_minutes_for_a_day_and_ten_minute_means_for_a_mon
         Perf("depth", 0),))], end + 86400 + 700)
     assert history.series("queue:crawl/jobs", end - 3600, end) == {}
     assert len(history.series("queue:crawl/jobs", end - 30 * 86400, end)["depth"]) == 12
+
+
+class _HangingSource(Backend[None]):
+    """A backend whose record never answers: it notes when its read starts and is cancelled."""
+
+    kind = "test"
+
+    def __init__(self) -> None:
+        super().__init__("hanging", interval=60, timeout=60)
+        self.started = self.cancelled = False
+
+    async def collect(self) -> None:
+        return None
+
+    def evaluate(self, snapshot: None) -> list[CheckResult]:
+        return []
+
+    def targets(self) -> list[str]:
+        return ["test:hanging"]
+
+    async def timeline_events(self, since: float, until: float,
+                              limit: int) -> list[TimelineEvent]:
+        self.started = True
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        return []
+
+
+async def test_a_timeline_reads_its_sources_beside_the_state_file_and_stops_them_if_given_up(
+        tmp_path: Path) -> None:
+    source = _HangingSource()
+    state = tmp_path / "state"
+    holder = sqlite3.connect(state_file(state), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # the state file's read waits on this lock
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            task = asyncio.create_task(timeline.gather([source], state, time.time() - 600,
+                                                       time.time()))
+            for _ in range(1000):  # the source is read while the state file is still locked
+                if source.started:
+                    break
+                await asyncio.sleep(0.01)
+            assert source.started, "the sources wait for the state file"
+            task.cancel()
+            holder.execute("ROLLBACK")
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            while not source.cancelled:
+                await asyncio.sleep(0)
+            gc.collect()
+    finally:
+        holder.close()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
