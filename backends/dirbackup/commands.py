@@ -28,7 +28,8 @@ def _started(pid: int) -> str | None:
     with its pid, it names one process even after the pid is reused."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[19]
+            # after the command name, which may itself hold ")"
+            return stat.read().rpartition(")")[2].split()[19]
     except (OSError, IndexError):
         return None
 
