@@ -7,11 +7,10 @@ Rows older than the retention, or beyond the row limit, are dropped.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ from typing import Any
 from backends.celery.snapshot import FailedTask
 from console.core.statedb import SharedConnection
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS celery_failed (
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS celery_failed (
     app TEXT NOT NULL,
     task_id TEXT NOT NULL,
     name TEXT NOT NULL DEFAULT '',
@@ -38,10 +37,10 @@ CREATE TABLE IF NOT EXISTS celery_failed (
     retry_task_id TEXT,
     retry_state TEXT,
     PRIMARY KEY (app, task_id)
-);
-CREATE INDEX IF NOT EXISTS celery_failed_time ON celery_failed (app, failed_at);
-CREATE INDEX IF NOT EXISTS celery_failed_retry ON celery_failed (app, retry_task_id);
-"""
+)""",
+    "CREATE INDEX IF NOT EXISTS celery_failed_time ON celery_failed (app, failed_at)",
+    "CREATE INDEX IF NOT EXISTS celery_failed_retry ON celery_failed (app, retry_task_id)",
+)
 
 FINAL_STATES = ("SUCCESS", "FAILURE", "REVOKED")
 _REPR_LIMIT = 1000  # celery cuts event args at 1024 characters; treat anything near it as cut
@@ -73,16 +72,7 @@ class FailedStore:
         self.app = app
         self.retention = retention
         self.max_rows = max_rows
-        self._db = SharedConnection(state_dir)
-        self._ready = False
-
-    @contextlib.contextmanager
-    def _using(self) -> Iterator[sqlite3.Connection]:
-        with self._db.use() as connection:
-            if not self._ready:
-                connection.executescript(SCHEMA)
-                self._ready = True
-            yield connection
+        self._db = SharedConnection(state_dir, *SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -92,7 +82,7 @@ class FailedStore:
         rows = list(failures)
         if not rows:
             return 0
-        with self._using() as connection:
+        with self._db.use() as connection:
             before = connection.total_changes
             with connection:
                 connection.execute("BEGIN IMMEDIATE")
@@ -131,7 +121,7 @@ class FailedStore:
                 (f.args_repr, f.kwargs_repr, *key))
 
     def mark_retried(self, task_id: str, new_task_id: str, when: float | None = None) -> None:
-        with self._using() as connection:
+        with self._db.use() as connection:
             with connection:
                 connection.execute(
                     "UPDATE celery_failed SET retried_at = ?, retry_task_id = ?, "
@@ -142,7 +132,7 @@ class FailedStore:
         """Record what became of re-sent tasks, keyed by the new task id."""
         if not states:
             return
-        with self._using() as connection:
+        with self._db.use() as connection:
             with connection:
                 connection.executemany(
                     "UPDATE celery_failed SET retry_state = ? WHERE app = ? AND retry_task_id = ?",
@@ -150,7 +140,7 @@ class FailedStore:
 
     def pending_retries(self) -> list[str]:
         """New task ids of retries whose outcome is not known yet."""
-        with self._using() as connection:
+        with self._db.use() as connection:
             placeholders = ",".join("?" for _ in FINAL_STATES)
             rows = connection.execute(
                 f"SELECT retry_task_id FROM celery_failed WHERE app = ? AND retry_task_id "
@@ -161,7 +151,7 @@ class FailedStore:
     def prune(self, now: float | None = None) -> int:
         """Drop rows past the retention and beyond the row limit; returns how many went."""
         cutoff = (now or time.time()) - self.retention
-        with self._using() as connection:
+        with self._db.use() as connection:
             with connection:
                 gone = connection.execute(
                     "DELETE FROM celery_failed WHERE app = ? AND failed_at < ?",
@@ -173,7 +163,7 @@ class FailedStore:
             return gone
 
     def count_since(self, since: float) -> int:
-        with self._using() as connection:
+        with self._db.use() as connection:
             row = connection.execute(
                 "SELECT count(*) FROM celery_failed WHERE app = ? AND failed_at >= ?",
                 (self.app, since)).fetchone()
@@ -181,7 +171,7 @@ class FailedStore:
 
     def between(self, since: float, until: float, limit: int) -> list[FailedTask]:
         """Failures between `since` and `until`, the newest `limit`, oldest first."""
-        with self._using() as connection:
+        with self._db.use() as connection:
             rows = connection.execute(
                 "SELECT task_id, name, failed_at, exception, traceback, args_json, kwargs_json, "
                 "args_repr, kwargs_repr, worker, queue, source, retried_at, retry_task_id, "
@@ -190,7 +180,7 @@ class FailedStore:
         return [_failed_task(row) for row in reversed(rows)]
 
     def recent(self, limit: int = 500) -> list[FailedTask]:
-        with self._using() as connection:
+        with self._db.use() as connection:
             rows = connection.execute(
                 "SELECT task_id, name, failed_at, exception, traceback, args_json, kwargs_json, "
                 "args_repr, kwargs_repr, worker, queue, source, retried_at, retry_task_id, "
@@ -199,7 +189,7 @@ class FailedStore:
         return [_failed_task(row) for row in rows]
 
     def get(self, task_id: str) -> FailedTask | None:
-        with self._using() as connection:
+        with self._db.use() as connection:
             row = connection.execute(
                 "SELECT task_id, name, failed_at, exception, traceback, args_json, kwargs_json, "
                 "args_repr, kwargs_repr, worker, queue, source, retried_at, retry_task_id, "
@@ -209,7 +199,7 @@ class FailedStore:
 
     def exact_arguments(self, task_id: str) -> tuple[list[Any], dict[str, Any]] | None:
         """The JSON arguments kept from the result backend, or None when only reprs are known."""
-        with self._using() as connection:
+        with self._db.use() as connection:
             row = connection.execute(
                 "SELECT args_json, kwargs_json FROM celery_failed WHERE app = ? AND task_id = ?",
                 (self.app, task_id)).fetchone()

@@ -62,12 +62,13 @@ class DirBackupBackend(Backend[DirBackupSnapshot]):
         return [f"dir:{self.name}"]
 
     async def collect(self) -> DirBackupSnapshot:
+        def read() -> DirBackupSnapshot:
+            return DirBackupSnapshot(tuple(archive.list_backups(self.config)),
+                                     tuple(interrupted(self.config)), after_pending(self.config))
+
         # a thread: the backup directory may be on a slow or hung network mount
         async with asyncio.timeout(self.timeout):
-            found = await asyncio.to_thread(archive.list_backups, self.config)
-            swapping = await asyncio.to_thread(interrupted, self.config)
-            owed = await asyncio.to_thread(after_pending, self.config)
-        return DirBackupSnapshot(tuple(found), tuple(swapping), owed)
+            return await asyncio.to_thread(read)
 
     def evaluate(self, snapshot: DirBackupSnapshot) -> list[CheckResult]:
         cfg = self.config

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from backends.dirbackup.archive import BackupError, Log
 from backends.dirbackup.config import DirBackupConfig
-from console.core.files import fsync_directory, private_dir, write_durably
+from console.core.files import private_dir, remove_durably, write_durably
 from console.core.loglines import printable
 
 AFTER_PENDING = ".opsconsole-after-pending"  # `.NAME` + this, in the backup directory
@@ -43,11 +43,7 @@ def mark_after_pending(config: DirBackupConfig) -> None:
 
 def clear_after_pending(config: DirBackupConfig) -> None:
     """The `after` commands have run (whatever they answered)."""
-    try:
-        os.unlink(_pending_path(config))
-    except FileNotFoundError:
-        return
-    fsync_directory(Path(config.dir))
+    remove_durably(_pending_path(config))
 
 
 def after_pending(config: DirBackupConfig) -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from backends.dirbackup.archive import BackupError, BackupFile, Log, verify
 from backends.dirbackup.config import DirBackupConfig
-from console.core.files import fsync_directory, private_dir, write_durably
+from console.core.files import fsync_directory, private_dir, remove_durably, write_durably
 
 NEW = ".opsconsole-restore-new"
 OLD = ".opsconsole-restore-old"
@@ -99,7 +99,7 @@ def restore(config: DirBackupConfig, backup: BackupFile, to: str | None, log: Lo
         try:
             swapped = _swap(staged)
         except OSError:
-            record.unlink()
+            remove_durably(record)
             raise
         _commit(swapped, record, log)
     except (OSError, tarfile.TarError) as exc:
@@ -148,47 +148,54 @@ def _commit(swapped: list[tuple[_Staged, bool]], record: Path, log: Log) -> None
         if had_old:
             os.rename(item.old, item.done)
             fsync_directory(item.dest.parent)
-    record.unlink()
-    fsync_directory(record.parent)
+    remove_durably(record)
     for item, had_old in swapped:
         log(f"restored {item.dest}" + (" (its previous content was replaced)" if had_old else ""))
         if had_old:
             _remove(item.done)
 
 
-def interrupted(config: DirBackupConfig) -> list[str]:
-    """The destinations of a restore killed during its swap (none when there was none)."""
+def _swap_record(config: DirBackupConfig) -> list[tuple[Path, bool]] | None:
+    """(destination, had content) of each path of a restore killed during its swap; None
+    when there was none. Raises ValueError (or OSError) when the record cannot be read."""
     try:
         entries = json.loads(_record_path(config).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return []
+        return None
+    try:
+        return [(Path(entry["dest"]), bool(entry["had_old"])) for entry in entries]
+    except (TypeError, KeyError) as exc:
+        raise ValueError(f"not a list of paths ({exc})") from None
+
+
+def interrupted(config: DirBackupConfig) -> list[str]:
+    """The destinations of a restore killed during its swap (none when there was none)."""
+    try:
+        return [str(dest) for dest, _ in _swap_record(config) or []]
     except (OSError, ValueError):
         return [str(_record_path(config))]
-    return [str(entry.get("dest", "?")) for entry in entries if isinstance(entry, dict)]
 
 
 def undo_interrupted(config: DirBackupConfig, log: Log) -> None:
     """Put every path a restore killed during its swap had listed back as it was before."""
     record = _record_path(config)
     try:
-        entries = json.loads(record.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return
+        entries = _swap_record(config)
     except (OSError, ValueError) as exc:
         raise BackupError(f"cannot read {record}, left by an interrupted restore: {exc}; "
                           "check the restored paths by hand, then delete it") from None
-    for entry in entries:
-        dest = Path(entry["dest"])
+    if entries is None:
+        return
+    for dest, had_old in entries:
         item = _Staged("", dest, dest)
         aside = next((p for p in (item.old, item.done) if os.path.lexists(p)), None)
-        if entry["had_old"] and aside is not None:
+        if had_old and aside is not None:
             _remove(dest)  # the new content, when its rename had happened
             os.rename(aside, dest)
             log(f"put back the previous content of {dest}, moved aside by an interrupted "
                 "restore")
-        elif not entry["had_old"] and os.path.lexists(dest):
+        elif not had_old and os.path.lexists(dest):
             _remove(dest)
             log(f"removed {dest}, put there by an interrupted restore")
         fsync_directory(dest.parent)
-    record.unlink()
-    fsync_directory(record.parent)
+    remove_durably(record)

@@ -30,6 +30,7 @@ from console.core.files import (
     private_dir,
     publish,
     recorded_checksum,
+    remove_durably,
     remove_leftovers,
     unused_name,
     write_durably,
@@ -279,7 +280,7 @@ def release_held(client: Any, directory: Path, volume: str, log: Callable[[str],
                 log(f"started {container.name}, left stopped by an interrupted run")
         except Exception as exc:
             log(f"could not release container {container_id[:12]}: {printable(str(exc), 200)}")
-    path.unlink()
+    remove_durably(path)
 
 
 def recover(client: Any, directory: Path, volume: str, timeout: float,

@@ -106,6 +106,16 @@ def write_durably(path: Path, text: str, temporary: Path | None = None) -> None:
     os.replace(temporary, path)
 
 
+def remove_durably(path: Path) -> None:
+    """Remove a small file (a record of work in progress) so that its removal survives a
+    crash; one already gone is fine."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    fsync_directory(path.parent)
+
+
 def publish(part: Path, final: Path) -> None:
     """Give a finished, synced file its final name, and sync the directory holding it."""
     os.replace(part, final)
