@@ -43,15 +43,19 @@ def _settle(lab: DockerLab, volume: str) -> None:
 
     A run killed just after asking the engine to start a helper leaves it `created` for a
     moment before it runs: such a helper is given a few seconds to start, then waited for.
+    Each decision is taken on one listing, since a helper may start between two.
     """
+    def states() -> set[str]:
+        return {h["State"] for h in _helpers(lab, volume)}
+
     def idle() -> bool:
-        return not any(h["State"] in ("running", "restarting") for h in _helpers(lab, volume))
+        return not states() & {"running", "restarting"}
 
     wait_for(idle, 60, "the helper containers to finish")
-    if any(h["State"] == "created" for h in _helpers(lab, volume)):
+    if "created" in states():
         with contextlib.suppress(AssertionError):  # never started: nothing will change
-            wait_for(lambda: not idle(), 5, "a created helper to start")
-        wait_for(idle, 60, "the helper containers to finish")
+            wait_for(lambda: "created" not in states(), 5, "a created helper to start")
+    wait_for(idle, 60, "the helper containers to finish")
 
 
 def _mountpoint(lab: DockerLab, volume: str) -> Path:
