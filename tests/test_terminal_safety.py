@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,44 @@ def test_funnel_escapes_each_hostile_string(name: str, sent: str, shown: str) ->
     redactor.add("s3cret-pw")
     nested = {"k" + sent: [("s3cret-pw" + sent,)]}
     assert scrub(nested, redactor) == {"k" + shown: [("***" + shown,)]}
+
+
+@dataclass(frozen=True)
+class _Row:
+    name: str
+    lines: tuple[str, ...]
+    tags: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    rows: tuple[_Row, ...]
+    counts: dict[str, int]
+
+
+@dataclass
+class _Mutable:
+    note: str
+
+
+@pytest.mark.parametrize(("name", "sent", "shown"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_a_snapshot_is_escaped_wherever_the_string_sits(name: str, sent: str,
+                                                        shown: str) -> None:
+    clean = _Row("web", ("line one\tcol\nline two",), frozenset({"a"}))
+    for hostile, expect in (
+            (_Row(sent, (), frozenset()), _Row(shown, (), frozenset())),
+            (_Row("x", ("ok", sent), frozenset()), _Row("x", ("ok", shown), frozenset())),
+            (_Row("x", (), frozenset({sent})), _Row("x", (), frozenset({shown})))):
+        snapshot = _Snapshot((clean, hostile), {sent: 1})
+        scrubbed = scrub(snapshot)
+        assert scrubbed == _Snapshot((clean, expect), {shown: 1})
+        assert type(scrubbed.rows[1]) is _Row
+        assert snapshot.rows[1] == hostile and sent in snapshot.counts  # the original kept
+    assert scrub(clean) == clean  # tabs and newlines are kept
+    mutable = _Mutable("fine")
+    copied = scrub(mutable)
+    copied.note = "changed"
+    assert mutable.note == "fine"  # a mutable dataclass is always a copy
 
 
 def plugin(tmp_path: Path, line: str) -> Path:

@@ -97,8 +97,13 @@ class Engine:
         if path is not None and not os.path.exists(path):
             raise EngineError(describe(FileNotFoundError(path), self.host, timeout))
         # A client without a timeout is only used for streams closed from another thread.
-        return docker.DockerClient(base_url=self.host, version=self.API_VERSION,
-                                   timeout=timeout if timeout is not None else 10**6)
+        client = docker.DockerClient(base_url=self.host, version=self.API_VERSION,
+                                     timeout=timeout if timeout is not None else 10**6)
+        if path is not None:
+            # No proxy or CA setting applies to a local socket, and reading them from the
+            # environment at every request was a fifth of a request's CPU.
+            client.api.trust_env = False
+        return client
 
     def client(self) -> Any:
         """The shared client (thread side only)."""

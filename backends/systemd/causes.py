@@ -1,8 +1,9 @@
 """The cause on a troubled unit's row: the journal line that most likely says why.
 
-Read once per failure (a failed unit's state-change time is the key), and for a unit that
-keeps restarting at most every REREAD seconds, so trouble costs a journalctl call now and
-then, not one per poll.
+Read once per failure (a failed unit's state-change time is the key). A unit that systemd
+keeps restarting is read at most every REREAD seconds, whichever state each poll catches it
+in: it shows the cause read at one of its failures in the last REREAD seconds. So trouble
+costs a journalctl call now and then, not one per poll.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class UnitCauses:
             if unit.troubled and unit.kind != "timer":
                 unit = dataclasses.replace(unit, cause=self._cause(unit))
             out.append(unit)
-        self._cache = {k: v for k, v in self._cache.items() if any(u.name == k for u in units)}
+        troubled = {u.name for u in units if u.troubled}
+        self._cache = {k: v for k, v in self._cache.items() if k in troubled}
         return tuple(out)
 
     def _cause(self, unit: UnitState) -> str | None:
@@ -40,8 +42,11 @@ class UnitCauses:
         key: _Key = (unit.active, unit.changed_at if failed else None)
         now = time.monotonic()
         cached = self._cache.get(unit.name)
-        if cached is not None and cached[0] == key and (failed or now - cached[1] < REREAD):
-            return cached[2]
+        if cached is not None:
+            fresh = now - cached[1] < REREAD
+            restarting = unit.sub == "auto-restart" or unit.restarts_in_window > 0
+            if (cached[0] == key and (failed or fresh)) or (restarting and fresh):
+                return cached[2]
         try:
             cause = last_error_line(unit.name, self.journal_dir, self.timeout)
         except ConsoleError:

@@ -107,20 +107,22 @@ class Redactor:
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
+        self._longest_first: tuple[str, ...] = ()
         self.files: list[Path] = []  # files a secret was read from, for the mode warning
 
     def add(self, *values: str | None) -> None:
         for value in values:
             if value and len(value) >= 3:
                 self._secrets.add(value)
+        # Longest first, so a secret containing another is masked whole.
+        self._longest_first = tuple(sorted(self._secrets, key=len, reverse=True))
 
     @property
     def has_secrets(self) -> bool:
         return bool(self._secrets)
 
     def __call__(self, text: str) -> str:
-        # Longest first, so a secret containing another is masked whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        for secret in self._longest_first:
             if secret in text:
                 text = text.replace(secret, MASK)
         return text
