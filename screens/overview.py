@@ -21,8 +21,20 @@ from widgets.quiet import set_text
 from widgets.status_text import status_cell, styled
 
 
+def _cells(check: CheckResult, polled: str, quiet: str | None) -> tuple[Text, ...]:
+    if quiet is not None:  # its real status, dimmed, with who, why and until
+        return (Text(check.status.short, style="dim"), Text(check.label, style="dim"),
+                Text(polled, style="dim"),
+                Text(f"{check.summary} · {printable(quiet)}", style="dim"))
+    return (status_cell(check.status), Text(check.label), Text(polled, style="bold yellow"),
+            styled(check.summary, check.status))
+
+
 class OverviewScreen(ConsoleScreen):
     VIEW = "overview"
+    # the row last made for each check, with what it was made from (replaced whole on each
+    # refresh, never changed in place)
+    _made: dict[str, tuple[CheckResult, str, str | None, Row]] = {}
     def compose_body(self) -> ComposeResult:
         yield Static(id="notice")
         yield LiveTable([("Status", 4), ("Target", None), ("Polled", None, 3), ("Summary", None)],
@@ -37,22 +49,23 @@ class OverviewScreen(ConsoleScreen):
         self.query_one(LiveTable).set_rows(self._rows())
 
     def _rows(self) -> list[Row]:
-        rows: list[Row] = []
-        silenced = self.session.silenced
+        session = self.session  # looked up once: each lookup goes through the app
+        silenced = session.silenced
         now = time.time()
-        for check, _ in self.session.checks_worst_first():
-            stale = self.session.stale_since(check.key, now)
+        rows: list[Row] = []
+        made: dict[str, tuple[CheckResult, str, str | None, Row]] = {}
+        for check, _ in session.checks_worst_first():
+            stale = session.stale_since(check.key, now)
             polled = f"{clock(stale)} (stale)" if stale is not None else ""
             quiet = silenced.get(check.target)
-            if quiet is not None:  # its real status, dimmed, with who, why and until
-                summary = Text(f"{check.summary} · {printable(quiet)}", style="dim")
-                rows.append((check.key, (Text(check.status.short, style="dim"),
-                                         Text(check.label, style="dim"),
-                                         Text(polled, style="dim"), summary)))
-                continue
-            rows.append((check.key, (status_cell(check.status), Text(check.label),
-                                     Text(polled, style="bold yellow"),
-                                     styled(check.summary, check.status))))
+            before = self._made.get(check.key)
+            if before is not None and before[1:3] == (polled, quiet) and before[0] == check:
+                row = before[3]  # the same cells: the table skips them without a look
+            else:
+                row = (check.key, _cells(check, polled, quiet))
+            made[check.key] = (check, polled, quiet, row)
+            rows.append(row)
+        self._made = made
         return rows
 
     def apply_filter(self, text: str) -> None:

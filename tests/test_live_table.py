@@ -94,3 +94,33 @@ async def test_the_cursor_follows_its_row_the_filter_narrows_enter_reports() -> 
         await pilot.press("enter")
         await pilot.pause()
         assert app.chosen == ["unit:b"]
+
+
+async def test_a_changed_row_is_marked_for_repainting_where_it_sits_scrolled_or_not() -> None:
+    app = TableApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        summaries = {f"unit:{n:02d}": "up" for n in range(40)}
+        table = await showing(pilot, summaries, cursor=0)
+        marked: list[Region] = []
+        real_refresh = table.refresh
+
+        def refresh(*regions: Region, **options: object) -> LiveTable:
+            marked.extend(regions)
+            return real_refresh(*regions, **options)  # type: ignore[arg-type]
+
+        table.refresh = refresh  # type: ignore[method-assign]
+        for scroll, changed in ((0, 3), (25, 30)):
+            table.scroll_to(y=scroll, animate=False)
+            await pilot.pause()
+            marked.clear()
+            summaries[f"unit:{changed:02d}"] = f"failed {changed}"
+            table.set_rows(rows(summaries))
+            # where DataTable.refresh_row would mark it, on screen
+            expected = table._get_row_region(changed).translate(-table.scroll_offset)
+            assert marked == [expected], (scroll, marked, expected)
+            await pilot.pause()
+            assert f"failed {changed}" in line_of(table, f"unit:{changed:02d}")
+        marked.clear()
+        summaries["unit:01"] = "failed off screen"
+        table.set_rows(rows(summaries))  # scrolled past it: nothing on screen to repaint
+        assert marked == []

@@ -58,7 +58,7 @@ async def _quoted(backend: SystemdBackend, attempt: int) -> None:
 async def test_each_failure_of_a_failed_unit_is_quoted(
         systemd_machine: SystemdMachine, make_unit: UnitFactory, prefix: str,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(causes, "REREAD", 3600.0)
+    monkeypatch.setattr(causes, "REREAD", 300.0)
     name = make_unit(f"{prefix}-once.service", _counting(f"/run/{prefix}-count", ""))
     backend = make_backend(systemd_machine, [name], tmp_path / "state")
     backend.watch(lambda: None)  # as the console does: signals say when a unit changed
@@ -83,7 +83,7 @@ async def test_each_failure_of_a_failed_unit_is_quoted(
 async def test_a_restarting_unit_is_quoted_from_a_journal_read_now_and_then(
         systemd_machine: SystemdMachine, make_unit: UnitFactory, prefix: str,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(causes, "REREAD", 3600.0)
+    monkeypatch.setattr(causes, "REREAD", 300.0)
     name = make_unit(f"{prefix}-loop.service",
                      _counting(f"/run/{prefix}-count", "Restart=always\nRestartSec=100ms\n"))
     systemd_machine.systemctl("start", name)

@@ -85,6 +85,10 @@ class LiveTable(DataTable[RenderableType]):
         self._fill = unsized[-1] if unsized else None
         self._layout: tuple[tuple[int, int | None], ...] = ()  # (column index, width) shown
         self._rows: list[Row] = []
+        # row key -> (the cells a screen gave, those cells cleaned, their signatures): a
+        # screen that hands over the same cells again is not cleaned or compared again
+        self._cleaned: dict[str, tuple[tuple[RenderableType, ...], tuple[RenderableType, ...],
+                                       tuple[tuple[str, str], ...]]] = {}
         self._shown: dict[str, tuple[tuple[str, str], ...]] = {}
         self._order: list[str] = []
         self._strips: dict[str, tuple[tuple[object, ...], Strip]] = {}  # row key -> drawn line
@@ -168,8 +172,15 @@ class LiveTable(DataTable[RenderableType]):
         self._render_rows()
 
     def set_rows(self, rows: Sequence[Row]) -> None:
-        self._rows = [(key, tuple(clean_cell(c, self.clean) for c in cells))
-                      for key, cells in rows]
+        cleaned = {}
+        for key, cells in rows:
+            seen = self._cleaned.get(key)
+            if seen is None or seen[0] is not cells:
+                clean = tuple(clean_cell(c, self.clean) for c in cells)
+                seen = (cells, clean, tuple(_signature(c) for c in clean))
+            cleaned[key] = seen
+        self._cleaned = cleaned
+        self._rows = [(key, cleaned[key][1]) for key, _ in rows]
         if self._layout and any(width is not None and index != self._fill
                                 and self._columns[index][1] is None
                                 and self._natural(index) > width
@@ -192,8 +203,9 @@ class LiveTable(DataTable[RenderableType]):
         labels = self.shown_columns
         order = [key for key, _ in rows]
         if order == self._order:
+            changed = []
             for position, (key, cells) in enumerate(rows):
-                signature = tuple(_signature(c) for c in cells)
+                signature = self._signature_shown(key, cells)
                 old = self._shown.get(key)
                 if old == signature:
                     continue
@@ -203,7 +215,9 @@ class LiveTable(DataTable[RenderableType]):
                     if old is None or old[index] != signature[index]:
                         stored[ColumnKey(labels[index])] = cell
                 self._shown[key] = signature
-                self.refresh_row(position)
+                changed.append(position)
+            for position in changed:
+                self._repaint_row(position)
             return
         selected = self.selected_key
         self.clear()
@@ -212,10 +226,27 @@ class LiveTable(DataTable[RenderableType]):
         self._strips = {k: v for k, v in self._strips.items() if k in kept}
         for key, cells in rows:
             self.add_row(*cells, key=key)
-            self._shown[key] = tuple(_signature(c) for c in cells)
+            self._shown[key] = self._signature_shown(key, cells)
         self._order = order
         if selected in order:
             self.move_cursor(row=order.index(selected))
+
+    def _repaint_row(self, position: int) -> None:
+        """DataTable.refresh_row for a row of one line, found without adding up the heights
+        of every row above it."""
+        y = position + (self.header_height if self.show_header else 0)
+        region = Region(0, y, max(self.size.width, self.virtual_size.width), 1)
+        if self.window_region.overlaps(region):
+            self.refresh(region.translate(-self.scroll_offset))
+
+    def _signature_shown(self, key: str, cells: tuple[RenderableType, ...]) -> \
+            tuple[tuple[str, str], ...]:
+        """The signatures of a row's shown cells (worked out once, when the row was set)."""
+        seen = self._cleaned.get(key)
+        if seen is None:
+            return tuple(_signature(c) for c in cells)
+        full = seen[2]
+        return tuple(full[i] for i, _ in self._layout if i < len(full))
 
     # -- drawing: one cached strip per row ------------------------------------------------
     def render_lines(self, crop: Region) -> list[Strip]:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import operator
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 _KEEP = "\t\n"
 _WITHOUT_KEPT = str.maketrans("", "", _KEEP)
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_ATOMS = frozenset({int, float, bool, type(None)})
+_DATACLASSES: dict[type, tuple[tuple[str, ...], bool]] = {}  # class -> (field names, frozen)
 
 
 def printable_text(text: str) -> str:
@@ -43,43 +45,54 @@ def scrub(value: T, redact: Callable[[str], str] | None = None) -> T:
 
 
 def _scrub(value: Any, redact: Callable[[str], str] | None, depth: int) -> Any:
+    kind = type(value)
+    if kind is str:
+        return scrub_text(value, redact)
+    if kind in _ATOMS:  # most fields of a snapshot: checked first, as they cost nothing
+        return value
     if isinstance(value, str):
         return scrub_text(value, redact)
     if depth > 40:  # snapshots are shallow; a cycle or a huge nesting is left as it is
         return value
-    if isinstance(value, bytes):
-        return scrub_text(value.decode("utf-8", "backslashreplace"), redact)
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple keeps its type
-        items = [_scrub(v, redact, depth + 1) for v in value]
-        return value if _same(items, value) else type(value)(*items)
-    if type(value) in (tuple, frozenset):
-        items = [_scrub(v, redact, depth + 1) for v in value]
-        return value if _same(items, value) else type(value)(items)
-    if type(value) in (list, set):
-        return type(value)(_scrub(v, redact, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return {_scrub(k, redact, depth + 1): _scrub(v, redact, depth + 1)
-                for k, v in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = _field_names(type(value))
+    shape = _DATACLASSES.get(kind) or _dataclass_shape(value)
+    if shape is not None:
+        names, frozen = shape
         old = [getattr(value, name) for name in names]
         new = [_scrub(v, redact, depth + 1) for v in old]
-        if _same(new, old) and value.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        if frozen and _same(new, old):
             return value
         clean = copy.copy(value)
         for name, item in zip(names, new, strict=True):
             object.__setattr__(clean, name, item)
         return clean
+    if kind is bytes:
+        return scrub_text(value.decode("utf-8", "backslashreplace"), redact)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple keeps its type
+        items = [_scrub(v, redact, depth + 1) for v in value]
+        return value if _same(items, value) else kind(*items)
+    if kind in (tuple, frozenset):
+        items = [_scrub(v, redact, depth + 1) for v in value]
+        return value if _same(items, value) else kind(items)
+    if kind in (list, set):
+        return kind(_scrub(v, redact, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return {_scrub(k, redact, depth + 1): _scrub(v, redact, depth + 1)
+                for k, v in value.items()}
     return value
 
 
 def _same(new: list[Any], old: Any) -> bool:
     """Whether scrubbing gave back every item itself (nothing was masked or escaped)."""
-    return all(a is b for a, b in zip(new, old, strict=True))
+    return all(map(operator.is_, new, old))
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
+def _dataclass_shape(value: Any) -> tuple[tuple[str, ...], bool] | None:
+    """(field names, frozen) of a dataclass instance, worked out once per class; None for
+    anything else."""
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return None
+    kind = type(value)
+    shape = (tuple(f.name for f in dataclasses.fields(kind)),
+             bool(kind.__dataclass_params__.frozen))  # type: ignore[attr-defined]
+    _DATACLASSES[kind] = shape
+    return shape
