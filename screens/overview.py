@@ -35,6 +35,7 @@ class OverviewScreen(ConsoleScreen):
     # the row last made for each check, with what it was made from (replaced whole on each
     # refresh, never changed in place)
     _made: dict[str, tuple[CheckResult, str, str | None, Row]] = {}
+
     def compose_body(self) -> ComposeResult:
         yield Static(id="notice")
         yield LiveTable([("Status", 4), ("Target", None), ("Polled", None, 3), ("Summary", None)],

@@ -7,6 +7,7 @@ Celery task's exception) and must come out of `check`, `status` and the TUI esca
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import subprocess
 import time
@@ -71,6 +72,14 @@ class _Snapshot:
     counts: dict[str, int]
 
 
+class _Level(enum.StrEnum):
+    HIGH = "high"
+
+
+class _Named(str):
+    """A str type of a library's own."""
+
+
 @dataclass
 class _Mutable:
     note: str
@@ -90,6 +99,9 @@ def test_a_snapshot_is_escaped_wherever_the_string_sits(name: str, sent: str,
         assert type(scrubbed.rows[1]) is _Row
         assert snapshot.rows[1] == hostile and sent in snapshot.counts  # the original kept
     assert scrub(clean) == clean  # tabs and newlines are kept
+    assert scrub(("naïve\tcol\nnext" + sent,)) == ("naïve\tcol\nnext" + shown,)  # with a control
+    assert scrub(_Level.HIGH) is _Level.HIGH  # a str enum stays itself
+    assert scrub(_Named(sent)) == shown  # another str type is escaped all the same
     mutable = _Mutable("fine")
     copied = scrub(mutable)
     copied.note = "changed"

@@ -203,7 +203,6 @@ class LiveTable(DataTable[RenderableType]):
         labels = self.shown_columns
         order = [key for key, _ in rows]
         if order == self._order:
-            changed = []
             for position, (key, cells) in enumerate(rows):
                 signature = self._signature_shown(key, cells)
                 old = self._shown.get(key)
@@ -215,8 +214,6 @@ class LiveTable(DataTable[RenderableType]):
                     if old is None or old[index] != signature[index]:
                         stored[ColumnKey(labels[index])] = cell
                 self._shown[key] = signature
-                changed.append(position)
-            for position in changed:
                 self._repaint_row(position)
             return
         selected = self.selected_key
