@@ -15,12 +15,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
 from console.config import parse_config
-from console.core.scrub import printable_text, scrub
+from console.core.scrub import CUT, DEEPEST, printable_text, scrub
 from console.core.secrets import Redactor
 from console.poller import BackendState, poll_once
 from console.session import Session
@@ -98,7 +98,9 @@ def test_a_snapshot_is_escaped_wherever_the_string_sits(name: str, sent: str,
         assert scrubbed == _Snapshot((clean, expect), {shown: 1})
         assert type(scrubbed.rows[1]) is _Row
         assert snapshot.rows[1] == hostile and sent in snapshot.counts  # the original kept
-    assert scrub(clean) == clean  # tabs and newlines are kept
+    assert scrub(clean) is clean  # nothing to escape (tabs and newlines are kept): not copied
+    assert scrub(b"raw" + sent.encode()) == "raw" + shown
+    assert scrub(Path("/srv/app")) == Path("/srv/app")
     assert scrub(("naïve\tcol\nnext" + sent,)) == ("naïve\tcol\nnext" + shown,)  # with a control
     assert scrub(_Level.HIGH) is _Level.HIGH  # a str enum stays itself
     assert scrub(_Named(sent)) == shown  # another str type is escaped all the same
@@ -106,6 +108,50 @@ def test_a_snapshot_is_escaped_wherever_the_string_sits(name: str, sent: str,
     copied = scrub(mutable)
     copied.note = "changed"
     assert mutable.note == "fine"  # a mutable dataclass is always a copy
+
+
+class _Pair(NamedTuple):
+    inner: object
+    other: int
+
+
+@dataclass(frozen=True)
+class _Box:
+    inner: object
+
+
+NESTINGS: list[tuple[str, Callable[[object], object], Callable[[Any], Any]]] = [
+    ("list", lambda v: [v], lambda v: v[0]),
+    ("tuple", lambda v: (v,), lambda v: v[0]),
+    ("frozenset", lambda v: frozenset({v}), lambda v: next(iter(v))),
+    ("dict", lambda v: {"k": v}, lambda v: v["k"]),
+    ("named tuple", lambda v: _Pair(v, 1), lambda v: v.inner),
+    ("dataclass", _Box, lambda v: v.inner),
+]
+
+
+@pytest.mark.parametrize(("kind", "wrap", "unwrap"), NESTINGS, ids=[n[0] for n in NESTINGS])
+def test_nesting_is_escaped_to_its_depth_then_cut_off(
+        kind: str, wrap: Callable[[object], object], unwrap: Callable[[Any], Any]) -> None:
+    for levels in (DEEPEST, DEEPEST + 5):
+        value: object = "bell\x07"
+        for _ in range(levels):
+            value = wrap(value)
+        found = scrub(value)
+        for _ in range(min(levels, DEEPEST + 1)):
+            found = unwrap(found)
+        # every string within reach is escaped; past it nothing raw, whatever the nesting
+        assert found == ("bell\\x07" if levels <= DEEPEST else CUT), (kind, levels)
+
+
+def test_a_cycle_is_cut_off() -> None:
+    loop: list[object] = ["ding\x07"]
+    loop.append(loop)
+    found: Any = scrub(loop)
+    for _ in range(DEEPEST):
+        assert found[0] == "ding\\x07"
+        found = found[1]
+    assert found[1] == CUT
 
 
 def plugin(tmp_path: Path, line: str) -> Path:

@@ -18,6 +18,8 @@ T = TypeVar("T")
 _KEEP = "\t\n"
 _WITHOUT_KEPT = str.maketrans("", "", _KEEP)
 _ATOMS = frozenset({int, float, bool, type(None)})
+DEEPEST = 40  # containers nested deeper than this are cut off and shown as CUT
+CUT = "…"
 _DATACLASSES: dict[type, tuple[tuple[str, ...], bool]] = {}  # class -> (field names, frozen)
 
 
@@ -37,7 +39,8 @@ def scrub(value: T, redact: Callable[[str], str] | None = None) -> T:
     """`value` (str, containers, dataclasses) with every string scrubbed.
 
     Frozen dataclasses are copied and their fields set directly, so snapshots keep their
-    types; anything else (numbers, enums, paths, datetimes) is returned as it is. An
+    types; anything else (numbers, enums, paths, datetimes) is returned as it is. A container
+    nested more than DEEPEST levels down (only a cycle or a hostile value is) becomes CUT. An
     immutable value (a string, tuple, frozenset or frozen dataclass) in which nothing needed
     scrubbing is returned itself, not copied: most polls bring nothing to mask or escape.
     """
@@ -52,8 +55,8 @@ def _scrub(value: Any, redact: Callable[[str], str] | None, depth: int) -> Any:
         return value
     if isinstance(value, str):
         return scrub_text(value, redact)
-    if depth > 40:  # snapshots are shallow; a cycle or a huge nesting is left as it is
-        return value
+    if depth > DEEPEST:  # snapshots are shallow: a cycle, or nesting meant to get past
+        return CUT
     shape = _DATACLASSES.get(kind) or _dataclass_shape(value)
     if shape is not None:
         names, frozen = shape
