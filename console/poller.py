@@ -1,5 +1,10 @@
 """Polling: each backend on its own interval, never overlapping, backing off on failure.
 
+A push source (an events stream, D-Bus signals) wakes its backend's poll at once, but a
+storm of events (a flapping unit, a burst of failing tasks) brings at most one poll per
+PUSH_GAP: the screen redraws no faster anyway. A poll asked for by the operator (a view
+coming on screen, an action done) is never held back.
+
 `poll_once` is shared by the TUI's long-running `Poller` and the headless runner, so a
 failure reads the same everywhere: "unreachable since 03:12:05: <reason>".
 """
@@ -20,6 +25,7 @@ from console.core.scrub import scrub
 from console.core.secrets import Redactor
 
 MAX_BACKOFF = 60.0
+PUSH_GAP = 1.0  # seconds from one poll's start to the next that a push source can bring
 
 
 @dataclass
@@ -73,6 +79,7 @@ class Poller:
         self._publish = publish
         self._redactor = redactor
         self._wake = {b.id: asyncio.Event() for b in backends}
+        self._asked: set[str] = set()  # backends whose next poll the operator asked for
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -86,19 +93,28 @@ class Poller:
         """Ask for a poll at once (of one backend, or all); coalesces with a running one."""
         for bid, event in self._wake.items():
             if backend_id is None or bid == backend_id:
+                self._asked.add(bid)
                 event.set()
 
     def poll_soon(self, backend_id: str) -> None:
-        """Thread-safe `poll_now`, for push sources (events streams, D-Bus signals)."""
+        """Thread-safe wake-up for push sources (events streams, D-Bus signals): a poll at
+        once, or PUSH_GAP after the last one started."""
         if self._loop is not None and not self._loop.is_closed():
             with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self.poll_now, backend_id)
+                self._loop.call_soon_threadsafe(self._pushed, backend_id)
+
+    def _pushed(self, backend_id: str) -> None:
+        event = self._wake.get(backend_id)
+        if event is not None:
+            event.set()
 
     async def _run(self, backend: Backend) -> None:
         state = self.states[backend.id]
         wake = self._wake[backend.id]
         while True:
             wake.clear()
+            self._asked.discard(backend.id)
+            started = time.monotonic()
             result = await poll_once(backend, state, self._redactor)
             self._publish(result)
             delay = backend.interval
@@ -107,6 +123,19 @@ class Poller:
                             max(MAX_BACKOFF, backend.interval))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
+                    await wake.wait()
+            await self._hold_back(backend.id, started)
+
+    async def _hold_back(self, backend_id: str, started: float) -> None:
+        """Until PUSH_GAP after the last poll started, unless the operator asks meanwhile."""
+        wake = self._wake[backend_id]
+        while backend_id not in self._asked:
+            left = PUSH_GAP - (time.monotonic() - started)
+            if left <= 0:
+                return
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
                     await wake.wait()
 
     async def stop(self, bound: float = 1.0) -> None:
