@@ -121,10 +121,12 @@ class Poller:
             if state.failures:
                 delay = min(backend.interval * 2 ** (state.failures - 1),
                             max(MAX_BACKOFF, backend.interval))
+            woken = False
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
-                    await wake.wait()
-            await self._hold_back(backend.id, started)
+                    woken = await wake.wait()
+            if woken:  # a short interval of its own is kept: only a wake-up is held back
+                await self._hold_back(backend.id, started)
 
     async def _hold_back(self, backend_id: str, started: float) -> None:
         """Until PUSH_GAP after the last poll started, unless the operator asks meanwhile."""

@@ -87,3 +87,17 @@ async def test_a_push_after_the_gap_polls_at_once(monkeypatch: pytest.MonkeyPatc
             _push_from_a_thread(backend, 1)
     finally:
         await polls.stop()
+
+
+async def test_a_backend_polled_more_often_than_the_gap_keeps_its_interval(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(poller, "PUSH_GAP", 3600.0)
+    backend = CountingBackend()
+    backend.interval = 0.05  # a refresh shorter than the gap: not held back by it
+    published: list[float] = []
+    polls = Poller([backend], lambda result: published.append(time.monotonic()), Redactor())
+    polls.start()
+    try:
+        await _until(lambda: len(published) >= 3, "three polls at the backend's interval")
+    finally:
+        await polls.stop()
