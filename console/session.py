@@ -101,6 +101,7 @@ class Session:
         self.protected = False  # a fleet host of a protected group: a frame that cannot be missed
         self._poll_listeners: list[PollListener] = []
         self._action_listeners: list[ActionListener] = []
+        self._silence_listeners: list[Callable[[], None]] = []
         self.dispatcher = Dispatcher(
             state_dir=config.console.state_dir, read_only=self.read_only,
             redactor=config.redactor, identity=self.identity, on_change=self._action_changed,
@@ -125,6 +126,11 @@ class Session:
 
     def on_action(self, listener: ActionListener) -> None:
         self._action_listeners.append(listener)
+
+    def on_silences(self, listener: Callable[[], None]) -> None:
+        """Called (from whichever thread read them) when the silences or maintenance windows
+        a view shows have changed."""
+        self._silence_listeners.append(listener)
 
     def _published(self, result: PollResult) -> None:
         changed = self.board.update(result)
@@ -198,10 +204,15 @@ class Session:
             covering = [s for s in active if s.covers(target)]
             if covering:
                 found[target] = max(covering, key=lambda s: s.until).describe()
+        note = "; ".join(f"{', '.join(w.targets)} until {clock(w.until)[:5]}" for w in windows)
+        changed = (found, note, active, windows) != (
+            self.silenced, self.maintenance_note, self.active_silences, self.active_windows)
         self.silenced = found
         self.active_silences, self.active_windows = active, windows
-        self.maintenance_note = "; ".join(
-            f"{', '.join(w.targets)} until {clock(w.until)[:5]}" for w in windows)
+        self.maintenance_note = note
+        if changed:
+            for listener in self._silence_listeners:
+                listener()
 
     def operator(self, identity: Identity | None = None) -> Operator:
         """What maintenance windows need to stop and start targets through the dispatcher

@@ -41,7 +41,7 @@ from console.dispatcher import ActionRun
 from console.fleet.monitor import FleetMonitor
 from console.session import Session
 from screens.base import ConsoleScreen
-from screens.messages import ActionChanged, PollUpdated
+from screens.messages import ActionChanged, PollUpdated, SilencesChanged
 from widgets.topbar import TopBar
 
 VIEWS = registry.views()
@@ -86,6 +86,7 @@ class OpsConsoleApp(App[int]):
         self.config = self.session.config
         self.session.on_poll(self._poll_published)
         self.session.on_action(self._action_changed)
+        self.session.on_silences(self._silences_changed)
         self._redraw_pending = False
         self._last_redraw = 0.0
         self._shown_complete = False  # the last redraw had every backend's first result
@@ -113,6 +114,9 @@ class OpsConsoleApp(App[int]):
 
     def _action_changed(self, run: ActionRun) -> None:
         self.post_message(ActionChanged(run))
+
+    def _silences_changed(self) -> None:
+        self.post_message(SilencesChanged())  # safe from the thread that read them
 
     def _poll_published(self, result: PollResult, changed: bool) -> None:
         # A poll that changed no check redraws nothing, except that the view on screen
@@ -193,6 +197,7 @@ class OpsConsoleApp(App[int]):
             remote = RemoteSession(self.fleet.hosts[name], self.local_session)
             remote.on_poll(self._poll_published)
             remote.on_action(self._action_changed)
+            remote.on_silences(self._silences_changed)
             remote.on_rebuilt(lambda: self._show_session(remote, self.current_mode))
             self._hosts[name] = remote
         self._show_session(self._hosts[name], registry.OVERVIEW.name)
@@ -309,6 +314,9 @@ class OpsConsoleApp(App[int]):
     # -- poll results ---------------------------------------------------------------------
     def on_poll_updated(self, message: PollUpdated) -> None:
         self._schedule_redraw()
+
+    def on_silences_changed(self, message: SilencesChanged) -> None:
+        self._schedule_redraw()  # the header and the dimmed rows show them
 
     def on_action_changed(self, message: ActionChanged) -> None:
         run: ActionRun = message.run

@@ -1,4 +1,4 @@
-"""Messages the console app posts to itself: new poll results, action progress."""
+"""Messages the console app posts to itself: new poll results, action progress, silences."""
 
 from __future__ import annotations
 
@@ -18,3 +18,7 @@ class ActionChanged(Message):
     def __init__(self, run: ActionRun) -> None:
         super().__init__()
         self.run = run
+
+
+class SilencesChanged(Message):
+    """The silences or maintenance windows a view shows have changed."""
