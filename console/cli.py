@@ -7,7 +7,9 @@ Exit codes are an interface: check uses 0-3 (OK, WARNING, CRITICAL, UNKNOWN); ot
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from typing import Any
 
@@ -214,6 +216,29 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `opsconsole` command. Run as the program (no `argv`), it ends the process itself
+    once the command is done, as `_exit_now` says; called with `argv`, it returns the code."""
+    code = _run(argv)
+    if argv is None:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """End the process without the interpreter's teardown.
+
+    Everything the command writes is written and synced before it returns; what is left is
+    freeing some 800 modules and joining the threads of closes still under way in the
+    background (a server that is slow to say goodbye). That took 0.3 s of a 1.9 s `check`,
+    and held the shell prompt after the console had already given the terminal back.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to keep
+            stream.flush()
+    os._exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command and not args.headless and args.command not in SCREENLESS_COMMANDS:

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from rich.errors import MarkupError as RichMarkupError
@@ -572,10 +573,14 @@ def run_tui(config: Config, *, read_only: bool) -> int:
     app = OpsConsoleApp(config, read_only=read_only)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    threads = ThreadPoolExecutor(thread_name_prefix="asyncio")  # what to_thread calls run in
+    loop.set_default_executor(threads)
     # Not asyncio.run(): it would wait for every thread still blocked on a hung server.
     app.run(loop=loop)
     code = app.return_code or 0
     # Not loop.shutdown_default_executor() either: cancelled, it still joins its threads.
+    # Idle threads end at once; one still in a call is waited for up to QUIT_BOUND.
+    threads.shutdown(wait=False, cancel_futures=True)
     deadline = time.monotonic() + QUIT_BOUND
     while _busy_threads() and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -333,7 +333,7 @@ class CeleryBackend(Backend[CelerySnapshot]):
     async def close(self) -> None:
         events, self._events = self._events, None
         if events is not None:
-            await asyncio.to_thread(events.stop)
+            events.stop()
         for connection in (self._broker, self._results):
             if connection is not None:
                 await asyncio.to_thread(connection.close)

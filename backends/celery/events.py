@@ -49,13 +49,14 @@ class EventsReceiver:
                                             daemon=True)
             self._thread.start()
 
-    def stop(self, wait: float = 3.0) -> None:
+    def stop(self) -> None:
+        """Ask the stream to end. It does within a second (capture() looks at should_stop
+        every second) and closes its connection; nothing waits for it, so quitting the
+        console is not held up by it (the thread is a daemon)."""
         self._stop.set()
         receiver = self._receiver
         if receiver is not None:
             receiver.should_stop = True
-        if self._thread is not None:
-            self._thread.join(wait)
 
     def follow_retries(self, task_ids: list[str]) -> None:
         """Re-sent task ids whose outcome should be written down when their event arrives."""
