@@ -235,16 +235,14 @@ url = "http://127.0.0.1:{stack.web_port}/health?n={n}"
 
 _OWN = ("console", "backends", "screens", "widgets", "bench", "tests", "__main__")
 LOADED_PROGRAM = """
-import atexit, runpy, sys
+import sys
+from console.cli import main
 own = set(sys.argv[1].split(","))
-def listing():
-    names = sorted(n for n, m in sys.modules.items() if m is not None and
-                   n.split(".")[0] not in sys.stdlib_module_names and n.split(".")[0] not in own
-                   and not n.startswith("_"))
-    sys.stderr.write("LOADED " + " ".join(names) + chr(10))
-atexit.register(listing)
-sys.argv = ["opsconsole", *sys.argv[2:]]
-runpy.run_module("console.cli", run_name="__main__")
+main(sys.argv[2:])  # with its arguments given, main() returns instead of ending the process
+names = sorted(n for n, m in sys.modules.items() if m is not None and
+               n.split(".")[0] not in sys.stdlib_module_names and n.split(".")[0] not in own
+               and not n.startswith("_"))
+sys.stderr.write("LOADED " + " ".join(names) + chr(10))
 """
 
 
