@@ -12,8 +12,6 @@ import functools
 import importlib
 import os
 import signal
-import sys
-import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -562,12 +560,6 @@ def _unique(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-def _busy_threads() -> list[threading.Thread]:
-    """Threads that would hold the interpreter's exit (a library call still in progress)."""
-    return [t for t in threading.enumerate()
-            if t.is_alive() and not t.daemon and t is not threading.main_thread()]
-
-
 def run_tui(config: Config, *, read_only: bool) -> int:
     """Run the console until the user quits; returns the process exit code."""
     app = OpsConsoleApp(config, read_only=read_only)
@@ -577,18 +569,9 @@ def run_tui(config: Config, *, read_only: bool) -> int:
     loop.set_default_executor(threads)
     # Not asyncio.run(): it would wait for every thread still blocked on a hung server.
     app.run(loop=loop)
-    code = app.return_code or 0
     # Not loop.shutdown_default_executor() either: cancelled, it still joins its threads.
-    # Idle threads end at once; one still in a call is waited for up to QUIT_BOUND.
+    # Idle threads end at once; one stuck in a library call on a hung server is left to the
+    # end of the process, which console.cli.main brings about without waiting for it (and a
+    # caller such as the demo still gets to clean up first).
     threads.shutdown(wait=False, cancel_futures=True)
-    deadline = time.monotonic() + QUIT_BOUND
-    while _busy_threads() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if _busy_threads():
-        # A library call is stuck on a hung server past its close; the terminal is already
-        # restored and nothing is left to write, so do not let it hold the shell prompt.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    loop.close()
-    return code
+    return app.return_code or 0
