@@ -34,7 +34,7 @@ from backends.postgres.retention import new_backup_name
 from console.core.actions import ActionOutcome, SupportsProgress
 from console.core.errors import ActionFailed
 from tests import test_postgres_support as support
-from tests.test_postgres_support import fill, make_backend
+from tests.test_postgres_support import fill, make_backend, open_under
 
 pg_db = support.pg_db
 
@@ -295,6 +295,7 @@ async def test_pg_backup_is_named_only_after_pg_restore_read_it(
         "--file", os.devnull, str(final) + ".part"]
     assert sorted(p.name for p in bk.iterdir()) == [final.name, final.name + ".json",
                                                     final.name + ".sha256"]
+    assert open_under(bk) == []
     digest = hashlib.sha256(final.read_bytes()).hexdigest()
     manifest_text = final.with_name(final.name + ".json").read_text()
     assert manifest_text.startswith('{\n  "format": ') and manifest_text.endswith("}\n")
@@ -369,6 +370,7 @@ async def test_pg_backup_that_fails_verification_leaves_nothing(
         outcome)
     assert len(_seen(log)) == 1
     assert list(bk.iterdir()) == []
+    assert open_under(bk) == []  # not even the removed .part
 
 
 async def test_pg_backup_that_cannot_take_its_name_leaves_no_sidecar(
@@ -389,3 +391,25 @@ async def test_pg_backup_that_cannot_take_its_name_leaves_no_sidecar(
     assert isinstance(outcome, ActionFailed)
     assert str(outcome) == f"cannot write in {bk}: Is a directory (nothing was kept)"
     assert set(bk.iterdir()) == decoys  # no .sha256, no .json, no .part
+
+
+async def test_pg_backup_never_writes_into_a_part_file_it_did_not_create(
+        pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bk = tmp_path / "bk"
+    bk.mkdir()
+    others: list[Path] = []
+
+    def part_taken_meanwhile(directory: Path, name: str, started: float) -> str:
+        """Another run's .part appears under the chosen name before this one opens it."""
+        chosen = new_backup_name(directory, name, started)
+        other = directory / (chosen + ".part")
+        other.write_bytes(b"another run's dump")
+        others.append(other)
+        return chosen
+
+    monkeypatch.setattr(pg_backup_module, "new_backup_name", part_taken_meanwhile)
+    _, _, outcome = await _pg_backup(pg_db, tmp_path, monkeypatch, fail=False)
+    assert isinstance(outcome, ActionFailed)
+    assert str(outcome) == f"cannot write in {bk}: File exists"
+    [other] = others
+    assert list(bk.iterdir()) == [other] and other.read_bytes() == b"another run's dump"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,7 +23,14 @@ from console.core.errors import ActionFailed
 from console.core.model import Status
 from tests import test_postgres_support as support
 from tests.conftest import OPSCONSOLE
-from tests.test_postgres_support import Env, WriteConfig, fill, make_backend, make_config
+from tests.test_postgres_support import (
+    Env,
+    WriteConfig,
+    fill,
+    make_backend,
+    make_config,
+    open_under,
+)
 from tests.testbed.fixtures import require_service
 
 pg_db = support.pg_db  # the fixture, shared by the PostgreSQL test modules
@@ -152,7 +160,11 @@ async def test_disk_full_leaves_no_backup_and_says_so(pg_db: str, tiny_disk: Pat
         with pytest.raises(ActionFailed, match="disk full") as failure:
             await spec.run(SupportsProgress())
         assert str(tiny_disk / "bk") in str(failure.value)
+        # what reached the 256 KiB disk before it was full, not 0 and not more than it holds
+        written = re.search(r" after (\d+\.\d) MB;", str(failure.value))
+        assert written and 0.0 < float(written.group(1)) <= 0.3, failure.value
         assert list((tiny_disk / "bk").iterdir()) == []
+        assert open_under(tiny_disk / "bk") == []
         snap = await backend.collect()
         check = next(c for c in backend.evaluate(snap) if c.check == "backup")
         assert check.status is Status.CRITICAL and "no verified backup" in check.summary
@@ -181,6 +193,7 @@ async def test_pg_dump_killed_midway_leaves_nothing(pg_db: str, tmp_path: Path) 
         with pytest.raises(ActionFailed, match="killed by SIGKILL"):
             await task
         assert list((tmp_path / "bk").iterdir()) == []
+        assert open_under(tmp_path / "bk") == []
     finally:
         holder.close()
         await backend.close()
@@ -335,3 +348,22 @@ async def test_a_restore_with_an_app_role_needs_and_uses_admin_dsn(
         owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
                              (app.rsplit("/", 1)[1],)).fetchone()
     assert owner == (app.split("//", 1)[1].split("@", 1)[0],)  # still the app's database
+
+
+async def test_pg_dump_error_is_quoted_and_nothing_is_kept(app_role_db: tuple[str, str],
+                                                           tmp_path: Path) -> None:
+    app, admin = app_role_db
+    dbname = app.rsplit("/", 1)[1]
+    with psycopg.connect(admin.rsplit("/", 1)[0] + "/" + dbname, autocommit=True) as conn:
+        conn.execute("CREATE TABLE payroll (id int)")  # the admin's: the app's role may not read it
+    backend = make_backend(app, backup={"dir": str(tmp_path / "bk")})
+    try:
+        spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
+        with pytest.raises(ActionFailed) as failure:
+            await spec.run(SupportsProgress())
+    finally:
+        await backend.close()
+    assert str(failure.value) == ("pg_dump failed: pg_dump: error: query failed: ERROR:  "
+                                  "permission denied for table payroll (nothing was kept)")
+    assert list((tmp_path / "bk").iterdir()) == []
+    assert open_under(tmp_path / "bk") == []

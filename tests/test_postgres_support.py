@@ -5,6 +5,8 @@ Holds no tests itself; the test modules import its fixtures.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -59,6 +61,17 @@ def fill(dsn: str, rows: int = 2000) -> None:
         conn.execute("CREATE TABLE notes (id serial PRIMARY KEY, body text)")
         conn.execute("INSERT INTO notes (body) SELECT md5(g::text) FROM generate_series(1, 50) g")
         conn.execute("ANALYZE")
+
+
+def open_under(directory: Path) -> list[str]:
+    """Files under `directory` this process still holds open (a deleted one too)."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(f"{directory}/"):
+                held.append(target)
+    return held
 
 
 def make_config(dsn: str, extra: str = "", name: str = "main",

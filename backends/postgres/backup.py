@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -55,28 +55,37 @@ class BackupResult:
 
 
 class _Sink:
-    """The .part file: written and hashed in a worker thread, one chunk at a time."""
+    """The .part file: written and hashed in a worker thread, one chunk at a time.
+
+    Written straight to the file descriptor, so `size` is what reached the file even when a
+    write stops half-way (disk full)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        # closed by finish() or discard()
-        self.file: IO[bytes] = open(open_private(path, os.O_WRONLY, new=True), "wb")
+        self.fd = open_private(path, os.O_WRONLY, new=True)  # closed by finish() or discard()
         self.hash = hashlib.sha256()
         self.size = 0
 
     def write(self, chunk: bytes) -> None:
-        self.file.write(chunk)
-        self.hash.update(chunk)
-        self.size += len(chunk)
+        view = memoryview(chunk)
+        while view:
+            written = os.write(self.fd, view)
+            self.hash.update(view[:written])
+            self.size += written
+            view = view[written:]
 
     def finish(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
+        fd, self.fd = self.fd, -1
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def discard(self) -> None:
-        with contextlib.suppress(OSError):
-            self.file.close()
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 

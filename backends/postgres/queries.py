@@ -137,9 +137,14 @@ TERMINATE = "SELECT pg_terminate_backend(%(pid)s)"
 BACKEND_EXISTS = "SELECT usename, left(coalesce(query, ''), 80) FROM pg_stat_activity WHERE pid = %(pid)s"
 
 # Backups ----------------------------------------------------------------------------------
+# The tables' size with their TOAST (where big values live), so a database of large
+# documents or images does not show its dump as done at once. From the catalogue's page
+# counts: pg_table_size() would wait for the lock of a table being altered.
 HEAP_BYTES = """
-SELECT coalesce(sum(c.relpages), 0)::bigint * current_setting('block_size')::bigint
+SELECT coalesce(sum(c.relpages::bigint + coalesce(t.relpages, 0)), 0)::bigint
+       * current_setting('block_size')::bigint
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
 WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 """
 
