@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import tarfile
 import time
 import warnings
@@ -413,3 +414,62 @@ async def test_pg_backup_never_writes_into_a_part_file_it_did_not_create(
     assert str(outcome) == f"cannot write in {bk}: File exists"
     [other] = others
     assert list(bk.iterdir()) == [other] and other.read_bytes() == b"another run's dump"
+
+
+def _pg_dump_on_path(bin_dir: Path, log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pg_dump that records its arguments and whether it got a password in its
+    environment, then runs the real one."""
+    real = shutil.which("pg_dump")
+    assert real is not None, "pg_dump is not installed"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "pg_dump"
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {log}\n'
+                       f'echo "PGPASSWORD=$PGPASSWORD" >> {log}\nexec {real} "$@"\n')
+    wrapper.chmod(0o700)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
+async def test_pg_backup_gives_pg_dump_the_password_in_its_environment_only(
+        pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line is readable by every user of the machine (ps); the environment is
+    not."""
+    fill(pg_db, rows=10)
+    log = tmp_path / "pg_dump.args"
+    _pg_dump_on_path(tmp_path / "bin", log, monkeypatch)
+    with_password = pg_db.replace("://postgres@", "://postgres:s3cret-pw@", 1)
+    assert with_password != pg_db
+    backend = make_backend(with_password, backup={"dir": str(tmp_path / "bk")})
+    try:
+        spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
+        outcome = await spec.run(SupportsProgress())
+    finally:
+        await backend.close()
+    assert outcome.ok, outcome
+    *argv, environment = log.read_text().splitlines()
+    assert environment == "PGPASSWORD=s3cret-pw"
+    assert argv[0] == "--format=custom" and not any("s3cret" in arg for arg in argv), argv
+
+
+async def test_pg_backup_dumps_the_rows_its_manifest_describes(
+        pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows written while pg_dump starts are in neither the archive nor the manifest: both
+    come from the one snapshot the backup took first."""
+    def write_meanwhile(line: str) -> None:
+        if line.startswith("dumping "):
+            with psycopg.connect(pg_db, autocommit=True) as conn:
+                conn.execute("INSERT INTO items SELECT g, 'late', 0 "
+                             "FROM generate_series(100001, 100500) g")
+
+    monkeypatch.setattr(PROGRESS, "log", lambda line: (PROGRESS.lines.append(line),
+                                                        write_meanwhile(line)))
+    bk, _, outcome = await _pg_backup(pg_db, tmp_path, monkeypatch, fail=False)
+    assert isinstance(outcome, ActionOutcome) and outcome.ok, outcome
+    [made] = pg_backups(bk, "main")
+    manifest = json.loads(Path(made.path + ".json").read_text())
+    assert manifest["tables"]["public.items"]["rows"] == 300
+    data = subprocess.run(["pg_restore", "--data-only", "--table=items", "--file=-", made.path],
+                          capture_output=True, text=True, timeout=60, check=True).stdout
+    rows = data.split("FROM stdin;\n", 1)[1].split("\n\\.\n", 1)[0].splitlines()
+    assert len(rows) == 300 and not any("\tlate\t" in row for row in rows)
+    with psycopg.connect(pg_db) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (800,)
