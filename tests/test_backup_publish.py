@@ -35,7 +35,7 @@ from backends.postgres.retention import new_backup_name
 from console.core.actions import ActionOutcome, SupportsProgress
 from console.core.errors import ActionFailed
 from tests import test_postgres_support as support
-from tests.test_postgres_support import fill, make_backend, open_under
+from tests.test_postgres_support import fill, make_backend, open_pipes, open_under
 
 pg_db = support.pg_db
 
@@ -286,8 +286,10 @@ async def _pg_backup(dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 async def test_pg_backup_is_named_only_after_pg_restore_read_it(
         pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipes = open_pipes()
     bk, log, outcome = await _pg_backup(pg_db, tmp_path, monkeypatch, fail=False)
     assert isinstance(outcome, ActionOutcome) and outcome.ok, outcome
+    assert open_pipes() <= pipes  # pg_dump's output pipe is closed on both ends
     [made] = pg_backups(bk, "main")
     final = Path(made.path)
     [listing] = _seen(log)

@@ -63,15 +63,22 @@ def fill(dsn: str, rows: int = 2000) -> None:
         conn.execute("ANALYZE")
 
 
-def open_under(directory: Path) -> list[str]:
-    """Files under `directory` this process still holds open (a deleted one too)."""
+def open_files() -> list[str]:
+    """What this process's file descriptors point at: paths (a deleted file's too), pipe:[N]..."""
     held = []
     for fd in os.listdir("/proc/self/fd"):
         with contextlib.suppress(OSError):
-            target = os.readlink(f"/proc/self/fd/{fd}")
-            if target.startswith(f"{directory}/"):
-                held.append(target)
+            held.append(os.readlink(f"/proc/self/fd/{fd}"))
     return held
+
+
+def open_under(directory: Path) -> list[str]:
+    """Files under `directory` this process still holds open (a deleted one too)."""
+    return [target for target in open_files() if target.startswith(f"{directory}/")]
+
+
+def open_pipes() -> set[str]:
+    return {target for target in open_files() if target.startswith("pipe:")}
 
 
 def make_config(dsn: str, extra: str = "", name: str = "main",
