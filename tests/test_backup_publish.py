@@ -475,3 +475,26 @@ async def test_pg_backup_dumps_the_rows_its_manifest_describes(
     assert len(rows) == 300 and not any("\tlate\t" in row for row in rows)
     with psycopg.connect(pg_db) as conn:
         assert conn.execute("SELECT count(*) FROM items").fetchone() == (800,)
+
+
+async def test_pg_backup_whose_pg_dump_cannot_start_says_so_and_leaves_nothing(
+        pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fill(pg_db, rows=10)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    broken = bin_dir / "pg_dump"
+    broken.write_text("#!/nonexistent/interpreter\n")  # found on PATH, but exec fails
+    broken.chmod(0o700)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    pipes = open_pipes()
+    backend = make_backend(pg_db, backup={"dir": str(tmp_path / "bk")})
+    try:
+        spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
+        with pytest.raises(ActionFailed) as failure:
+            await spec.run(SupportsProgress())
+    finally:
+        await backend.close()
+    assert str(failure.value) == (f"cannot run {broken}: No such file or directory (reinstall "
+                                  "the PostgreSQL client: apt-get install postgresql-client)")
+    assert list((tmp_path / "bk").iterdir()) == []
+    assert open_pipes() <= pipes and open_under(tmp_path / "bk") == []

@@ -34,7 +34,14 @@ from backends.postgres.retention import (
     remove_stale_parts,
     sidecars,
 )
-from backends.postgres.tools import child_env, exit_reason, stop, tool, verify_archive
+from backends.postgres.tools import (
+    child_env,
+    exit_reason,
+    start_tool,
+    stop,
+    tool,
+    verify_archive,
+)
 from console.core.actions import Progress
 from console.core.errors import ActionFailed, one_line
 from console.core.files import checksum_line, open_private, private_dir, publish, write_durably
@@ -170,9 +177,7 @@ async def _dump(config: PostgresConfig, backup: BackupConfig, snapshot_id: str |
     with contextlib.suppress(OSError, AttributeError):  # a bigger pipe: fewer wake-ups
         fcntl.fcntl(read_fd, fcntl.F_SETPIPE_SZ, CHUNK)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=write_fd,
-            stderr=asyncio.subprocess.PIPE, env=child_env(config, app))
+        proc = await start_tool(argv, child_env(config, app), write_fd)
     except BaseException:
         os.close(read_fd)
         raise

@@ -56,12 +56,22 @@ async def stop(proc: asyncio.subprocess.Process) -> None:
             await proc.wait()
 
 
+async def start_tool(argv: list[str], env: dict[str, str], stdout: int,
+                     ) -> asyncio.subprocess.Process:
+    """Start a client tool (stdin closed, stderr piped); one line if it cannot start."""
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=stdout,
+            stderr=asyncio.subprocess.PIPE, env=env)
+    except OSError as exc:
+        raise ActionFailed(f"cannot run {argv[0]}: {exc.strerror or exc} (reinstall the "
+                           "PostgreSQL client: apt-get install postgresql-client)") from None
+
+
 async def run_tool(argv: list[str], env: dict[str, str], timeout: float,
                    what: str) -> tuple[int, bytes]:
     """Run a tool to completion (stdout discarded); kill it at the timeout."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE, env=env)
+    proc = await start_tool(argv, env, asyncio.subprocess.DEVNULL)
     try:
         async with asyncio.timeout(timeout):
             _, stderr = await proc.communicate()
