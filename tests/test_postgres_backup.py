@@ -367,3 +367,25 @@ async def test_pg_dump_error_is_quoted_and_nothing_is_kept(app_role_db: tuple[st
                                   "permission denied for table payroll (nothing was kept)")
     assert list((tmp_path / "bk").iterdir()) == []
     assert open_under(tmp_path / "bk") == []
+
+
+async def test_backup_past_its_timeout_stops_pg_dump_and_keeps_nothing(pg_db: str,
+                                                                      tmp_path: Path) -> None:
+    fill(pg_db)
+    holder = psycopg.connect(pg_db)
+    holder.execute("LOCK TABLE notes IN ACCESS EXCLUSIVE MODE")  # pg_dump waits on it
+    backend = make_backend(pg_db, backup={"dir": str(tmp_path / "bk"), "timeout": 2})
+    try:
+        spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
+        with pytest.raises(ActionFailed) as failure:
+            await spec.run(SupportsProgress())
+        assert str(failure.value) == ("the backup did not finish within 2s and was stopped; "
+                                      "nothing was kept (a bigger database needs a longer "
+                                      "backup.timeout)")
+        assert [p for p in psutil.Process().children(recursive=True)
+                if p.name() == "pg_dump" and p.status() != psutil.STATUS_ZOMBIE] == []
+        assert list((tmp_path / "bk").iterdir()) == []
+        assert open_under(tmp_path / "bk") == []
+    finally:
+        holder.close()
+        await backend.close()

@@ -221,15 +221,20 @@ async def run_backup(config: PostgresConfig, progress: Progress) -> BackupResult
     final = backup.dir / new_backup_name(backup.dir, config.name, started)
     part = final.with_name(final.name + PART)
     app = f"opsconsole-backup-{os.getpid()}-{int(started)}"
-    async with asyncio.timeout(backup.timeout):
-        session = await connect(config, statement_timeout=backup.timeout,
-                                application_name="opsconsole-backup-snapshot")
-        try:
-            return await _backup_in_snapshot(config, backup, session, final, part, app,
-                                             started, progress)
-        finally:
-            with contextlib.suppress(Exception):
-                await session.close()
+    try:
+        async with asyncio.timeout(backup.timeout):
+            session = await connect(config, statement_timeout=backup.timeout,
+                                    application_name="opsconsole-backup-snapshot")
+            try:
+                return await _backup_in_snapshot(config, backup, session, final, part, app,
+                                                 started, progress)
+            finally:
+                with contextlib.suppress(Exception):
+                    await session.close()
+    except TimeoutError:
+        raise ActionFailed(f"the backup did not finish within {backup.timeout:g}s and was "
+                           "stopped; nothing was kept (a bigger database needs a longer "
+                           "backup.timeout)") from None
 
 
 async def _backup_in_snapshot(config: PostgresConfig, backup: BackupConfig, session: Any,
