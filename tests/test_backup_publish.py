@@ -35,7 +35,13 @@ from backends.postgres.retention import new_backup_name
 from console.core.actions import ActionOutcome, SupportsProgress
 from console.core.errors import ActionFailed
 from tests import test_postgres_support as support
-from tests.test_postgres_support import fill, make_backend, open_pipes, open_under
+from tests.test_postgres_support import (
+    fill,
+    make_backend,
+    open_descriptors,
+    open_pipes,
+    open_under,
+)
 
 pg_db = support.pg_db
 
@@ -367,7 +373,9 @@ async def test_pg_backup_closes_its_snapshot_connection(
 
 async def test_pg_backup_that_fails_verification_leaves_nothing(
         pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = open_descriptors()
     bk, log, outcome = await _pg_backup(pg_db, tmp_path, monkeypatch, fail=True)
+    assert before.items() <= open_descriptors().items()  # closed only what it opened
     assert isinstance(outcome, ActionFailed)
     assert "is truncated or corrupt: pg_restore: error: could not read from input file" in str(
         outcome)

@@ -63,13 +63,18 @@ def fill(dsn: str, rows: int = 2000) -> None:
         conn.execute("ANALYZE")
 
 
-def open_files() -> list[str]:
-    """What this process's file descriptors point at: paths (a deleted file's too), pipe:[N]..."""
-    held = []
+def open_descriptors() -> dict[int, str]:
+    """This process's file descriptors and what they point at: a path (a deleted file's
+    too), pipe:[N], socket:[N]..."""
+    held = {}
     for fd in os.listdir("/proc/self/fd"):
         with contextlib.suppress(OSError):
-            held.append(os.readlink(f"/proc/self/fd/{fd}"))
+            held[int(fd)] = os.readlink(f"/proc/self/fd/{fd}")
     return held
+
+
+def open_files() -> list[str]:
+    return list(open_descriptors().values())
 
 
 def open_under(directory: Path) -> list[str]:

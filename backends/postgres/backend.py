@@ -12,6 +12,7 @@ from backends.base import Backend
 from backends.postgres.config import PostgresConfig
 from backends.postgres.connection import PostgresUnavailable, SessionPool, describe
 from backends.postgres.retention import list_backups, newest_verified
+from backends.postgres.scratch import left_behind
 from backends.postgres.snapshot import Collector, PostgresSnapshot, build_snapshot
 from console.core.actions import ActionSpec
 from console.core.durations import format_span
@@ -84,6 +85,15 @@ class PostgresBackend(Backend[PostgresSnapshot]):
                 perfdata=(Perf("slot_retained_wal", retained, "B", min=0),)))
         if self.config.backup is not None:
             results.append(self._backup_check(snapshot, target))
+        left = left_behind(self.config.dbname, snapshot.scratch, snapshot.collected_at)
+        if left:
+            names = ", ".join(name for name, _ in left)
+            results.append(CheckResult(
+                target, Status.WARNING,
+                f"{len(left)} scratch database(s) left by a restore that was stopped or failed "
+                f"its proof, the oldest {format_span(snapshot.collected_at - left[0][1])} old: "
+                f"{names} (look inside if a proof failed, then DROP DATABASE)",
+                check="restore leftovers"))
         return results
 
     def _details(self, snap: PostgresSnapshot) -> str:

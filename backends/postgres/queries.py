@@ -137,6 +137,12 @@ TERMINATE = "SELECT pg_terminate_backend(%(pid)s)"
 BACKEND_EXISTS = "SELECT usename, left(coalesce(query, ''), 80) FROM pg_stat_activity WHERE pid = %(pid)s"
 
 # Backups ----------------------------------------------------------------------------------
+# Databases named like a restore's scratch copy, and whether anyone is connected to them.
+SCRATCH_DATABASES = r"""
+SELECT d.datname, EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)
+FROM pg_database d WHERE d.datname LIKE '%\_restore\_%'
+"""
+
 # The tables' size with their TOAST (where big values live), so a database of large
 # documents or images does not show its dump as done at once. From the catalogue's page
 # counts: pg_table_size() would wait for the lock of a table being altered.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,11 +23,10 @@ from backends.postgres.config import PostgresConfig
 from backends.postgres.connection import connect
 from backends.postgres.fingerprint import Fingerprint, differences, fingerprint, from_json
 from backends.postgres.retention import PART, read_manifest, sidecars
+from backends.postgres.scratch import KEPT, RESTORE, scratch_name
 from backends.postgres.tools import child_env, exit_reason, run_tool, tool, verify_archive
 from console.core.actions import Progress
 from console.core.errors import ActionFailed
-
-_MAX_IDENT = 63
 
 
 @dataclass(frozen=True)
@@ -47,14 +45,6 @@ def _sha256(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def scratch_name(database: str, label: str, now: float) -> str:
-    """`DB_LABEL_YYYYmmddHHMMSS_RANDOM`: readable when listed, and unique even for two
-    restores (or a restore and a test-restore) started within the same second."""
-    stamp = time.strftime('%Y%m%d%H%M%S', time.gmtime(now))
-    suffix = f"_{label}_{stamp}_{secrets.token_hex(3)}"
-    return database[:_MAX_IDENT - len(suffix)] + suffix
 
 
 async def check_archive(path: Path, config: PostgresConfig, timeout: float,
@@ -199,7 +189,7 @@ async def run_restore(config: PostgresConfig, path: Path, *, swap: bool, timeout
     progress.progress(None, None, f"checking {path.name}")
     await check_archive(path, config, timeout, progress)
     now = time.time()
-    scratch = scratch_name(config.dbname, "restore", now)
+    scratch = scratch_name(config.dbname, RESTORE, now)
     progress.progress(None, None, f"restoring into {scratch}")
     await restore_into(config, path, scratch, timeout, progress)
     progress.progress(None, None, "proving the restored copy")
@@ -220,7 +210,7 @@ async def run_restore(config: PostgresConfig, path: Path, *, swap: bool, timeout
                            "inspection, the original was not touched")
     kept_as = None
     if swap:
-        kept_as = scratch_name(config.dbname, "before_restore", now)
+        kept_as = scratch_name(config.dbname, KEPT, now)
         if before_swap is not None:
             await before_swap()
         progress.progress(None, None, f"swapping {scratch} into {config.dbname}")

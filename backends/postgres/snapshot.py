@@ -122,6 +122,7 @@ class PostgresSnapshot:
     slots: tuple[SlotInfo, ...] = ()
     backups: tuple[BackupInfo, ...] = ()
     backup_dir: str = ""
+    scratch: tuple[tuple[str, bool], ...] = ()  # (database named like a restore's, in use)
     panels_off: tuple[tuple[str, str], ...] = field(default=())
 
     @property
@@ -163,6 +164,7 @@ class Collector:
             "cache_hit": self._cache_hit,
             "statements": self._statements,
             "slots": self._slots,
+            "scratch": self._scratch,
         }
         names = [n for n in panels if n not in self.disabled]
         outcomes = await asyncio.gather(*(self._panel(n, panels[n]) for n in names))
@@ -245,6 +247,11 @@ class Collector:
                               None if r[4] is None else int(r[4])) for r in rows)
 
 
+    async def _scratch(self, conn: Conn) -> tuple[tuple[str, bool], ...]:
+        rows = await (await conn.execute(queries.SCRATCH_DATABASES)).fetchall()
+        return tuple((str(r[0]), bool(r[1])) for r in rows)
+
+
 def build_snapshot(values: dict[str, Any], backups: tuple[BackupInfo, ...],
                    backup_dir: str) -> PostgresSnapshot:
     version, uptime, in_recovery, database, size, max_conn, user = values["server"]
@@ -257,4 +264,5 @@ def build_snapshot(values: dict[str, Any], backups: tuple[BackupInfo, ...],
         sessions=values.get("sessions") or (), unused_indexes=values.get("unused_indexes") or (),
         cache_hit=values.get("cache_hit"), statements=values.get("statements"),
         slots=values.get("slots") or (), backups=backups, backup_dir=backup_dir,
+        scratch=values.get("scratch") or (),
         panels_off=values["panels_off"])

@@ -1,0 +1,53 @@
+"""Names of the databases a restore creates, and the ones a stopped restore left behind.
+
+A restore works in `DB_restore_STAMP_RANDOM` and renames the original to
+`DB_before_restore_STAMP_RANDOM`. The first kind is gone when a restore ends well; one that
+stays was left by a restore that was killed, or that failed its proof (left for inspection).
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import secrets
+import time
+
+MAX_IDENT = 63
+RESTORE = "restore"
+KEPT = "before_restore"
+# A restore connects to its scratch database for all but a few milliseconds between steps;
+# one nobody is connected to and older than this is not being worked on.
+GRACE = 600.0
+_STAMP_FORMAT = "%Y%m%d%H%M%S"
+
+
+def scratch_name(database: str, label: str, now: float) -> str:
+    """`DB_LABEL_YYYYmmddHHMMSS_RANDOM`: readable when listed, and unique even for two
+    restores (or a restore and a test-restore) started within the same second."""
+    stamp = time.strftime(_STAMP_FORMAT, time.gmtime(now))
+    suffix = f"_{label}_{stamp}_{secrets.token_hex(3)}"
+    return database[:MAX_IDENT - len(suffix)] + suffix
+
+
+def _made_at(database: str, label: str, name: str) -> float | None:
+    """When `name` was made as `database`'s scratch of that label; None if it is not one."""
+    prefix = database[:MAX_IDENT - len(f"_{label}_YYYYmmddHHMMSS_RANDOM")]
+    match = re.fullmatch(re.escape(prefix) + f"_{label}_" + r"(\d{14})_[0-9a-f]{6}", name)
+    if match is None:
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(match[1], _STAMP_FORMAT)))
+    except ValueError:
+        return None
+
+
+def left_behind(database: str, candidates: tuple[tuple[str, bool], ...],
+                now: float) -> list[tuple[str, float]]:
+    """The restore scratch databases of `database` no restore is working on: (name, made at),
+    oldest first. `candidates` are (name, someone is connected to it)."""
+    found = []
+    for name, in_use in candidates:
+        made = _made_at(database, RESTORE, name)
+        if made is not None and not in_use and now - made >= GRACE:
+            found.append((name, made))
+    return sorted(found, key=lambda item: item[1])
