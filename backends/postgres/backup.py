@@ -69,11 +69,13 @@ class _Sink:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.fd = open_private(path, os.O_WRONLY, new=True)  # closed by finish() or discard()
+        # closed by finish() or discard()
+        self.fd: int | None = open_private(path, os.O_WRONLY, new=True)
         self.hash = hashlib.sha256()
         self.size = 0
 
     def write(self, chunk: bytes) -> None:
+        assert self.fd is not None
         view = memoryview(chunk)
         while view:
             written = os.write(self.fd, view)
@@ -82,15 +84,16 @@ class _Sink:
             view = view[written:]
 
     def finish(self) -> None:
-        fd, self.fd = self.fd, -1
+        fd, self.fd = self.fd, None
+        assert fd is not None
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
 
     def discard(self) -> None:
-        fd, self.fd = self.fd, -1
-        if fd >= 0:
+        fd, self.fd = self.fd, None
+        if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
         with contextlib.suppress(FileNotFoundError):
