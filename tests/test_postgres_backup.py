@@ -160,9 +160,9 @@ async def test_disk_full_leaves_no_backup_and_says_so(pg_db: str, tiny_disk: Pat
         with pytest.raises(ActionFailed, match="disk full") as failure:
             await spec.run(SupportsProgress())
         assert str(tiny_disk / "bk") in str(failure.value)
-        # what reached the 256 KiB disk before it was full, not 0 and not more than it holds
+        # what reached the 256 KiB (0.26 MB) disk before it was full
         written = re.search(r" after (\d+\.\d) MB;", str(failure.value))
-        assert written and 0.0 < float(written.group(1)) <= 0.3, failure.value
+        assert written and 0.2 <= float(written.group(1)) <= 0.3, failure.value
         assert list((tiny_disk / "bk").iterdir()) == []
         assert open_under(tiny_disk / "bk") == []
         snap = await backend.collect()

@@ -158,7 +158,7 @@ def apply_retention(directory: str, volume: str, keep: int) -> list[str]:
 
 def _helper_output(container: Any) -> str:
     try:
-        raw = container.logs(stdout=True, stderr=True, tail=5)
+        raw = container.logs(tail=5)  # stdout and stderr
     except Exception:
         return ""
     lines = [line for line in raw.decode("utf-8", "replace").splitlines() if line.strip()]
