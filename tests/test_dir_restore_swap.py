@@ -226,15 +226,24 @@ def test_a_swap_cut_short_is_critical_in_the_check_until_the_next_restore(
         restore(config, backup, None, lambda line: None)
     monkeypatch.setattr(os, "rename", real_rename)
     backend = DirBackupBackend(config)
-    [check] = backend.evaluate(asyncio.run(backend.collect()))
+    snapshot = asyncio.run(backend.collect())
+    [check] = backend.evaluate(snapshot)
     assert check.status is Status.CRITICAL
     assert check.summary == (
         f"a restore was interrupted while swapping: {', '.join(config.paths)} may mix old and "
         "restored content; run the restore again (it first puts back what was there)")
+    # the confirmation says so too
+    [offer] = [s for s in backend.actions(snapshot, check.target) if s.verb == "restore"]
+    assert offer.effect.startswith(
+        f"first put {', '.join(config.paths)} back as they were before the restore that was "
+        f"interrupted while swapping; then verify {backup.name} (")
     assert not (app / "beta").exists()
     restore(config, backup, None, lambda line: None)
-    [check] = backend.evaluate(asyncio.run(backend.collect()))
+    snapshot = asyncio.run(backend.collect())
+    [check] = backend.evaluate(snapshot)
     assert check.status is Status.OK, check.summary
+    [offer] = [s for s in backend.actions(snapshot, check.target) if s.verb == "restore"]
+    assert offer.effect.startswith(f"verify {backup.name} (")
 
 
 def test_a_damaged_swap_record_is_reported_and_never_guessed_from(tmp_path: Path) -> None:

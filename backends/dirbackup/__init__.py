@@ -181,6 +181,10 @@ class DirBackupBackend(Backend[DirBackupSnapshot]):
         effect = (f"verify {pick.name} ({format_bytes(pick.size)}, {format_age(pick.created)}) "
                   f"against its sha256 and read it in full, then {where}; the old content is "
                   "kept aside until every path is restored")
+        left = snapshot.interrupted if snapshot else ()
+        if left:
+            effect = (f"first put {', '.join(left)} back as they were before the restore that "
+                      f"was interrupted while swapping; then {effect}")
 
         async def run(progress: Progress) -> ActionOutcome:
             try:
