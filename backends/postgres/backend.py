@@ -90,9 +90,10 @@ class PostgresBackend(Backend[PostgresSnapshot]):
             names = ", ".join(name for name, _ in left)
             results.append(CheckResult(
                 target, Status.WARNING,
-                f"{len(left)} scratch database(s) left by a restore that was stopped or failed "
-                f"its proof, the oldest {format_span(snapshot.collected_at - left[0][1])} old: "
-                f"{names} (look inside if a proof failed, then DROP DATABASE)",
+                f"{len(left)} scratch database{'s' if len(left) > 1 else ''} left by a stopped "
+                f"or failed restore ({'oldest ' if len(left) > 1 else ''}"
+                f"{format_span(snapshot.collected_at - left[0][1])} ago): {names}; look inside "
+                "if its proof failed, then DROP DATABASE",
                 check="restore leftovers"))
         return results
 
