@@ -10,7 +10,7 @@ import stat
 import tarfile
 from pathlib import Path
 
-from backends.docker.volumes import list_backups
+from backends.docker.volumes import RESTORE_OLD, list_backups
 from tests.test_docker_actions import run_action
 from tests.test_docker_support import BUSYBOX_IMAGE, DockerLab, docker_lab
 
@@ -65,4 +65,26 @@ def test_an_archive_with_a_device_node_is_refused(docker_lab: DockerLab) -> None
     assert restore.state == "failed"
     assert restore.outcome is not None and "holds device nodes (./mem (device node))" in \
         restore.outcome.message
+    assert docker_lab.listing(volume) == before
+
+
+def test_a_restore_that_finds_an_earlier_one_cut_short_says_what_to_do(
+        docker_lab: DockerLab) -> None:
+    """The helper refuses when an earlier restore left the previous content aside; its own
+    words reach the operator, and the volume is not changed."""
+    volume = docker_lab.volume("data")
+    docker_lab.fill(volume, "echo v1 > /data/file")
+    config = docker_lab.config()
+    backup = run_action(config, f"volume:{volume}", "backup")
+    assert backup.state == "ok", backup.outcome
+    made = list_backups(str(docker_lab.backup_dir), volume)[0]
+    docker_lab.fill(volume, f"mkdir /data/{RESTORE_OLD} && echo v0 > /data/{RESTORE_OLD}/file"
+                            " && echo v2 > /data/file")
+    before = docker_lab.listing(volume)
+
+    restore = run_action(config, f"volume:{volume}", "restore", {"from": made.name})
+    assert restore.state == "failed"
+    assert restore.outcome is not None and restore.outcome.message.endswith(
+        f"an earlier restore was interrupted: the volume's previous content is in "
+        f"{RESTORE_OLD}; move it back or delete it, then retry")
     assert docker_lab.listing(volume) == before
