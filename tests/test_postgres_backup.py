@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import subprocess
 import time
 from collections.abc import Iterator
@@ -168,6 +169,31 @@ async def test_disk_full_leaves_no_backup_and_says_so(pg_db: str, tiny_disk: Pat
         snap = await backend.collect()
         check = next(c for c in backend.evaluate(snap) if c.check == "backup")
         assert check.status is Status.CRITICAL and "no verified backup" in check.summary
+    finally:
+        await backend.close()
+
+
+async def test_file_size_limit_leaves_no_backup_and_says_so(pg_db: str, tmp_path: Path) -> None:
+    """A ulimit -f on the console (Python ignores SIGXFSZ, so a write fails with EFBIG)."""
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE blob (b bytea)")
+        conn.execute("INSERT INTO blob SELECT decode(string_agg(md5(random()::text), ''), 'hex') "
+                     "FROM generate_series(1, 40000)")  # ~640 kB that does not compress
+    backend = make_backend(pg_db, backup={"dir": str(tmp_path / "bk")})
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    try:
+        spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, hard))
+        try:
+            with pytest.raises(ActionFailed) as failure:
+                await spec.run(SupportsProgress())
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        assert re.fullmatch(rf"file size limit reached after 0\.[23] MB writing in "
+                            rf"{re.escape(str(tmp_path / 'bk'))} \(nothing was kept\)",
+                            str(failure.value)), failure.value
+        assert list((tmp_path / "bk").iterdir()) == []
+        assert open_under(tmp_path / "bk") == []
     finally:
         await backend.close()
 
