@@ -102,3 +102,40 @@ async def test_a_restarting_unit_is_quoted_from_a_journal_read_now_and_then(
         assert _attempt(await _summary(backend)) >= first + 3  # REREAD passed: read again
     finally:
         await backend.close()
+
+
+async def test_a_unit_that_recovered_is_quoted_afresh_when_it_fails_again(
+        systemd_machine: SystemdMachine, make_unit: UnitFactory, prefix: str,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a unit is well again (stopped, no restart within restarts_window) its cause is
+    forgotten: the next crash loop quotes its own failure at once, never one from before."""
+    monkeypatch.setattr(causes, "REREAD", 300.0)
+    counter = f"/run/{prefix}-count"
+    name = make_unit(f"{prefix}-again.service",
+                     _counting(counter, "Restart=always\nRestartSec=100ms\n"))
+    backend = make_backend(systemd_machine, [name], tmp_path / "state",
+                           restarts={"warn": 1, "crit": 1000}, restarts_window="3s")
+    backend.watch(lambda: None)
+    try:
+        systemd_machine.systemctl("start", name)
+        wait_for(lambda: _journaled(systemd_machine, name, 2), what="a restart")
+        assert "Fatal: attempt" in await _summary(backend)
+        systemd_machine.systemctl("stop", name)
+        deadline = time.monotonic() + 30
+        while True:  # until no restart is left in the window
+            [check] = backend.evaluate(await backend.collect())
+            if [p.value for p in check.perfdata] == [0]:
+                break
+            assert time.monotonic() < deadline, f"still restarting: {check.summary}"
+            await asyncio.sleep(0.2)
+        assert check.summary == "inactive (dead): not running"
+        stopped_at = int(systemd_machine.run_inside("cat", counter).stdout.strip())
+        systemd_machine.systemctl("start", name)
+        wait_for(lambda: _journaled(systemd_machine, name, stopped_at + 2), what="new restarts")
+        deadline = time.monotonic() + 30
+        while (quoted := _attempt(await _summary(backend))) <= stopped_at:
+            assert time.monotonic() < deadline, \
+                f"still quotes attempt {quoted}, from before the unit was stopped"
+            await asyncio.sleep(0.2)
+    finally:
+        await backend.close()
