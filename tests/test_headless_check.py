@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import OPSCONSOLE
-from tests.support.http_server import health_server, hung_listener
+from tests.support.http_server import body_server, health_server, hung_listener
 
 
 @pytest.fixture
@@ -117,9 +117,12 @@ def test_whole_run_has_a_deadline(write_config: Callable[[str], Path],
 def test_json_format_is_one_document(server: str, write_config: Callable[[str], Path],
                                      cli_env: dict[str, str]) -> None:
     config = write_config(endpoint("api", f"{server}/ok") + endpoint("bad", f"{server}/fail"))
+    started = time.monotonic()
     result = run(config, cli_env, "--format", "json")
+    took = time.monotonic() - started
     document = json.loads(result.stdout)
     assert result.returncode == 2
+    assert 0 < document["duration"] < took  # the run's own time, inside the command's
     assert document["status"] == "CRITICAL" and document["exit_code"] == 2
     assert document["counts"] == {"ok": 1, "warning": 0, "critical": 1, "unknown": 0}
     assert [c["target"] for c in document["checks"]] == ["http:bad", "http:api"]
@@ -135,6 +138,28 @@ def test_only_limits_the_run(server: str, write_config: Callable[[str], Path],
     none = run(config, cli_env, "--only", "http:nothing")
     assert none.returncode == 3
     assert "no configured target matches http:nothing" in none.stdout
+
+
+def test_only_polls_nothing_but_what_it_names(server: str, write_config: Callable[[str], Path],
+                                              cli_env: dict[str, str]) -> None:
+    """`--only` leaves the other systems alone: not even a request reaches them."""
+    asked: list[float] = []
+
+    def answer() -> bytes:
+        asked.append(time.monotonic())
+        return b"ok"
+
+    with body_server(answer) as other:
+        config = write_config(endpoint("api", f"{server}/ok") + endpoint("bad", f"{server}/fail")
+                              + endpoint("other", f"{other}/"))
+        two = run(config, cli_env, "--only", "http:api", "http:bad")
+        assert asked == []
+        every = run(config, cli_env)
+        assert len(asked) == 1
+    assert two.returncode == 2
+    assert [line.split(" - ")[0] for line in two.stdout.splitlines()[1:]] == [
+        "CRITICAL http:bad", "OK http:api"]
+    assert "OK http:other" in every.stdout
 
 
 def test_host_checks_appear_like_any_backend(write_config: Callable[[str], Path],
