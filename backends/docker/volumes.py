@@ -170,21 +170,27 @@ def _helper_output(container: Any) -> str:
 _RESTORE_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
 
 
-def special_members(path: Path, limit: int = 3) -> list[str]:
-    """Device nodes and set-id files in a tar archive (thread side), the first few."""
-    found: list[str] = []
+@dataclass(frozen=True)
+class SpecialMembers:
+    """What a volume archive must not bring back as it is (thread side)."""
+    devices: tuple[str, ...]  # device nodes: the archive is refused
+    set_id: tuple[str, ...]  # set-uid or set-gid files: restored without those bits
+
+
+def special_members(path: Path) -> SpecialMembers:
+    """Device nodes and set-id files in a tar archive, every one of them."""
+    devices: list[str] = []
+    set_id: list[str] = []
     try:
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
                 if member.isdev():
-                    found.append(f"{member.name} (device node)")
+                    devices.append(member.name)
                 elif member.isfile() and member.mode & 0o6000:
-                    found.append(f"{member.name} (set-id {member.mode & 0o7777:o})")
-                if len(found) >= limit:
-                    break
+                    set_id.append(f"{member.name} (set-id {member.mode & 0o7777:o})")
     except (OSError, tarfile.TarError) as exc:
         raise VolumeError(f"cannot read {path.name} as a tar archive: {exc}") from None
-    return found
+    return SpecialMembers(tuple(devices), tuple(set_id))
 
 
 def _run_helper(client: Any, image: str, command: list[str], binds: dict[str, dict[str, str]],
@@ -201,7 +207,7 @@ def _run_helper(client: Any, image: str, command: list[str], binds: dict[str, di
     name = f"opsconsole-{purpose}-{volume}-{os.getpid()}-{int(time.time() * 1000) % 10**8}"
     helper = client.containers.create(
         image, command, name=name, volumes=binds, network_mode="none",
-        labels={HELPER_LABEL: purpose, VOLUME_LABEL: volume}, detach=True,
+        labels={HELPER_LABEL: purpose, VOLUME_LABEL: volume},
         **({"cap_drop": ["ALL"], "cap_add": caps, "security_opt": ["no-new-privileges"]}
            if caps is not None else {}))
     try:
@@ -211,7 +217,7 @@ def _run_helper(client: Any, image: str, command: list[str], binds: dict[str, di
         except Exception as exc:
             raise VolumeError(f"the {purpose} helper did not finish within {timeout:g}s") \
                 from exc
-        code = int(result.get("StatusCode", -1))
+        code = int(result["StatusCode"])
         if code != 0:
             reason = _helper_output(helper) or (
                 "the helper was killed" if code in (137, 143) else f"exit code {code}")
@@ -397,11 +403,11 @@ def restore_volume(client: Any, volume: str, backup: BackupFile, *, image: str,
         raise VolumeError(f"{backup.name} does not match its sha256: the file is damaged; "
                           "pick another backup")
     special = special_members(Path(backup.path))
-    devices = [s for s in special if s.endswith("(device node)")]
-    if devices:
-        raise VolumeError(f"{backup.name} holds device nodes ({', '.join(devices)}): a volume "
-                          "backup never needs them, so it is not restored")
-    for item in special:
+    if special.devices:
+        shown = ", ".join(special.devices[:3]) + (", …" if len(special.devices) > 3 else "")
+        raise VolumeError(f"{backup.name} holds {len(special.devices)} device node(s) ({shown}): "
+                          "a volume backup never needs them, so it is not restored")
+    for item in special.set_id:
         log(f"{item}: restored without its set-id bits")
     directory = Path(os.path.dirname(backup.path))
     recover(client, directory, volume, timeout, log)
