@@ -24,6 +24,7 @@ pg_db = support.pg_db
 
 SOCKET_DIR = "/var/run/postgresql"
 SLOW_WRITE = 0.1  # seconds per chunk written: the whole dump takes a few seconds
+REFRESH = 0.5  # seconds between two progress reports while dumping
 
 
 class _Calls(SupportsProgress):
@@ -79,10 +80,14 @@ async def _backup(dsn: str, directory: Path) -> tuple[ActionOutcome, _Calls]:
     recorder = _Calls()
     try:
         spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
+        started = time.monotonic()
         outcome = await spec.run(recorder)
+        took = time.monotonic() - started
     finally:
         await backend.close()
     assert isinstance(outcome, ActionOutcome) and outcome.ok, outcome
+    written = [c for c in recorder.calls if "MB written" in c[2]]
+    assert len(written) <= took / REFRESH + 2, (len(written), took)  # not a busy loop
     return outcome, recorder
 
 

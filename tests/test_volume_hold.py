@@ -9,7 +9,7 @@ from pathlib import Path
 
 from backends.docker.inspect import HELPER_LABEL
 from backends.docker.volumes import HELD, VOLUME_LABEL, hold, recover, release_held
-from tests.test_docker_support import DockerLab, docker_lab
+from tests.test_docker_support import DockerLab, docker_lab, wait_for
 
 __all__ = ["docker_lab"]
 
@@ -94,3 +94,27 @@ def test_recover_settles_helpers_releases_containers_and_removes_partial_files(
     assert lines == [f"removing {helper.name}, left by an interrupted backup",
                      f"unpaused {paused.name}, left paused by an interrupted run",
                      f"removed {part.name} left by an interrupted backup"]
+
+
+def test_recover_lets_a_restore_helper_finish_and_removes_exited_ones(
+        docker_lab: DockerLab) -> None:
+    """A restore helper still running is mid-swap: stopping it would leave the volume's old
+    content aside, so it is waited for; helpers that already ended are removed too."""
+    volume = docker_lab.volume("data")
+    restoring = docker_lab.run("restoring", ["sh", "-c", "sleep 2; touch /data/swapped"],
+                               labels={HELPER_LABEL: "restore", VOLUME_LABEL: volume},
+                               volumes={volume: {"bind": "/data"}})
+    ended = docker_lab.run("ended", ["true"], labels={HELPER_LABEL: "backup",
+                                                      VOLUME_LABEL: volume})
+    wait_for(lambda: _status(docker_lab, "ended") == "exited", what="the helper to end")
+    lines: list[str] = []
+    recover(docker_lab.client, docker_lab.tmp_path, volume, 60, lines.append)
+    for helper in (restoring, ended):
+        assert docker_lab.client.containers.list(all=True, filters={"id": helper.id}) == []
+    assert "./swapped" in docker_lab.listing(volume)  # it finished its work
+    waited = f"waiting for {restoring.name}, left running by an interrupted restore"
+    assert sorted(lines) == sorted([waited,
+                                    f"removing {restoring.name}, left by an interrupted restore",
+                                    f"removing {ended.name}, left by an interrupted backup"])
+    assert lines.index(waited) < lines.index(f"removing {restoring.name}, left by an "
+                                             "interrupted restore")
