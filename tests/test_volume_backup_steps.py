@@ -1,0 +1,104 @@
+"""A volume backup's and restore's steps, in order, against a real dockerd: nothing is made
+for a volume that does not exist; the backup directory and the partial file are private from
+the start; containers are on record before they are paused or stopped, so a killed run can
+be undone by the next one."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from backends.docker.volumes import (
+    HELD,
+    VolumeError,
+    backup_volume,
+    list_backups,
+    restore_volume,
+)
+from tests.test_docker_support import BUSYBOX_IMAGE, DockerLab, docker_lab, wait_for
+
+__all__ = ["docker_lab"]
+
+
+def _backup(lab: DockerLab, volume: str, directory: Path, quiesce: str = "none",
+            log: list[str] | None = None) -> None:
+    backup_volume(lab.client, volume, str(directory), keep=5, image=BUSYBOX_IMAGE,
+                  quiesce=quiesce, timeout=120, log=(log if log is not None else []).append)
+
+
+def test_a_backup_of_a_missing_volume_makes_nothing(docker_lab: DockerLab) -> None:
+    missing = docker_lab.name("missing")
+    with pytest.raises(VolumeError, match=f"^volume {missing} does not exist on this engine$"):
+        _backup(docker_lab, missing, docker_lab.backup_dir)
+    assert docker_lab.client.volumes.list(filters={"name": missing}) == []
+    assert not docker_lab.backup_dir.exists()
+
+
+def test_the_backup_directory_and_partial_file_are_private_from_the_start(
+        docker_lab: DockerLab) -> None:
+    volume = docker_lab.volume("big")
+    docker_lab.fill(volume, "dd if=/dev/urandom of=/data/blob bs=1M count=32 2>/dev/null")
+    directory = docker_lab.tmp_path / "new" / "backups"
+    first_seen: list[int] = []
+
+    def watch() -> None:
+        part = wait_for(lambda: next(directory.glob("*.part"), None), timeout=60,
+                        what="the partial file")
+        first_seen.append(stat.S_IMODE(os.stat(part).st_mode))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    _backup(docker_lab, volume, directory)
+    watcher.join()
+    assert first_seen == [0o600]  # before the helper wrote a byte into it
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+    [made] = list_backups(str(directory), volume)
+    assert stat.S_IMODE(os.stat(made.path).st_mode) == 0o600
+
+
+def _record(directory: Path, volume: str) -> dict[str, object]:
+    return dict(json.loads((directory / f".{volume}{HELD}").read_text()))
+
+
+@pytest.mark.parametrize("quiesce", ["pause", "stop"])
+def test_containers_are_on_record_before_a_backup_pauses_or_stops_them(
+        docker_lab: DockerLab, quiesce: str) -> None:
+    volume = docker_lab.volume("data")
+    user = docker_lab.run("app", ["sleep", "600"], volumes={volume: {"bind": "/data"}})
+    seen: list[dict[str, object]] = []
+
+    class Log(list[str]):
+        def append(self, line: str) -> None:
+            super().append(line)
+            if line.endswith(" for the copy"):  # just after the container was quiesced
+                seen.append(_record(docker_lab.backup_dir, volume))
+
+    lines = Log()
+    _backup(docker_lab, volume, docker_lab.backup_dir, quiesce, lines)
+    assert seen == [{"how": quiesce, "containers": [user.id]}]
+    assert not (docker_lab.backup_dir / f".{volume}{HELD}").exists()  # released: forgotten
+    assert docker_lab.state("app")["State"]["Status"] == "running"
+
+
+def test_containers_are_on_record_before_a_restore_stops_them(docker_lab: DockerLab) -> None:
+    volume = docker_lab.volume("data")
+    docker_lab.fill(volume, "echo v1 > /data/file")
+    _backup(docker_lab, volume, docker_lab.backup_dir)
+    [made] = list_backups(str(docker_lab.backup_dir), volume)
+    user = docker_lab.run("app", ["sleep", "600"], volumes={volume: {"bind": "/data"}})
+    seen: list[dict[str, object]] = []
+
+    def log(line: str) -> None:
+        if line.startswith("stopping "):  # just before the container is stopped
+            seen.append(_record(docker_lab.backup_dir, volume))
+
+    restarted = restore_volume(docker_lab.client, volume, made, image=BUSYBOX_IMAGE,
+                               stop_timeout=5, timeout=120, log=log)
+    assert seen == [{"how": "stop", "containers": [user.id]}]
+    assert restarted == [user.name]
+    assert not (docker_lab.backup_dir / f".{volume}{HELD}").exists()
