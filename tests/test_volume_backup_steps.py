@@ -76,13 +76,22 @@ def test_containers_are_on_record_before_a_backup_pauses_or_stops_them(
         def append(self, line: str) -> None:
             super().append(line)
             if line.endswith(" for the copy"):  # just after the container was quiesced
-                seen.append(_record(docker_lab.backup_dir, volume))
+                seen.append(_record(docker_lab.backup_dir, volume)
+                            | {"status": docker_lab.state("app")["State"]["Status"]})
 
     lines = Log()
     _backup(docker_lab, volume, docker_lab.backup_dir, quiesce, lines)
-    assert seen == [{"how": quiesce, "containers": [user.id]}]
+    held = {"pause": "paused", "stop": "exited"}[quiesce]
+    assert seen == [{"how": quiesce, "containers": [user.id], "status": held}]
     assert not (docker_lab.backup_dir / f".{volume}{HELD}").exists()  # released: forgotten
     assert docker_lab.state("app")["State"]["Status"] == "running"
+    [made] = list_backups(str(docker_lab.backup_dir), volume)
+    assert made.checksum is not None
+    assert lines == [
+        f"{'paused' if quiesce == 'pause' else 'stopped'} {user.name} for the copy",
+        f"writing .{made.name}.part with {BUSYBOX_IMAGE}",
+        f"unpaused {user.name}" if quiesce == "pause" else f"started {user.name} again",
+        f"wrote {made.name} ({made.size} bytes, sha256 {made.checksum[:12]}…)"]
 
 
 def test_containers_are_on_record_before_a_restore_stops_them(docker_lab: DockerLab) -> None:

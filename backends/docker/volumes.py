@@ -359,8 +359,7 @@ def backup_volume(client: Any, volume: str, directory: str, *, keep: int, image:
         _held_path(target, volume).unlink(missing_ok=True)
     final = target / name
     try:
-        os.chmod(part, 0o600)
-        _fsync_file(part)  # the helper container wrote it
+        _fsync_file(part)  # the helper container wrote it (into our 0600 file)
         digest = sha256_of(part)
         write_durably(target / f"{name}{CHECKSUM}", checksum_line(digest, name),
                       target / f".{name}{CHECKSUM}{PART}")
