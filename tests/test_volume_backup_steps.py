@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from backends.docker import volumes
 from backends.docker.volumes import (
     HELD,
     VolumeError,
@@ -111,3 +112,41 @@ def test_containers_are_on_record_before_a_restore_stops_them(docker_lab: Docker
     assert seen == [{"how": "stop", "containers": [user.id]}]
     assert restarted == [user.name]
     assert not (docker_lab.backup_dir / f".{volume}{HELD}").exists()
+
+
+def test_a_backup_that_cannot_take_its_name_leaves_nothing(
+        docker_lab: DockerLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    volume = docker_lab.volume("data")
+    docker_lab.fill(volume, "echo v1 > /data/file")
+    taken: list[Path] = []
+
+    def taken_meanwhile(volume: str, now: float, directory: Path) -> str:
+        """The name chosen, then taken by a directory before the backup can publish."""
+        chosen = real_name(volume, now, directory)
+        (directory / chosen).mkdir()
+        taken.append(directory / chosen)
+        return chosen
+
+    real_name = volumes.backup_name
+    monkeypatch.setattr(volumes, "backup_name", taken_meanwhile)
+    with pytest.raises(VolumeError, match=r"^not finished: Is a directory$"):
+        _backup(docker_lab, volume, docker_lab.backup_dir)
+    assert sorted(docker_lab.backup_dir.iterdir()) == taken  # no .part, no .sha256
+
+
+def test_retention_and_restore_say_what_they_did(docker_lab: DockerLab) -> None:
+    volume = docker_lab.volume("data")
+    docker_lab.fill(volume, "echo v1 > /data/file")
+    _backup(docker_lab, volume, docker_lab.backup_dir)
+    [first] = list_backups(str(docker_lab.backup_dir), volume)
+    lines: list[str] = []
+    backup_volume(docker_lab.client, volume, str(docker_lab.backup_dir), keep=1,
+                  image=BUSYBOX_IMAGE, quiesce="none", timeout=120, log=lines.append)
+    [second] = list_backups(str(docker_lab.backup_dir), volume)
+    assert lines[-1] == f"retention (keep 1) removed {first.name}"
+    lines.clear()
+    restore_volume(docker_lab.client, volume, second, image=BUSYBOX_IMAGE, stop_timeout=5,
+                   timeout=120, log=lines.append)
+    assert lines == [f"verifying the sha256 of {second.name}",
+                     f"unpacking {second.name} into {volume}",
+                     f"{volume} now holds the content of {second.name}"]
