@@ -102,8 +102,10 @@ def test_containers_are_on_record_before_a_restore_stops_them(docker_lab: Docker
     [made] = list_backups(str(docker_lab.backup_dir), volume)
     user = docker_lab.run("app", ["sleep", "600"], volumes={volume: {"bind": "/data"}})
     seen: list[dict[str, object]] = []
+    lines: list[str] = []
 
     def log(line: str) -> None:
+        lines.append(line)
         if line.startswith("stopping "):  # just before the container is stopped
             seen.append(_record(docker_lab.backup_dir, volume))
 
@@ -112,6 +114,29 @@ def test_containers_are_on_record_before_a_restore_stops_them(docker_lab: Docker
     assert seen == [{"how": "stop", "containers": [user.id]}]
     assert restarted == [user.name]
     assert not (docker_lab.backup_dir / f".{volume}{HELD}").exists()
+    assert [line for line in lines if user.name in line] == [f"stopping {user.name}",
+                                                             f"started {user.name}"]
+
+
+def test_a_container_that_cannot_start_again_after_a_restore_is_named(
+        docker_lab: DockerLab) -> None:
+    volume = docker_lab.volume("data")
+    docker_lab.fill(volume, "echo v1 > /data/file")
+    _backup(docker_lab, volume, docker_lab.backup_dir)
+    [made] = list_backups(str(docker_lab.backup_dir), volume)
+    user = docker_lab.run("app", ["sleep", "600"], volumes={volume: {"bind": "/data"}})
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith("unpacking "):  # someone removes the stopped container meanwhile
+            user.remove(force=True)
+
+    restarted = restore_volume(docker_lab.client, volume, made, image=BUSYBOX_IMAGE,
+                               stop_timeout=5, timeout=120, log=log)
+    assert restarted == []
+    [told] = [line for line in lines if line.startswith("could not start ")]
+    assert told.startswith(f"could not start {user.name}: ") and "No such container" in told
 
 
 def test_a_backup_that_cannot_take_its_name_leaves_nothing(
