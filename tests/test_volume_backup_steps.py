@@ -175,3 +175,20 @@ def test_retention_and_restore_say_what_they_did(docker_lab: DockerLab) -> None:
     assert lines == [f"verifying the sha256 of {second.name}",
                      f"unpacking {second.name} into {volume}",
                      f"{volume} now holds the content of {second.name}"]
+
+
+def test_a_restore_stops_a_paused_user_and_starts_it_again(docker_lab: DockerLab) -> None:
+    volume = docker_lab.volume("data")
+    docker_lab.fill(volume, "echo v1 > /data/file")
+    _backup(docker_lab, volume, docker_lab.backup_dir)
+    [made] = list_backups(str(docker_lab.backup_dir), volume)
+    docker_lab.fill(volume, "echo v2 > /data/file")
+    user = docker_lab.run("app", ["sleep", "600"], volumes={volume: {"bind": "/data"}})
+    user.pause()
+    restarted = restore_volume(docker_lab.client, volume, made, image=BUSYBOX_IMAGE,
+                               stop_timeout=5, timeout=120, log=[].append)
+    assert restarted == [user.name]
+    assert docker_lab.state("app")["State"]["Status"] == "running"
+    assert "v1" in docker_lab.client.containers.run(
+        BUSYBOX_IMAGE, ["cat", "/data/file"], remove=True, network_mode="none",
+        volumes={volume: {"bind": "/data"}}).decode()
