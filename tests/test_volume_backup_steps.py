@@ -192,3 +192,12 @@ def test_a_restore_stops_a_paused_user_and_starts_it_again(docker_lab: DockerLab
     assert "v1" in docker_lab.client.containers.run(
         BUSYBOX_IMAGE, ["cat", "/data/file"], remove=True, network_mode="none",
         volumes={volume: {"bind": "/data"}}).decode()
+
+
+def test_a_backup_dir_that_cannot_be_made_is_one_line(docker_lab: DockerLab) -> None:
+    volume = docker_lab.volume("data")
+    blocker = docker_lab.tmp_path / "not-a-dir"
+    blocker.write_text("a file where the backup dir's parent should be")
+    with pytest.raises(VolumeError) as failure:
+        _backup(docker_lab, volume, blocker / "backups")
+    assert str(failure.value) == f"cannot create backup dir {blocker / 'backups'}: Not a directory"
