@@ -201,3 +201,26 @@ def test_a_backup_dir_that_cannot_be_made_is_one_line(docker_lab: DockerLab) -> 
     with pytest.raises(VolumeError) as failure:
         _backup(docker_lab, volume, blocker / "backups")
     assert str(failure.value) == f"cannot create backup dir {blocker / 'backups'}: Not a directory"
+
+
+def test_a_backup_never_writes_into_a_part_file_it_did_not_create(
+        docker_lab: DockerLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    volume = docker_lab.volume("data")
+    others: list[Path] = []
+
+    def part_taken_meanwhile(volume: str, now: float, directory: Path) -> str:
+        """Another run's .part appears under the chosen name before this one opens it."""
+        chosen = real_name(volume, now, directory)
+        other = directory / f".{chosen}.part"
+        other.write_text("another run's archive")
+        others.append(other)
+        return chosen
+
+    real_name = volumes.backup_name
+    monkeypatch.setattr(volumes, "backup_name", part_taken_meanwhile)
+    with pytest.raises(VolumeError) as failure:
+        _backup(docker_lab, volume, docker_lab.backup_dir)
+    [other] = others
+    assert str(failure.value) == f"cannot write {other.name} in {docker_lab.backup_dir}: File exists"
+    assert sorted(docker_lab.backup_dir.iterdir()) == [other]
+    assert other.read_text() == "another run's archive"

@@ -322,7 +322,10 @@ def backup_volume(client: Any, volume: str, directory: str, *, keep: int, image:
     name = backup_name(volume, time.time(), target)
     part = target / f".{name}{PART}"
     # created 0600 here: the helper's tar truncates and fills it, keeping the mode
-    os.close(open_private(part, os.O_WRONLY, new=True))
+    try:
+        os.close(open_private(part, os.O_WRONLY, new=True))
+    except OSError as exc:
+        raise VolumeError(f"cannot write {part.name} in {directory}: {exc.strerror}") from None
     paused: list[Any] = []
     stopped: list[Any] = []
     if quiesce != "none":
