@@ -406,7 +406,7 @@ def restore_volume(client: Any, volume: str, backup: BackupFile, *, image: str,
                           "pick another backup")
     special = special_members(Path(backup.path))
     if special.devices:
-        shown = ", ".join(special.devices[:3]) + (", …" if len(special.devices) > 3 else "")
+        shown = ", ".join(special.devices[:3]) + (", …" if special.devices[3:] else "")
         raise VolumeError(f"{backup.name} holds {len(special.devices)} device node(s) ({shown}): "
                           "a volume backup never needs them, so it is not restored")
     for item in special.set_id:
