@@ -18,6 +18,7 @@ from backends.docker.volumes import (
     HELD,
     VolumeError,
     backup_volume,
+    hold,
     list_backups,
     restore_volume,
 )
@@ -224,3 +225,18 @@ def test_a_backup_never_writes_into_a_part_file_it_did_not_create(
     assert str(failure.value) == f"cannot write {other.name} in {docker_lab.backup_dir}: File exists"
     assert sorted(docker_lab.backup_dir.iterdir()) == [other]
     assert other.read_text() == "another run's archive"
+
+
+def test_a_restore_first_undoes_what_a_killed_run_left(docker_lab: DockerLab) -> None:
+    volume = docker_lab.volume("data")
+    docker_lab.fill(volume, "echo v1 > /data/file")
+    _backup(docker_lab, volume, docker_lab.backup_dir)
+    [made] = list_backups(str(docker_lab.backup_dir), volume)
+    other = docker_lab.run("other", ["sleep", "600"])  # paused by a backup that was killed
+    hold(docker_lab.backup_dir, volume, "pause", [other])
+    other.pause()
+    lines: list[str] = []
+    restore_volume(docker_lab.client, volume, made, image=BUSYBOX_IMAGE, stop_timeout=5,
+                   timeout=120, log=lines.append)
+    assert f"unpaused {other.name}, left paused by an interrupted run" in lines
+    assert docker_lab.state("other")["State"]["Status"] == "running"
