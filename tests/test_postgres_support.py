@@ -67,9 +67,12 @@ def open_descriptors() -> dict[int, str]:
     """This process's file descriptors and what they point at: a path (a deleted file's
     too), pipe:[N], socket:[N]..."""
     held = {}
+    listing = f"/proc/{os.getpid()}/fd"  # the descriptor that reads this very listing
     for fd in os.listdir("/proc/self/fd"):
         with contextlib.suppress(OSError):
-            held[int(fd)] = os.readlink(f"/proc/self/fd/{fd}")
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target != listing:
+                held[int(fd)] = target
     return held
 
 
