@@ -36,6 +36,7 @@ from console.core.actions import ActionOutcome, SupportsProgress
 from console.core.errors import ActionFailed
 from tests import test_postgres_support as support
 from tests.test_postgres_support import (
+    failed_backup,
     fill,
     make_backend,
     open_descriptors,
@@ -495,14 +496,8 @@ async def test_pg_backup_whose_pg_dump_cannot_start_says_so_and_leaves_nothing(
     broken.chmod(0o700)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     pipes = open_pipes()
-    backend = make_backend(pg_db, backup={"dir": str(tmp_path / "bk")})
-    try:
-        spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
-        with pytest.raises(ActionFailed) as failure:
-            await spec.run(SupportsProgress())
-    finally:
-        await backend.close()
-    assert str(failure.value) == (f"cannot run {broken}: No such file or directory (reinstall "
+    failure = await failed_backup(pg_db, tmp_path / "bk")
+    assert str(failure) == (f"cannot run {broken}: No such file or directory (reinstall "
                                   "the PostgreSQL client: apt-get install postgresql-client)")
     assert list((tmp_path / "bk").iterdir()) == []
     assert open_pipes() <= pipes and open_under(tmp_path / "bk") == []

@@ -27,7 +27,9 @@ from tests.conftest import OPSCONSOLE
 from tests.test_postgres_support import (
     Env,
     WriteConfig,
+    failed_backup,
     fill,
+    fill_random,
     make_backend,
     make_config,
     open_under,
@@ -151,10 +153,7 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 async def test_disk_full_leaves_no_backup_and_says_so(pg_db: str, tiny_disk: Path) -> None:
-    with psycopg.connect(pg_db, autocommit=True) as conn:
-        conn.execute("CREATE TABLE blob (b bytea)")
-        conn.execute("INSERT INTO blob SELECT decode(string_agg(md5(random()::text), ''), 'hex') "
-                     "FROM generate_series(1, 40000)")  # ~640 kB that does not compress
+    fill_random(pg_db)
     backend = make_backend(pg_db, backup={"dir": str(tiny_disk / "bk")})
     try:
         spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
@@ -175,27 +174,18 @@ async def test_disk_full_leaves_no_backup_and_says_so(pg_db: str, tiny_disk: Pat
 
 async def test_file_size_limit_leaves_no_backup_and_says_so(pg_db: str, tmp_path: Path) -> None:
     """A ulimit -f on the console (Python ignores SIGXFSZ, so a write fails with EFBIG)."""
-    with psycopg.connect(pg_db, autocommit=True) as conn:
-        conn.execute("CREATE TABLE blob (b bytea)")
-        conn.execute("INSERT INTO blob SELECT decode(string_agg(md5(random()::text), ''), 'hex') "
-                     "FROM generate_series(1, 40000)")  # ~640 kB that does not compress
-    backend = make_backend(pg_db, backup={"dir": str(tmp_path / "bk")})
+    fill_random(pg_db)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, hard))
     try:
-        spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
-        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, hard))
-        try:
-            with pytest.raises(ActionFailed) as failure:
-                await spec.run(SupportsProgress())
-        finally:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        assert re.fullmatch(rf"file size limit reached after 0\.[23] MB writing in "
-                            rf"{re.escape(str(tmp_path / 'bk'))} \(nothing was kept\)",
-                            str(failure.value)), failure.value
-        assert list((tmp_path / "bk").iterdir()) == []
-        assert open_under(tmp_path / "bk") == []
+        failure = await failed_backup(pg_db, tmp_path / "bk")
     finally:
-        await backend.close()
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert re.fullmatch(rf"file size limit reached after 0\.[23] MB writing in "
+                        rf"{re.escape(str(tmp_path / 'bk'))} \(nothing was kept\)",
+                        str(failure)), failure
+    assert list((tmp_path / "bk").iterdir()) == []
+    assert open_under(tmp_path / "bk") == []
 
 
 async def test_pg_dump_killed_midway_leaves_nothing(pg_db: str, tmp_path: Path) -> None:
@@ -382,14 +372,8 @@ async def test_pg_dump_error_is_quoted_and_nothing_is_kept(app_role_db: tuple[st
     dbname = app.rsplit("/", 1)[1]
     with psycopg.connect(admin.rsplit("/", 1)[0] + "/" + dbname, autocommit=True) as conn:
         conn.execute("CREATE TABLE payroll (id int)")  # the admin's: the app's role may not read it
-    backend = make_backend(app, backup={"dir": str(tmp_path / "bk")})
-    try:
-        spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
-        with pytest.raises(ActionFailed) as failure:
-            await spec.run(SupportsProgress())
-    finally:
-        await backend.close()
-    assert str(failure.value) == ("pg_dump failed: pg_dump: error: query failed: ERROR:  "
+    failure = await failed_backup(app, tmp_path / "bk")
+    assert str(failure) == ("pg_dump failed: pg_dump: error: query failed: ERROR:  "
                                   "permission denied for table payroll (nothing was kept)")
     assert list((tmp_path / "bk").iterdir()) == []
     assert open_under(tmp_path / "bk") == []

@@ -16,7 +16,9 @@ import pytest
 
 from backends.postgres.backend import PostgresBackend
 from backends.postgres.config import parse
+from console.core.actions import SupportsProgress
 from console.core.configtable import Table
+from console.core.errors import ActionFailed
 from console.core.secrets import Redactor
 
 
@@ -61,6 +63,26 @@ def fill(dsn: str, rows: int = 2000) -> None:
         conn.execute("CREATE TABLE notes (id serial PRIMARY KEY, body text)")
         conn.execute("INSERT INTO notes (body) SELECT md5(g::text) FROM generate_series(1, 50) g")
         conn.execute("ANALYZE")
+
+
+def fill_random(dsn: str) -> None:
+    """About 640 kB of bytes that do not compress, in table `blob`."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE blob (b bytea)")
+        conn.execute("INSERT INTO blob SELECT decode(string_agg(md5(random()::text), ''), 'hex') "
+                     "FROM generate_series(1, 40000)")
+
+
+async def failed_backup(dsn: str, directory: Path) -> ActionFailed:
+    """The failure of one backup action into `directory` (the test fails if it works)."""
+    backend = make_backend(dsn, backup={"dir": str(directory)})
+    try:
+        spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
+        with pytest.raises(ActionFailed) as failure:
+            await spec.run(SupportsProgress())
+    finally:
+        await backend.close()
+    return failure.value
 
 
 def open_descriptors() -> dict[int, str]:

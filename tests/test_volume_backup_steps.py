@@ -16,6 +16,7 @@ import pytest
 from backends.docker import volumes
 from backends.docker.volumes import (
     HELD,
+    BackupFile,
     VolumeError,
     backup_volume,
     hold,
@@ -31,6 +32,15 @@ def _backup(lab: DockerLab, volume: str, directory: Path, quiesce: str = "none",
             log: list[str] | None = None) -> None:
     backup_volume(lab.client, volume, str(directory), keep=5, image=BUSYBOX_IMAGE,
                   quiesce=quiesce, timeout=120, log=(log if log is not None else []).append)
+
+
+def _backed_up(lab: DockerLab) -> tuple[str, BackupFile]:
+    """A new volume holding `file` = v1, and its one backup."""
+    volume = lab.volume("data")
+    lab.fill(volume, "echo v1 > /data/file")
+    _backup(lab, volume, lab.backup_dir)
+    [made] = list_backups(str(lab.backup_dir), volume)
+    return volume, made
 
 
 def test_a_backup_of_a_missing_volume_makes_nothing(docker_lab: DockerLab) -> None:
@@ -97,10 +107,7 @@ def test_containers_are_on_record_before_a_backup_pauses_or_stops_them(
 
 
 def test_containers_are_on_record_before_a_restore_stops_them(docker_lab: DockerLab) -> None:
-    volume = docker_lab.volume("data")
-    docker_lab.fill(volume, "echo v1 > /data/file")
-    _backup(docker_lab, volume, docker_lab.backup_dir)
-    [made] = list_backups(str(docker_lab.backup_dir), volume)
+    volume, made = _backed_up(docker_lab)
     user = docker_lab.run("app", ["sleep", "600"], volumes={volume: {"bind": "/data"}})
     seen: list[dict[str, object]] = []
     lines: list[str] = []
@@ -121,10 +128,7 @@ def test_containers_are_on_record_before_a_restore_stops_them(docker_lab: Docker
 
 def test_a_container_that_cannot_start_again_after_a_restore_is_named(
         docker_lab: DockerLab) -> None:
-    volume = docker_lab.volume("data")
-    docker_lab.fill(volume, "echo v1 > /data/file")
-    _backup(docker_lab, volume, docker_lab.backup_dir)
-    [made] = list_backups(str(docker_lab.backup_dir), volume)
+    volume, made = _backed_up(docker_lab)
     user = docker_lab.run("app", ["sleep", "600"], volumes={volume: {"bind": "/data"}})
     lines: list[str] = []
 
@@ -161,10 +165,7 @@ def test_a_backup_that_cannot_take_its_name_leaves_nothing(
 
 
 def test_retention_and_restore_say_what_they_did(docker_lab: DockerLab) -> None:
-    volume = docker_lab.volume("data")
-    docker_lab.fill(volume, "echo v1 > /data/file")
-    _backup(docker_lab, volume, docker_lab.backup_dir)
-    [first] = list_backups(str(docker_lab.backup_dir), volume)
+    volume, first = _backed_up(docker_lab)
     lines: list[str] = []
     backup_volume(docker_lab.client, volume, str(docker_lab.backup_dir), keep=1,
                   image=BUSYBOX_IMAGE, quiesce="none", timeout=120, log=lines.append)
@@ -179,10 +180,7 @@ def test_retention_and_restore_say_what_they_did(docker_lab: DockerLab) -> None:
 
 
 def test_a_restore_stops_a_paused_user_and_starts_it_again(docker_lab: DockerLab) -> None:
-    volume = docker_lab.volume("data")
-    docker_lab.fill(volume, "echo v1 > /data/file")
-    _backup(docker_lab, volume, docker_lab.backup_dir)
-    [made] = list_backups(str(docker_lab.backup_dir), volume)
+    volume, made = _backed_up(docker_lab)
     docker_lab.fill(volume, "echo v2 > /data/file")
     user = docker_lab.run("app", ["sleep", "600"], volumes={volume: {"bind": "/data"}})
     user.pause()
@@ -228,10 +226,7 @@ def test_a_backup_never_writes_into_a_part_file_it_did_not_create(
 
 
 def test_a_restore_first_undoes_what_a_killed_run_left(docker_lab: DockerLab) -> None:
-    volume = docker_lab.volume("data")
-    docker_lab.fill(volume, "echo v1 > /data/file")
-    _backup(docker_lab, volume, docker_lab.backup_dir)
-    [made] = list_backups(str(docker_lab.backup_dir), volume)
+    volume, made = _backed_up(docker_lab)
     other = docker_lab.run("other", ["sleep", "600"])  # paused by a backup that was killed
     hold(docker_lab.backup_dir, volume, "pause", [other])
     other.pause()
