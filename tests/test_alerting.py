@@ -145,6 +145,25 @@ def test_hung_endpoint_keeps_the_deadline_and_is_retried(
     assert [t.split("] ", 1)[1] for t in titles(received)] == ["CRITICAL http:api"]
 
 
+def test_hung_heartbeat_spends_the_deadline_it_does_not_extend_it(
+        write_config: Callable[[str], Path], cli_env: dict[str, str]) -> None:
+    """The start ping waits up to 5 s on a heartbeat that never answers; the targets are
+    then polled in what is left of the 10 s deadline, not for 10 s more."""
+    with hung_listener() as hung:
+        config = write_config(f"[console]\ndeadline = 10\nheartbeat = '{hung}'\n"
+                              f"[[http]]\nname = 'api'\nurl = '{hung}'\ntimeout = 60\n")
+        started = time.monotonic()
+        result = opsconsole(cli_env, "check", "--config", str(config))
+        elapsed = time.monotonic() - started
+    assert result.returncode == 2, result.stdout  # the endpoint was cut by the deadline
+    assert "CRITICAL http:api" in result.stdout
+    assert "HEARTBEAT - start ping failed: no answer within 5s" in result.stdout
+    assert "HEARTBEAT - end ping failed: no time left before the check's deadline" in result.stdout
+    # Wide: 10 s plus start-up when the deadline holds, 20 s and more if the ping's 5 s
+    # were added to it.
+    assert elapsed < 16, elapsed
+
+
 def test_prometheus_textfile_passes_promtool(receiver: tuple[str, Received], tmp_path: Path,
                                              write_config: Callable[[str], Path],
                                              cli_env: dict[str, str]) -> None:

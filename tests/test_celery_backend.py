@@ -7,6 +7,8 @@ start); every test sends its own tasks with unique arguments and looks only at t
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import shelve
 import signal
@@ -351,6 +353,40 @@ def test_headless_check_thresholds_and_exit_codes(
     assert "'broker': expected a redis:// URL" in broken.stdout
     assert len(broken.stderr.strip().splitlines()) == 1
     assert "'broker': expected a redis:// URL" in broken.stderr
+
+
+def broadcast_methods(message: dict[str, Any]) -> list[str]:
+    """The control methods one pidbox message asks of the workers (kombu base64-encodes
+    the body on Redis)."""
+    if message.get("type") != "pmessage":
+        return []
+    envelope = json.loads(message["data"])
+    body = json.loads(base64.b64decode(envelope["body"]))
+    return [body["method"]]
+
+
+def test_cron_check_asks_the_workers_only_what_its_checks_need(
+        worker: CeleryWorker, state_dir: Path, redis_server: RedisServer,
+        write_config: Callable[..., Path], cli_env: dict[str, str]) -> None:
+    """A `check` shows no Celery view: every run asks the workers `active` and nothing of
+    the seven things the view shows (stats, registered tasks, queues, configuration...)."""
+    listener = redis.Redis.from_url(redis_server.url_for(BROKER_DB))
+    broadcasts = listener.pubsub()
+    broadcasts.psubscribe("*pidbox*")
+    try:
+        while broadcasts.get_message(timeout=0.5) is not None:
+            pass  # the subscription itself
+        config = write_config(f'[console]\nstate_dir = "{state_dir}"\n'
+                              + config_text(redis_server, extra="expect_workers = 1"))
+        result = run_cli(config, cli_env, "check")
+        assert result.returncode == 0, result.stdout
+        methods = []
+        while (message := broadcasts.get_message(timeout=1)) is not None:
+            methods += broadcast_methods(message)
+    finally:
+        broadcasts.close()
+        listener.close()
+    assert methods == ["active"], methods
 
 
 def test_second_worker_online_then_pool_restart_refused_and_shutdown_offline(
