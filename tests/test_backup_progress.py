@@ -17,8 +17,9 @@ import pytest
 
 from backends.postgres import backup as pg_backup_module
 from console.core.actions import ActionOutcome, SupportsProgress
+from console.core.errors import ActionFailed
 from tests import test_postgres_support as support
-from tests.test_postgres_support import make_backend
+from tests.test_postgres_support import make_backend, open_pipes, open_under
 
 pg_db = support.pg_db
 
@@ -69,14 +70,16 @@ def slow_disk(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pg_backup_module._Sink, "write", slow_write)
 
 
-async def _backup(dsn: str, directory: Path) -> tuple[ActionOutcome, _Calls]:
-    """One uncompressed backup action; its outcome and every progress call.
-
-    Over the server's Unix socket: its small buffers keep the server's COPY running while
-    the disk is slow, where TCP's on this machine hold most of the table."""
+def _over_socket(dsn: str) -> str:
+    """The same database over the server's Unix socket: its small buffers keep the server's
+    COPY running while the disk is slow, where TCP's on this machine hold most of the table."""
     url = urlsplit(dsn)
-    local = f"postgresql://{url.username}@/{url.path.lstrip('/')}?host={SOCKET_DIR}&port={url.port}"
-    backend = make_backend(local, backup={"dir": str(directory), "compress": 0})
+    return f"postgresql://{url.username}@/{url.path.lstrip('/')}?host={SOCKET_DIR}&port={url.port}"
+
+
+async def _backup(dsn: str, directory: Path) -> tuple[ActionOutcome, _Calls]:
+    """One uncompressed backup action over the socket; its outcome and every progress call."""
+    backend = make_backend(_over_socket(dsn), backup={"dir": str(directory), "compress": 0})
     recorder = _Calls()
     try:
         spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
@@ -131,3 +134,32 @@ async def test_without_copy_progress_a_backup_still_counts_megabytes(
                for done, total, text in dumping), dumping
     written = [float(text.split()[0]) for _, _, text in dumping]
     assert written == sorted(written) and written[-1] >= 1.0, written
+
+
+async def test_a_backup_stopped_mid_copy_has_let_go_of_everything_when_it_says_so(
+        pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its timeout while a very slow disk still takes pg_dump's output: by the time the
+    failure is told, the copy into the `.part` has ended, its pipe and file are closed and
+    the file is gone (a copy still under way could write into whatever reuses them)."""
+    _fill(pg_db)
+    real_write = pg_backup_module._Sink.write
+
+    def very_slow_write(sink: pg_backup_module._Sink, chunk: bytes) -> None:
+        time.sleep(0.5)
+        real_write(sink, chunk)
+
+    monkeypatch.setattr(pg_backup_module._Sink, "write", very_slow_write)
+    directory = tmp_path / "bk"
+    backend = make_backend(_over_socket(pg_db),
+                           backup={"dir": str(directory), "compress": 0, "timeout": 2})
+    pipes = open_pipes()
+    try:
+        spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == "backup")
+        with pytest.raises(ActionFailed) as failure:
+            await spec.run(SupportsProgress())
+        assert "did not finish within 2s" in str(failure.value)
+        assert open_pipes() == pipes
+        assert open_under(directory) == []
+        assert list(directory.iterdir()) == []
+    finally:
+        await backend.close()
