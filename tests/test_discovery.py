@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import redis
 
-from backends.discovery import discover
+from backends import discovery
+from backends.discovery import default_timeout, discover
 from backends.discovery.model import DiscoveryReport, ProbeResult
 from console import registry
 from console.config import discovered_config
@@ -166,6 +167,30 @@ async def test_a_hung_server_is_given_up_within_its_timeout(
     assert hung_pg.missing and "no answer" in hung_pg.missing
     # The probes that could answer did, despite the hung one.
     assert probe(report, "docker")[0].missing and probe(report, "systemd")[0].missing
+
+
+def test_probes_wait_longer_on_a_host_busier_than_its_cores() -> None:
+    assert default_timeout(load=0.3, cores=2) == pytest.approx(0.8)
+    assert default_timeout(load=2.0, cores=2) == pytest.approx(0.8)  # busy, not over
+    assert default_timeout(load=3.0, cores=2) == pytest.approx(1.2)
+    assert default_timeout(load=7.0, cores=2) == pytest.approx(2.4)  # at most 3 times
+    assert default_timeout(load=7.0, cores=0) == pytest.approx(2.4)  # cores unknown: 1
+
+
+async def test_the_default_wait_follows_the_load(
+        nothing_local: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discovery as the console and `init` run it: on a host loaded to twice its cores a
+    hung server is given twice as long before it is called not found, and the line says so."""
+    busy = 2.0 * (os.cpu_count() or 1)
+    monkeypatch.setattr(discovery.os, "getloadavg", lambda: (busy, busy, busy))
+    waited = default_timeout(load=busy)
+    assert waited == pytest.approx(1.6)
+    with hung_listener() as url:
+        port = url.split(":")[2].split("/")[0]
+        monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{port}/postgres")
+        report = await discover(registry.discovery_probes())
+    hung_pg = next(r for r in probe(report, "postgres") if r.where == "$DATABASE_URL")
+    assert hung_pg.missing.startswith(f"no answer within {waited:g}s"), hung_pg.missing
 
 
 def test_no_config_check_runs_on_discovery_without_a_traceback(

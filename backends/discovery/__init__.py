@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
@@ -21,6 +22,16 @@ from console.core.errors import one_line
 __all__ = ["DiscoveryReport", "Finding", "Probe", "ProbeResult", "discover", "discover_sync"]
 
 DEFAULT_TIMEOUT = 0.8  # local services answer in milliseconds; slower means hung
+MOST_PATIENCE = 3.0  # how many times longer a probe may wait on a host busier than its cores
+
+
+def default_timeout(load: float | None = None, cores: int | None = None) -> float:
+    """DEFAULT_TIMEOUT, stretched by how far the load average exceeds the cores (at most
+    MOST_PATIENCE times): on a busy host a service slow to be scheduled is not hung."""
+    if load is None:
+        load = os.getloadavg()[0]
+    cores = max(1, cores or os.cpu_count() or 1)
+    return DEFAULT_TIMEOUT * min(MOST_PATIENCE, max(1.0, load / cores))
 
 
 async def _guarded(probe: str, where: str, work: Awaitable[Any],
@@ -39,10 +50,12 @@ async def _guarded(probe: str, where: str, work: Awaitable[Any],
     return result if isinstance(result, list) else [result]
 
 
-async def discover(probes: Sequence[Probe], timeout: float = DEFAULT_TIMEOUT) -> DiscoveryReport:
+async def discover(probes: Sequence[Probe], timeout: float | None = None) -> DiscoveryReport:
     """Run every probe; returns within about `timeout` seconds (a probe run `after` another
-    adds at most that again)."""
+    adds at most that again); `default_timeout()` when none is given."""
     started = time.monotonic()
+    if timeout is None:
+        timeout = default_timeout()
     slow = max(timeout, 1.5)  # a child process or a big SDK import comes first
     tasks: dict[str, asyncio.Future[list[ProbeResult]]] = {}
 
@@ -66,7 +79,7 @@ async def discover(probes: Sequence[Probe], timeout: float = DEFAULT_TIMEOUT) ->
     return DiscoveryReport(tuple(ordered), time.monotonic() - started)
 
 
-def discover_sync(probes: Sequence[Probe], timeout: float = DEFAULT_TIMEOUT) -> DiscoveryReport:
+def discover_sync(probes: Sequence[Probe], timeout: float | None = None) -> DiscoveryReport:
     """`discover()` from synchronous code (the CLI before the console starts).
 
     Called while an event loop runs in this thread, it runs on its own loop in a helper
