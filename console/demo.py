@@ -389,6 +389,7 @@ containers = ["demo-*"]
 [[postgres]]
 name = "demo"
 dsn = "{self.postgres.dsn("demo")}"
+backup = {{ dir = "{state_dir.parent / "backups"}" }}
 
 [[http]]
 name = "web"

@@ -70,10 +70,22 @@ def test_demo_brings_up_every_backend_and_down_cleans_a_killed_one(
         assert any("container:demo-ledger" in c and "crash loop" in c for c in checks)
         assert any("celery:demo failed" in c and "3 failed" in c for c in checks)
         assert any("queue:demo/jobs" in c and "failed 5" in c for c in checks)
+        assert any(c.startswith("CRITICAL postgres:demo backup - no verified backup in ")
+                   for c in checks), text
         dirs = [Path(line.split(": ", 1)[1].strip()) for line in output
                 if line.startswith("  ") and ": /tmp/octb/" in line]
         assert len(dirs) == 5
         config_path = Path(text.split("config: ", 1)[1].split()[0])
+        # The demo's database can be backed up, into the demo's own directory.
+        backup = subprocess.run([*OPSCONSOLE, "--headless", "backup", "postgres:demo", "--yes",
+                                 "--config", str(config_path)], env=cli_env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120)
+        assert backup.returncode == 0, backup.stdout + backup.stderr
+        after = subprocess.run([*OPSCONSOLE, "--headless", "check", "--only", "postgres:demo",
+                                "--config", str(config_path)], env=cli_env, cwd=tmp_path,
+                               capture_output=True, text=True, timeout=60)
+        assert "OK postgres:demo backup - last verified backup" in after.stdout, after.stdout
+        assert list((config_path.parent / "backups").glob("demo-*.dump")), backup.stdout
         web_url = next(line.split(" = ")[1].strip().strip('"')
                        for line in config_path.read_text().splitlines()
                        if line.startswith("url = \"http://"))
