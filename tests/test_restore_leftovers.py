@@ -1,21 +1,35 @@
-"""Scratch databases a stopped restore left behind are reported by `check`, with their names
-and age, until someone drops them; those of a restore still at work, of another database and
-the originals a swap kept are not."""
+"""Scratch databases restores left behind are reported by `check`, with their names, age and
+what they are, until someone drops them; those of a restore still at work, of another
+database and the originals a swap kept are not, and a test-restore's copy only after a day."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from pathlib import Path
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from backends.postgres.backend import PostgresBackend
-from backends.postgres.scratch import GRACE, KEPT, RESTORE, left_behind, scratch_name
+from backends.postgres.scratch import (
+    GRACE,
+    KEPT,
+    PROOF_FAILED,
+    RESTORE,
+    TESTED,
+    TESTED_GRACE,
+    left_behind,
+    scratch_name,
+)
 from backends.postgres.snapshot import PostgresSnapshot
+from console.core.actions import ActionOutcome, SupportsProgress
+from console.core.errors import ActionFailed
 from console.core.model import CheckResult, Status
 from tests import test_postgres_support as support
-from tests.test_postgres_support import admin_dsn, make_backend
+from tests.test_postgres_support import admin_dsn, fill, make_backend
 
 pg_db = support.pg_db
 
@@ -32,14 +46,29 @@ def test_scratch_names_are_read_back_for_their_own_database_only() -> None:
         "long": scratch_name(long_name, RESTORE, now - GRACE),
     }
     assert len(names["long"]) == 63
-    candidates = tuple((name, key == "busy") for key, name in names.items())
-    assert left_behind("shop", candidates, now) == [(names["old"], now - 3600)]
-    assert left_behind(long_name, candidates, now) == [(names["long"], now - GRACE)]
-    assert left_behind("shop_eu", candidates, now) == [(names["other"], now - 3600)]
+    stopped = "restore stopped or failed"
+    candidates = tuple((name, key == "busy", "") for key, name in names.items())
+    assert left_behind("shop", candidates, now) == [(names["old"], now - 3600, stopped)]
+    assert left_behind(long_name, candidates, now) == [(names["long"], now - GRACE, stopped)]
+    assert left_behind("shop_eu", candidates, now) == [(names["other"], now - 3600, stopped)]
     assert left_behind("sho", candidates, now) == []
     # an hour older: the busy one is still being worked on, the young one is now old enough
-    assert [n for n, _ in left_behind("shop", candidates, now + GRACE)] == [
+    assert [n for n, _, _ in left_behind("shop", candidates, now + GRACE)] == [
         names["old"], names["young"]]
+
+
+def test_a_copy_kept_on_purpose_says_why_and_a_test_copy_waits_a_day() -> None:
+    now = 1_800_000_000.0
+    tested = scratch_name("shop", RESTORE, now - 3600)
+    failed = scratch_name("shop", RESTORE, now - 7200)
+    odd = scratch_name("shop", RESTORE, now - 5400)
+    candidates = ((tested, False, TESTED), (failed, False, PROOF_FAILED),
+                  (odd, False, "someone's own note"))
+    assert left_behind("shop", candidates, now) == [
+        (failed, now - 7200, "failed its proof"), (odd, now - 5400, "restore stopped or failed")]
+    assert left_behind("shop", candidates, now - 3600 + TESTED_GRACE - 1)[2:] == []
+    assert left_behind("shop", candidates, now - 3600 + TESTED_GRACE)[2:] == [
+        (tested, now - 3600, "a test-restore's copy")]
 
 
 def _leftovers(backend: PostgresBackend, snapshot: PostgresSnapshot) -> list[CheckResult]:
@@ -62,8 +91,8 @@ async def test_check_names_the_scratch_databases_a_stopped_restore_left(pg_db: s
         [leftovers] = _leftovers(backend, await backend.collect())
         assert leftovers.status is Status.WARNING
         assert leftovers.summary == (
-            f"1 scratch database left by a stopped or failed restore (1h 30m ago): {stopped}; "
-            "look inside if its proof failed, then DROP DATABASE")
+            f"1 scratch database left by a restore (1h 30m ago): {stopped} (restore stopped or "
+            "failed); look inside, then DROP DATABASE")
         proving.close()  # that restore was killed
         found: list[CheckResult] = []
         for _ in range(100):  # until the server has ended its session
@@ -72,12 +101,76 @@ async def test_check_names_the_scratch_databases_a_stopped_restore_left(pg_db: s
                 break
             await asyncio.sleep(0.1)
         assert [c.summary for c in found] == [
-            f"2 scratch databases left by a stopped or failed restore (oldest 1h 30m ago): "
-            f"{stopped}, {at_work}; look inside if its proof failed, then DROP DATABASE"]
+            f"2 scratch databases left by restores (oldest 1h 30m ago): {stopped} (restore "
+            f"stopped or failed), {at_work} (restore stopped or failed); look inside, then "
+            "DROP DATABASE"]
         with psycopg.connect(admin_dsn(pg_db), autocommit=True) as admin:
             for name in (stopped, at_work):
                 admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
         assert _leftovers(backend, await backend.collect()) == []
     finally:
         proving.close()
+        await backend.close()
+
+
+async def _act(backend: PostgresBackend, verb: str) -> ActionOutcome:
+    spec = next(s for s in backend.actions(None, "postgres:main") if s.verb == verb)
+    return await spec.run(SupportsProgress())
+
+
+def _scratch_of(snapshot: PostgresSnapshot) -> list[tuple[str, bool, str]]:
+    return [row for row in snapshot.scratch if f"_{RESTORE}_" in row[0]]
+
+
+async def test_a_test_restore_marks_its_copy_and_is_reminded_of_after_a_day(
+        pg_db: str, tmp_path: Path) -> None:
+    fill(pg_db, rows=50)
+    database = pg_db.rsplit("/", 1)[1]
+    backend = make_backend(pg_db, backup={"dir": str(tmp_path / "bk")})
+    try:
+        assert (await _act(backend, "backup")).ok
+        outcome = await _act(backend, "restore-test")
+        assert outcome.ok and "check reminds you after a day" in outcome.message, outcome
+        snapshot = await backend.collect()
+        [(scratch, _, comment)] = _scratch_of(snapshot)
+        assert comment == TESTED and scratch in outcome.message
+        assert _leftovers(backend, snapshot) == []
+        assert left_behind(database, snapshot.scratch, snapshot.collected_at + GRACE) == []
+        [(name, _, what)] = left_behind(database, snapshot.scratch,
+                                        snapshot.collected_at + TESTED_GRACE)
+        assert (name, what) == (scratch, "a test-restore's copy")
+    finally:
+        await backend.close()
+
+
+async def test_a_restore_whose_proof_fails_keeps_the_original_and_marks_the_copy(
+        pg_db: str, tmp_path: Path) -> None:
+    """The backup's manifest says one row more than the archive holds: the restored copy
+    cannot be proven, so it is not swapped in; it stays, marked, for someone to look at."""
+    fill(pg_db, rows=50)
+    database = pg_db.rsplit("/", 1)[1]
+    backend = make_backend(pg_db, backup={"dir": str(tmp_path / "bk")})
+    try:
+        assert (await _act(backend, "backup")).ok
+        [manifest_path] = (tmp_path / "bk").glob("*.dump.json")
+        manifest = json.loads(manifest_path.read_text())
+        manifest["tables"]["public.items"]["rows"] += 1
+        manifest_path.write_text(json.dumps(manifest))
+        with psycopg.connect(pg_db, autocommit=True) as conn:
+            conn.execute("DELETE FROM items WHERE id > 10")  # the damage a restore would undo
+        with pytest.raises(ActionFailed) as failure:
+            await _act(backend, "restore")
+        snapshot = await backend.collect()
+        [(scratch, _, comment)] = _scratch_of(snapshot)
+        assert str(failure.value).startswith(
+            "restored copy does not match the backup's manifest in 1 table(s) (public.items")
+        assert str(failure.value).endswith(
+            f"left in {scratch} for inspection, the original was not touched")
+        assert comment == PROOF_FAILED
+        with psycopg.connect(pg_db) as conn:
+            assert conn.execute("SELECT count(*) FROM items").fetchone() == (10,)
+        [(name, _, what)] = left_behind(database, snapshot.scratch,
+                                        snapshot.collected_at + GRACE)
+        assert (name, what) == (scratch, "failed its proof")
+    finally:
         await backend.close()

@@ -180,7 +180,7 @@ def build_actions(config: PostgresConfig, snapshot: PostgresSnapshot | None, tar
                 return ActionOutcome(True, f"{db} restored from {Path(source).name} ({proof}); "
                                            f"the previous {db} is kept as {result.kept_as}")
             return ActionOutcome(True, f"restored into {result.scratch} ({proof}); drop it "
-                                       "when done inspecting")
+                                       "when done inspecting (check reminds you after a day)")
 
         name = Path(source).name if source else "?"
         where = f"({os.path.realpath(source)}) " if source else ""

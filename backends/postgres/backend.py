@@ -87,14 +87,14 @@ class PostgresBackend(Backend[PostgresSnapshot]):
             results.append(self._backup_check(snapshot, target))
         left = left_behind(self.config.dbname, snapshot.scratch, snapshot.collected_at)
         if left:
-            names = ", ".join(name for name, _ in left)
+            several = len(left) > 1
+            names = ", ".join(f"{name} ({what})" for name, _, what in left)
             results.append(CheckResult(
                 target, Status.WARNING,
-                f"{len(left)} scratch database{'s' if len(left) > 1 else ''} left by a stopped "
-                f"or failed restore ({'oldest ' if len(left) > 1 else ''}"
-                f"{format_span(snapshot.collected_at - left[0][1])} ago): {names}; look inside "
-                "if its proof failed, then DROP DATABASE",
-                check="restore leftovers"))
+                f"{len(left)} scratch database{'s' if several else ''} left by "
+                f"{'restores' if several else 'a restore'} ({'oldest ' if several else ''}"
+                f"{format_span(snapshot.collected_at - left[0][1])} ago): {names}; look "
+                f"inside, then DROP DATABASE", check="restore leftovers"))
         return results
 
     def _details(self, snap: PostgresSnapshot) -> str:

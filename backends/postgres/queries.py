@@ -137,9 +137,11 @@ TERMINATE = "SELECT pg_terminate_backend(%(pid)s)"
 BACKEND_EXISTS = "SELECT usename, left(coalesce(query, ''), 80) FROM pg_stat_activity WHERE pid = %(pid)s"
 
 # Backups ----------------------------------------------------------------------------------
-# Databases named like a restore's scratch copy, and whether anyone is connected to them.
+# Databases named like a restore's scratch copy, whether anyone is connected to them, and
+# the comment a restore leaves on a copy it keeps on purpose.
 SCRATCH_DATABASES = r"""
-SELECT d.datname, EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)
+SELECT d.datname, EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname),
+       coalesce(shobj_description(d.oid, 'pg_database'), '')
 FROM pg_database d WHERE d.datname LIKE '%\_restore\_%'
 """
 

@@ -20,13 +20,13 @@ from psycopg import sql
 
 from backends.postgres import queries
 from backends.postgres.config import PostgresConfig
-from backends.postgres.connection import connect
+from backends.postgres.connection import PostgresUnavailable, connect
 from backends.postgres.fingerprint import Fingerprint, differences, fingerprint, from_json
 from backends.postgres.retention import PART, read_manifest, sidecars
-from backends.postgres.scratch import KEPT, RESTORE, scratch_name
+from backends.postgres.scratch import KEPT, PROOF_FAILED, RESTORE, TESTED, scratch_name
 from backends.postgres.tools import child_env, exit_reason, run_tool, tool, verify_archive
 from console.core.actions import Progress
-from console.core.errors import ActionFailed
+from console.core.errors import ActionFailed, one_line
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,20 @@ async def _drop(config: PostgresConfig, name: str) -> None:
                 sql.Identifier(name)))
         finally:
             await conn.close()
+
+
+async def _keep(config: PostgresConfig, name: str, note: str, timeout: float,
+                progress: Progress) -> None:
+    """Say in the database's comment why a scratch copy is kept (`check` reads it back)."""
+    try:
+        conn = await _admin(config, timeout)
+        try:
+            await conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(name), sql.Literal(note)))
+        finally:
+            await conn.close()
+    except (psycopg.Error, PostgresUnavailable) as exc:  # the copy stays all the same
+        progress.log(f"could not note on {name} why it is kept: {one_line(exc)}")
 
 
 async def restore_into(config: PostgresConfig, path: Path, scratch: str, timeout: float,
@@ -205,6 +219,7 @@ async def run_restore(config: PostgresConfig, path: Path, *, swap: bool, timeout
         progress.log(f"differs from the {against}: {line}")
     rows = sum(count for count, _ in actual.values())
     if diffs and against == "manifest":
+        await _keep(config, scratch, PROOF_FAILED, timeout, progress)
         raise ActionFailed(f"restored copy does not match the backup's manifest in "
                            f"{len(diffs)} table(s) ({diffs[0]}); left in {scratch} for "
                            "inspection, the original was not touched")
@@ -215,4 +230,6 @@ async def run_restore(config: PostgresConfig, path: Path, *, swap: bool, timeout
             await before_swap()
         progress.progress(None, None, f"swapping {scratch} into {config.dbname}")
         await swap_in(config, scratch, kept_as, timeout, progress)
+    else:
+        await _keep(config, scratch, TESTED, timeout, progress)
     return RestoreResult(scratch, against, len(actual), rows, diffs, kept_as)

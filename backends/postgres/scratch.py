@@ -1,8 +1,9 @@
-"""Names of the databases a restore creates, and the ones a stopped restore left behind.
+"""Names of the databases a restore creates, and the ones restores left behind.
 
 A restore works in `DB_restore_STAMP_RANDOM` and renames the original to
 `DB_before_restore_STAMP_RANDOM`. The first kind is gone when a restore ends well; one that
-stays was left by a restore that was killed, or that failed its proof (left for inspection).
+stays was left by a restore that was killed, one that failed its proof, or a test-restore
+(both kept for inspection). The last two say so in the database's comment (`NOTES`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ KEPT = "before_restore"
 # A restore connects to its scratch database for all but a few milliseconds between steps;
 # one nobody is connected to and older than this is not being worked on.
 GRACE = 600.0
+# A test-restore's proven copy is kept for someone to look at: reported after a day.
+TESTED_GRACE = 86400.0
+# COMMENT ON DATABASE of a scratch copy kept on purpose, and how `check` describes each.
+TESTED = "opsconsole: a test-restore's proven copy, kept for inspection"
+PROOF_FAILED = "opsconsole: a restore's copy that failed its proof, kept for inspection"
+NOTES = {TESTED: "a test-restore's copy", PROOF_FAILED: "failed its proof",
+         "": "restore stopped or failed"}
 _STAMP_FORMAT = "%Y%m%d%H%M%S"
 
 
@@ -41,13 +49,15 @@ def _made_at(database: str, label: str, name: str) -> float | None:
         return None
 
 
-def left_behind(database: str, candidates: tuple[tuple[str, bool], ...],
-                now: float) -> list[tuple[str, float]]:
-    """The restore scratch databases of `database` no restore is working on: (name, made at),
-    oldest first. `candidates` are (name, someone is connected to it)."""
+def left_behind(database: str, candidates: tuple[tuple[str, bool, str], ...],
+                now: float) -> list[tuple[str, float, str]]:
+    """The restore scratch databases of `database` no restore is working on: (name, made at,
+    what it is, from NOTES), oldest first. `candidates` are (name, someone is connected to
+    it, its comment); a test-restore's copy counts only after TESTED_GRACE."""
     found = []
-    for name, in_use in candidates:
+    for name, in_use, comment in candidates:
         made = _made_at(database, RESTORE, name)
-        if made is not None and not in_use and now - made >= GRACE:
-            found.append((name, made))
+        grace = TESTED_GRACE if comment == TESTED else GRACE
+        if made is not None and not in_use and now - made >= grace:
+            found.append((name, made, NOTES.get(comment, NOTES[""])))
     return sorted(found, key=lambda item: item[1])

@@ -122,7 +122,8 @@ class PostgresSnapshot:
     slots: tuple[SlotInfo, ...] = ()
     backups: tuple[BackupInfo, ...] = ()
     backup_dir: str = ""
-    scratch: tuple[tuple[str, bool], ...] = ()  # (database named like a restore's, in use)
+    # (database named like a restore's, in use, its comment)
+    scratch: tuple[tuple[str, bool, str], ...] = ()
     panels_off: tuple[tuple[str, str], ...] = field(default=())
 
     @property
@@ -247,9 +248,9 @@ class Collector:
                               None if r[4] is None else int(r[4])) for r in rows)
 
 
-    async def _scratch(self, conn: Conn) -> tuple[tuple[str, bool], ...]:
+    async def _scratch(self, conn: Conn) -> tuple[tuple[str, bool, str], ...]:
         rows = await (await conn.execute(queries.SCRATCH_DATABASES)).fetchall()
-        return tuple((str(r[0]), bool(r[1])) for r in rows)
+        return tuple((str(r[0]), bool(r[1]), str(r[2])) for r in rows)
 
 
 def build_snapshot(values: dict[str, Any], backups: tuple[BackupInfo, ...],
