@@ -94,7 +94,7 @@ class PostgresBackend(Backend[PostgresSnapshot]):
                 f"{len(left)} scratch database{'s' if several else ''} left by "
                 f"{'restores' if several else 'a restore'} ({'oldest ' if several else ''}"
                 f"{format_span(snapshot.collected_at - left[0][1])} ago): {names}; look "
-                f"inside, then DROP DATABASE", check="restore leftovers"))
+                "inside, then DROP DATABASE", check="restore leftovers"))
         return results
 
     def _details(self, snap: PostgresSnapshot) -> str:
