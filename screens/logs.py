@@ -4,6 +4,7 @@ Sources come from every backend offering `log_sources()`: log files, unit journa
 container logs, so the view opens with units or containers configured and no [[logs]].
 Space picks or unpicks the highlighted source, tab moves between the list and the log;
 every change reloads the `LogPane`, which reads, merges and shows the chosen sources.
+On a narrow terminal the list shows only while it has the focus, so the log gets the width.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -23,6 +25,8 @@ from screens.base import ConsoleScreen
 from widgets.log_pane import LOG_KEYS, LogPane, LogPaneActions
 
 Hook = Callable[[], list[LineSource]]
+# Below this many columns the sources list gives its 32 to the log unless it has the focus.
+NARROW = 110
 
 
 class LogsScreen(LogPaneActions, ConsoleScreen):
@@ -112,11 +116,29 @@ class LogsScreen(LogPaneActions, ConsoleScreen):
         return label if ":" in label else f"log:{label.split('/', 1)[0]}"
 
     def action_toggle_source(self) -> None:
-        self.query_one("#log-sources", SelectionList).action_select()
+        selection = self.query_one("#log-sources", SelectionList)
+        if not selection.display:  # narrow, the log has the focus: show the list first
+            self.action_switch_pane()
+            return
+        selection.action_select()
 
     def action_switch_pane(self) -> None:
         selection = self.query_one("#log-sources", SelectionList)
-        (self.log_pane.log_view if selection.has_focus else selection).focus()
+        if selection.has_focus:
+            self.log_pane.log_view.focus()
+        else:
+            selection.display = True
+            selection.focus()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._fit_sources()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_sources()
+
+    def _fit_sources(self) -> None:
+        selection = self.query_one("#log-sources", SelectionList)
+        selection.display = self.size.width >= NARROW or selection.has_focus
 
 
 def _discover(hooks: list[Hook]) -> list[tuple[str, Hook]]:

@@ -132,3 +132,35 @@ async def test_missing_file_shows_waiting_then_its_lines(tmp_path: Path,
         assert view.entries[0].ts is not None  # stamped when it arrived
         await wait_for(pilot, lambda: "waiting" not in str(
             app.screen.query_one("#log-state").render()))
+
+
+async def test_on_a_narrow_terminal_the_sources_list_shows_only_while_picking(
+        tmp_path: Path, write_config: Callable[..., Path]) -> None:
+    web = tmp_path / "web.log"
+    append(web, f"{stamp(time.time() - 5)} INFO web started")
+    config = write_config(f"[[logs]]\nname = 'web'\npath = '{web}'\n")
+    app = OpsConsoleApp(load_config(str(config)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("0")
+        await wait_for(pilot, lambda: len(app.screen.query(LogView)) == 1)
+        sources = app.screen.query_one(SelectionList)
+        view = app.screen.query_one(LogView)
+        await wait_for(pilot, lambda: sources.has_focus and len(view.entries) == 1)
+        assert sources.display and view.size.width < 50  # picking: the list is there
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: view.size.width >= 76)  # reading: the log has the width
+        assert not sources.display and view.has_focus
+        await pilot.press("space")  # picking again brings the list back, nothing toggled
+        await wait_for(pilot, lambda: sources.display and sources.has_focus)
+        assert sources.selected == ["web"]
+        await pilot.press("tab", "tab")
+        await wait_for(pilot, lambda: sources.display and sources.has_focus)
+    wide = OpsConsoleApp(load_config(str(config)))
+    async with wide.run_test(size=(160, 48)) as pilot:
+        await pilot.press("0")
+        await wait_for(pilot, lambda: len(wide.screen.query(LogView)) == 1)
+        sources = wide.screen.query_one(SelectionList)
+        await wait_for(pilot, lambda: sources.has_focus)
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: wide.screen.query_one(LogView).has_focus)
+        assert sources.display  # wide enough for both
