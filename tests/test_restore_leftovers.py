@@ -66,9 +66,19 @@ def test_a_copy_kept_on_purpose_says_why_and_a_test_copy_waits_a_day() -> None:
                   (odd, False, "someone's own note"))
     assert left_behind("shop", candidates, now) == [
         (failed, now - 7200, "failed its proof"), (odd, now - 5400, "restore stopped or failed")]
-    assert left_behind("shop", candidates, now - 3600 + TESTED_GRACE - 1)[2:] == []
-    assert left_behind("shop", candidates, now - 3600 + TESTED_GRACE)[2:] == [
+    day = 24 * 3600  # as README says: a test copy counts once it is a day old
+    assert left_behind("shop", candidates, now - 3600 + day - 1)[2:] == []
+    assert left_behind("shop", candidates, now - 3600 + day)[2:] == [
         (tested, now - 3600, "a test-restore's copy")]
+
+
+def test_an_unexplained_scratch_database_counts_after_ten_minutes() -> None:
+    now = 1_800_000_000.0
+    made = now - 3600
+    candidates = ((scratch_name("shop", RESTORE, made), False, ""),)
+    assert left_behind("shop", candidates, made + 599) == []
+    assert [what for _, _, what in left_behind("shop", candidates, made + 600)] == [
+        "restore stopped or failed"]
 
 
 def _leftovers(backend: PostgresBackend, snapshot: PostgresSnapshot) -> list[CheckResult]:

@@ -1,0 +1,93 @@
+"""A PostgreSQL restore as its user follows it: each step said in order, the tables whose
+rows differ named, and the console's own sessions let go before the swap, so the first poll
+after it reads the restored database cleanly."""
+
+from __future__ import annotations
+
+import gc
+import warnings
+from pathlib import Path
+
+import psycopg
+
+from backends.postgres.backend import PostgresBackend
+from console.core.actions import ActionOutcome, SupportsProgress
+from tests import test_postgres_support as support
+from tests.test_postgres_support import fill, make_backend
+
+pg_db = support.pg_db
+
+
+class _Steps(SupportsProgress):
+    """Every progress message, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def progress(self, done: float | None, total: float | None = None, message: str = "") -> None:
+        super().progress(done, total, message)
+        self.messages.append(message)
+
+
+async def _act(backend: PostgresBackend, verb: str, steps: SupportsProgress,
+               source: Path | None = None) -> ActionOutcome:
+    options = {"from": str(source)} if source else {}
+    spec = next(s for s in backend.actions(None, "postgres:main", options) if s.verb == verb)
+    return await spec.run(steps)
+
+
+async def test_a_restore_tells_its_steps_and_the_next_poll_is_clean(pg_db: str,
+                                                                    tmp_path: Path) -> None:
+    fill(pg_db, rows=50)
+    database = pg_db.rsplit("/", 1)[1]
+    backend = make_backend(pg_db, backup={"dir": str(tmp_path / "bk")})
+    try:
+        assert (await _act(backend, "backup", SupportsProgress())).ok
+        [dump] = (tmp_path / "bk").glob("*.dump")
+        await backend.collect()  # the console holds sessions on the database now
+        with psycopg.connect(pg_db, autocommit=True) as conn:
+            conn.execute("DELETE FROM items WHERE id > 10")
+        steps = _Steps()
+        outcome = await _act(backend, "restore", steps)
+        assert outcome.ok, outcome.message
+        [scratch] = [m.removeprefix("restoring into ") for m in steps.messages
+                     if m.startswith("restoring into ")]
+        assert steps.messages == [f"checking {dump.name}", f"restoring into {scratch}",
+                                  "proving the restored copy",
+                                  f"swapping {scratch} into {database}"]
+        snapshot = await backend.collect()  # raises if a session the swap ended was reused
+        assert snapshot.panels_off == ()
+        with psycopg.connect(pg_db) as conn:
+            assert conn.execute("SELECT count(*) FROM items").fetchone() == (50,)
+    finally:
+        await backend.close()
+
+
+async def test_a_test_restore_names_each_table_that_differs_from_the_live_database(
+        pg_db: str, tmp_path: Path) -> None:
+    """A backup without a manifest is proven against the live database: what changed since
+    is listed, table by table, and the copy is kept."""
+    fill(pg_db, rows=50)
+    backend = make_backend(pg_db, backup={"dir": str(tmp_path / "bk")})
+    try:
+        assert (await _act(backend, "backup", SupportsProgress())).ok
+        [dump] = (tmp_path / "bk").glob("*.dump")
+        dump.with_name(dump.name + ".json").unlink()
+        with psycopg.connect(pg_db, autocommit=True) as conn:
+            conn.execute("DELETE FROM items WHERE id > 10")
+        steps = _Steps()
+        gc.collect()  # earlier tests' garbage is not this restore's
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            outcome = await _act(backend, "restore-test", steps, dump)
+            gc.collect()
+        # every session it opened was closed, none left for the garbage collector
+        assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
+        assert outcome.ok and "1 table(s) differ from the live database" in outcome.message
+        differ = [line for line in steps.lines if line.startswith("differs from the ")]
+        assert len(differ) == 1 and differ[0].startswith(
+            "differs from the live database: public.items"), steps.lines
+        assert steps.messages[-1] == "proving the restored copy"  # nothing swapped
+    finally:
+        await backend.close()
