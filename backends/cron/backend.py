@@ -25,6 +25,7 @@ from backends.cron.record import Run, read_runs
 from backends.cron.run import run_now
 from backends.cron.tabs import CronJob, expand, read_file
 from console.core.actions import ActionSpec, Progress
+from console.core.counts import counted
 from console.core.durations import clock, format_span
 from console.core.errors import ConsoleError, one_line
 from console.core.model import CheckResult, Status
@@ -173,7 +174,7 @@ class CronBackend(Backend[CronSnapshot]):
                    if snapshot.daemon_pids else "")
         if snapshot.problems:
             return CheckResult(target, Status.WARNING, f"{running}{jobs} · "
-                               f"{len(snapshot.problems)} line{'s' if len(snapshot.problems) > 1 else ''} "
+                               f"{counted(len(snapshot.problems), 'line')} "
                                "cron cannot read: "
                                f"{snapshot.problems[0]}", details=details)
         return CheckResult(target, Status.OK, f"{running}{jobs}")

@@ -20,6 +20,7 @@ from backends.deploy.plans import Plan, PlanStore, Step
 from backends.deploy.runner import run_lock_key, spawn
 from backends.deploy.steps import deploy_steps, plan_steps
 from console.core.actions import ActionOutcome, ActionSpec, Progress
+from console.core.counts import counted
 from console.core.durations import format_age, format_span
 from console.core.errors import ActionFailed, ActionRefused
 from console.core.identity import current_identity
@@ -301,9 +302,10 @@ class DeployBackend(Backend[DeploySnapshot]):
                                        timeout=pg.maintenance_timeout, progress=progress)
             kept = f"; the database it replaced is kept as {result.kept_as}" if result.kept_as \
                 else ""
+            proven = f"{counted(result.tables, 'table')}, {counted(result.rows, 'row')}"
             return ActionOutcome(True, f"restored {database} from {Path(backup).name}: "
-                                       f"{result.tables} tables, {result.rows} rows proven "
-                                       f"against the {result.proven_against}{kept}")
+                                       f"{proven} proven against the {result.proven_against}"
+                                       f"{kept}")
 
         return ActionSpec(verb="restore", target=target,
                           title=f"Restore database {database} from before the deploy",

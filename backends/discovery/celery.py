@@ -13,6 +13,7 @@ from typing import Any
 from backends.discovery.model import Finding, ProbeResult
 from backends.discovery.redis import shown, with_db
 from backends.discovery.timing import blocking
+from console.core.counts import counted
 from console.core.errors import one_line
 
 
@@ -47,7 +48,7 @@ async def _probe_broker(broker: dict[str, Any], timeout: float, name: str) -> Pr
     except Exception as exc:  # Celery/kombu raise many kinds; one line is what matters
         note = f"inspect ping failed: {one_line(exc)}"
     else:
-        note = (f"{len(workers)} worker{'s' if len(workers) != 1 else ''} answered ping"
+        note = (f"{counted(len(workers), 'worker')} answered ping"
                 + (f" ({', '.join(sorted(workers)[:3])})" if workers else ""))
     table: dict[str, Any] = {"name": name, "broker": url, "queues": list(broker["queues"])}
     if broker.get("result_db") is not None and not url.startswith("$"):

@@ -32,6 +32,7 @@ from backends.docker.stats import StatsCollector
 from backends.docker.volumes import list_backups
 from console.core.actions import ActionSpec
 from console.core.counters import CounterHistory
+from console.core.counts import counted
 from console.core.durations import format_age, format_span
 from console.core.loglines import LineSource
 from console.core.model import CheckResult, Perf, Status
@@ -102,10 +103,10 @@ class DockerBackend(Backend[DockerSnapshot]):
         cfg = self.config
         shown: list[ContainerInfo] = []
         for info in infos:
-            counted = restarts.get(info.name, 0)
-            if crash_loop(info, counted, cfg.crash_restarts, cfg.crash_window, now):
+            restarted = restarts.get(info.name, 0)
+            if crash_loop(info, restarted, cfg.crash_restarts, cfg.crash_window, now):
                 lines = self.failed_logs.get(client, info)
-                info = replace(info, crash=with_crash(info, counted, cfg.crash_window, lines))
+                info = replace(info, crash=with_crash(info, restarted, cfg.crash_window, lines))
             elif not info.running and info.exit_code != 0:
                 lines = self.failed_logs.get(client, info)
                 info = replace(info, crash=None if not lines else
@@ -165,14 +166,14 @@ class DockerBackend(Backend[DockerSnapshot]):
         crash = info.crash
         quoted = f' · "{_cut(crash.headline)}"' if crash is not None and crash.headline else ""
         if crash is not None and (crash.restarting or crash.restarts or info.running):
-            counted = (f"restarted {crash.restarts}× in {_span(crash.window)}"
-                       if crash.restarts else f"{info.restart_count} restarts, the last "
-                       f"{format_age(info.finished_at, now)}")
+            how_often = (f"restarted {crash.restarts}× in {_span(crash.window)}"
+                         if crash.restarts else f"{counted(info.restart_count, 'restart')}, "
+                         f"the last {format_age(info.finished_at, now)}")
             state = "restarting" if crash.restarting else f"{info.state}"
-            return Status.CRITICAL, f"crash loop: {state}, {counted}{quoted}"
+            return Status.CRITICAL, f"crash loop: {state}, {how_often}{quoted}"
         if info.state == "running":
             uptime = format_span(now - info.started_at) if info.started_at else "?"
-            restarts = f"{info.restart_count} restart{'s' if info.restart_count != 1 else ''}"
+            restarts = counted(info.restart_count, "restart")
             if info.health == "unhealthy":
                 probe = info.health_log[-1].output if info.health_log else ""
                 return Status.CRITICAL, f"unhealthy · up {uptime}" + (

@@ -15,6 +15,7 @@ from backends.http.client import httpx
 from backends.http.config import EndpointSnapshot, HttpConfig
 from backends.tls_cert import CertInfo, peer_certificate
 from console.core.actions import ActionOutcome, ActionSpec, Progress
+from console.core.counts import counted
 from console.core.errors import ActionFailed
 from console.core.loglines import printable
 from console.core.model import CheckResult, Perf, Status, by_thresholds, worst
@@ -245,10 +246,10 @@ class HttpBackend(Backend[EndpointSnapshot]):
 
 def _expiry_phrase(days: int) -> str:
     if days < 0:
-        return f"certificate expired {-days} day{'s' if days != -1 else ''} ago"
+        return f"certificate expired {counted(-days, 'day')} ago"
     if days == 0:
         return "certificate expires today"
-    return f"certificate expires in {days} day{'s' if days != 1 else ''}"
+    return f"certificate expires in {counted(days, 'day')}"
 
 
 def _describe(exc: httpx.HTTPError) -> str:

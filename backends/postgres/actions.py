@@ -17,6 +17,7 @@ from backends.postgres.restore import run_restore
 from backends.postgres.retention import list_backups, newest_verified
 from backends.postgres.snapshot import PostgresSnapshot, SessionInfo
 from console.core.actions import ActionOutcome, ActionSpec, Progress
+from console.core.counts import counted
 from console.core.durations import format_span
 from console.core.errors import ActionFailed, one_line
 from console.core.sizes import format_bytes
@@ -173,7 +174,7 @@ def build_actions(config: PostgresConfig, snapshot: PostgresSnapshot | None, tar
             assert source is not None
             result = await run_restore(config, Path(source), swap=swap, timeout=timeout,
                                        progress=progress, before_swap=before_swap)
-            proof = (f"{result.tables} tables, {result.rows} rows identical to the "
+            proof = (f"{counted(result.tables, 'table')}, {counted(result.rows, 'row')} identical to the "
                      f"{result.proven_against}" if not result.differences else
                      f"{len(result.differences)} table(s) differ from the live database")
             if result.kept_as:

@@ -15,6 +15,7 @@ from backends.postgres.retention import list_backups, newest_verified
 from backends.postgres.scratch import left_behind
 from backends.postgres.snapshot import Collector, PostgresSnapshot, build_snapshot
 from console.core.actions import ActionSpec
+from console.core.counts import counted
 from console.core.durations import format_span
 from console.core.model import CheckResult, Perf, Status, by_thresholds
 from console.core.sizes import format_bytes
@@ -91,7 +92,7 @@ class PostgresBackend(Backend[PostgresSnapshot]):
             names = ", ".join(f"{name} ({what})" for name, _, what in left)
             results.append(CheckResult(
                 target, Status.WARNING,
-                f"{len(left)} scratch database{'s' if several else ''} left by "
+                f"{counted(len(left), 'scratch database')} left by "
                 f"{'restores' if several else 'a restore'} ({'oldest ' if several else ''}"
                 f"{format_span(snapshot.collected_at - left[0][1])} ago): {names}; look "
                 "inside, then DROP DATABASE", check="restore leftovers"))

@@ -16,6 +16,7 @@ from typing import Any
 
 from console import report
 from console.config import Config
+from console.core.counts import counted
 from console.core.errors import ConfigError, ConsoleError
 from console.core.identity import current_identity
 from console.core.model import CheckResult, Status
@@ -144,7 +145,7 @@ def _text(per_host: list[tuple[HostReport, list[CheckResult]]]) -> str:
     status = report.overall(every)
     tally = report.counts(every)
     down = sum(1 for found, _ in per_host if found.reason)
-    hosts = f"{len(per_host)} host{'s' if len(per_host) != 1 else ''}"
+    hosts = counted(len(per_host), "host")
     reach = f", {down} unreachable" if down else ""
     perf = " ".join(f"'{found.host.name}_checks'={len(checks)}" for found, checks in per_host)
     lines = [f"OPSCONSOLE {status.name} - {hosts}{reach}: {tally['ok']} ok, "

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from console.core.counts import counted
 from console.core.durations import clock, format_span, parse_duration
 from console.core.errors import ConfigError
 from console.core.model import Status
@@ -285,7 +286,7 @@ def _no_errors(ind: Indicator, facts: Any, now: float) -> Judged:
     if files is None:
         return "no log window", None
     count = sum(f.totals.matches for f in files)
-    return f"{count} error line{'s' if count != 1 else ''} in the window", count == 0
+    return f"{counted(count, 'error line')} in the window", count == 0
 
 
 def _field(ind: Indicator, facts: Any) -> float | None:
