@@ -77,10 +77,14 @@ def _parser() -> argparse.ArgumentParser:
             _call_arguments(action)
         if verb in ("retry", "rollback", "roll-forward", "deploy"):
             action.add_argument("--dry-run", action="store_true", help="say what would happen")
-        if verb == "restore":
+        if verb in ("restore", "restore-test"):
             action.add_argument("--from", dest="source", metavar="FILE",
                                 help="the backup to restore (a deploy's default: the newest "
                                      "verified backup taken before the release was deployed)")
+        if verb == "restore-test":
+            action.add_argument("--drop", action="store_true",
+                                help="drop the scratch copy once it is proven (a restore drill "
+                                     "from cron)")
         if verb == "rollback":
             action.add_argument("--to", metavar="REV", help="revision to go back to")
         if verb == "deploy":
@@ -89,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
             action.add_argument("--to", metavar="DIR",
                                 help="dir: targets only: restore under this directory instead "
                                      "of the original places")
-        if verb in ("restore", "rollback"):
+        if verb in ("restore", "restore-test", "rollback"):
             action.add_argument("--force", action="store_true",
                                 help="restore a --from file outside the backup dir, or roll "
                                      "back --to a revision this checkout has never had")
@@ -206,7 +210,7 @@ def _duration(text: str) -> float:
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for name in ("task", "dry_run", "source", "to", "task_name", "args", "kwargs", "queue",
-                 "countdown", "wait", "auto_rollback", "force"):
+                 "countdown", "wait", "auto_rollback", "force", "drop"):
         value = getattr(args, name, None)
         if value:
             options["from" if name == "source" else name] = value

@@ -128,8 +128,9 @@ async def _act(backend: PostgresBackend, verb: str) -> ActionOutcome:
     return await spec.run(SupportsProgress())
 
 
-def _scratch_of(snapshot: PostgresSnapshot) -> list[tuple[str, bool, str]]:
-    return [row for row in snapshot.scratch if f"_{RESTORE}_" in row[0]]
+def _scratch_of(snapshot: PostgresSnapshot, database: str) -> list[tuple[str, bool, str]]:
+    """`database`'s own scratch copies (other tests' databases have theirs)."""
+    return [row for row in snapshot.scratch if row[0].startswith(f"{database}_{RESTORE}_")]
 
 
 async def test_a_test_restore_marks_its_copy_and_is_reminded_of_after_a_day(
@@ -142,7 +143,7 @@ async def test_a_test_restore_marks_its_copy_and_is_reminded_of_after_a_day(
         outcome = await _act(backend, "restore-test")
         assert outcome.ok and "check reminds you after a day" in outcome.message, outcome
         snapshot = await backend.collect()
-        [(scratch, _, comment)] = _scratch_of(snapshot)
+        [(scratch, _, comment)] = _scratch_of(snapshot, database)
         assert comment == TESTED and scratch in outcome.message
         assert _leftovers(backend, snapshot) == []
         assert left_behind(database, snapshot.scratch, snapshot.collected_at + GRACE) == []
@@ -171,7 +172,7 @@ async def test_a_restore_whose_proof_fails_keeps_the_original_and_marks_the_copy
         with pytest.raises(ActionFailed) as failure:
             await _act(backend, "restore")
         snapshot = await backend.collect()
-        [(scratch, _, comment)] = _scratch_of(snapshot)
+        [(scratch, _, comment)] = _scratch_of(snapshot, database)
         assert str(failure.value).startswith(
             "restored copy does not match the backup's manifest in 1 table(s) (public.items")
         assert str(failure.value).endswith(

@@ -5,15 +5,19 @@ after it reads the restored database cleanly."""
 from __future__ import annotations
 
 import gc
+import json
+import subprocess
 import warnings
 from pathlib import Path
 
 import psycopg
 
 from backends.postgres.backend import PostgresBackend
+from backends.postgres.scratch import PROOF_FAILED, TESTED
 from console.core.actions import ActionOutcome, SupportsProgress
 from tests import test_postgres_support as support
-from tests.test_postgres_support import fill, make_backend
+from tests.conftest import OPSCONSOLE
+from tests.test_postgres_support import Env, WriteConfig, fill, make_backend, make_config
 
 pg_db = support.pg_db
 
@@ -94,3 +98,47 @@ async def test_a_test_restore_names_each_table_that_differs_from_the_live_databa
         assert steps.messages[-1] == "proving the restored copy"  # nothing swapped
     finally:
         await backend.close()
+
+
+def _scratch_copies(dsn: str) -> dict[str, str]:
+    """This database's restore scratch copies and their comments."""
+    database = dsn.rsplit("/", 1)[1]
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') "
+            "FROM pg_database WHERE datname LIKE %s", (f"{database}_restore_%",)).fetchall()
+    return {str(name): str(comment) for name, comment in rows}
+
+
+def test_a_restore_drill_from_cron_proves_the_backup_and_drops_the_copy(
+        pg_db: str, write_config: WriteConfig, cli_env: Env, tmp_path: Path) -> None:
+    fill(pg_db, rows=50)
+    bk = tmp_path / "bk"
+    config = write_config(make_config(pg_db, backup_dir=bk))
+
+    def opsconsole(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*OPSCONSOLE, "--config", str(config), "--headless", *args],
+                              env=cli_env, capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+
+    assert opsconsole("backup", "postgres:main", "--yes").returncode == 0
+    [dump] = bk.glob("*.dump")
+    drill = opsconsole("restore-test", "postgres:main", "--drop", "--yes")
+    assert drill.returncode == 0, drill.stdout + drill.stderr
+    assert drill.stdout.splitlines()[-1] == (
+        f"{dump.name} restored into a scratch database (2 tables, 100 rows identical to the "
+        "manifest); the copy is dropped")
+    assert _scratch_copies(pg_db) == {}
+    kept = opsconsole("restore-test", "postgres:main", "--yes")  # no --drop: kept, marked
+    assert kept.returncode == 0 and "drop it when done inspecting" in kept.stdout
+    assert list(_scratch_copies(pg_db).values()) == [TESTED]
+
+    # A backup that no longer proves: the drill fails and keeps the copy to look at.
+    manifest = dump.with_name(dump.name + ".json")
+    described = json.loads(manifest.read_text())
+    described["tables"]["public.items"]["rows"] += 1
+    manifest.write_text(json.dumps(described))
+    failed = opsconsole("restore-test", "postgres:main", "--drop", "--yes")
+    assert failed.returncode == 1, failed.stdout
+    assert "does not match the backup's manifest in 1 table(s)" in failed.stderr
+    assert sorted(_scratch_copies(pg_db).values()) == sorted([TESTED, PROOF_FAILED])

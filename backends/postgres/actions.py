@@ -169,19 +169,26 @@ def build_actions(config: PostgresConfig, snapshot: PostgresSnapshot | None, tar
         newest = newest_verified(known)
         source = newest.path if newest else None
     timeout = backup.timeout if backup else config.maintenance_timeout
+    drop = bool(options.get("drop"))
     for verb, swap in (("restore", True), ("restore-test", False)):
         async def do_restore(progress: Progress, swap: bool = swap) -> ActionOutcome:
             assert source is not None
             result = await run_restore(config, Path(source), swap=swap, timeout=timeout,
-                                       progress=progress, before_swap=before_swap)
-            proof = (f"{counted(result.tables, 'table')}, {counted(result.rows, 'row')} identical to the "
-                     f"{result.proven_against}" if not result.differences else
+                                       progress=progress, before_swap=before_swap,
+                                       drop=drop and not swap)
+            proof = (f"{counted(result.tables, 'table')}, {counted(result.rows, 'row')} "
+                     f"identical to the {result.proven_against}" if not result.differences else
                      f"{len(result.differences)} table(s) differ from the live database")
             if result.kept_as:
                 return ActionOutcome(True, f"{db} restored from {Path(source).name} ({proof}); "
                                            f"the previous {db} is kept as {result.kept_as}")
-            return ActionOutcome(True, f"restored into {result.scratch} ({proof}); drop it "
-                                       "when done inspecting (check reminds you after a day)")
+            if result.dropped:
+                return ActionOutcome(True, f"{Path(source).name} restored into a scratch "
+                                           f"database ({proof}); the copy is dropped")
+            could_not = "could not drop it: " if drop else ""
+            return ActionOutcome(True, f"restored into {result.scratch} ({proof}); "
+                                       f"{could_not}drop it when done inspecting (check reminds "
+                                       "you after a day)")
 
         name = Path(source).name if source else "?"
         where = f"({os.path.realpath(source)}) " if source else ""
@@ -191,8 +198,8 @@ def build_actions(config: PostgresConfig, snapshot: PostgresSnapshot | None, tar
             effect=where + (f"restore {name} into a scratch database, prove it row by row, then "
                     f"disconnect every session of {db} and swap the copy in; the current "
                     f"{db} is kept renamed" if swap else
-                    f"restore {name} into a new scratch database and prove it row by row; "
-                    f"{db} is not touched"),
+                    f"restore {name} into a new scratch database and prove it row by row"
+                    f"{', then drop it' if drop else ''}; {db} is not touched"),
             run=do_restore, type_to_confirm=db if swap else None,
             params={"from": str(source) if source else ""},
             unavailable=outside or (None if source else "no backup to restore: give --from FILE")))

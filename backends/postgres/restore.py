@@ -8,7 +8,6 @@ database). Swapping renames the original to `<db>_before_restore_<stamp>` and ke
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +36,7 @@ class RestoreResult:
     rows: int
     differences: tuple[str, ...]
     kept_as: str | None  # the original's new name after a swap
+    dropped: bool = False  # a test-restore's copy, dropped once proven
 
 
 def _sha256(path: Path) -> str:
@@ -75,14 +75,18 @@ async def _admin(config: PostgresConfig, timeout: float) -> psycopg.AsyncConnect
     return await connect(config, dbname=maintenance, statement_timeout=timeout, admin=True)
 
 
-async def _drop(config: PostgresConfig, name: str) -> None:
-    with contextlib.suppress(Exception):
+async def _drop(config: PostgresConfig, name: str) -> bool:
+    """Drop a scratch database; False when it could not be dropped (it stays)."""
+    try:
         conn = await _admin(config, 60)
         try:
             await conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))
         finally:
             await conn.close()
+    except Exception:
+        return False
+    return True
 
 
 async def _keep(config: PostgresConfig, name: str, note: str, timeout: float,
@@ -198,8 +202,10 @@ async def swap_in(config: PostgresConfig, scratch: str, kept_as: str, timeout: f
 
 async def run_restore(config: PostgresConfig, path: Path, *, swap: bool, timeout: float,
                       progress: Progress,
-                      before_swap: Callable[[], Awaitable[None]] | None = None) -> RestoreResult:
-    """Check, restore into scratch, prove, and (with `swap`) put the copy in place."""
+                      before_swap: Callable[[], Awaitable[None]] | None = None,
+                      drop: bool = False) -> RestoreResult:
+    """Check, restore into scratch, prove, and (with `swap`) put the copy in place; without
+    it, keep the proven copy, or (with `drop`) drop it (a copy that failed its proof stays)."""
     progress.progress(None, None, f"checking {path.name}")
     await check_archive(path, config, timeout, progress)
     now = time.time()
@@ -230,6 +236,9 @@ async def run_restore(config: PostgresConfig, path: Path, *, swap: bool, timeout
             await before_swap()
         progress.progress(None, None, f"swapping {scratch} into {config.dbname}")
         await swap_in(config, scratch, kept_as, timeout, progress)
+    elif drop and await _drop(config, scratch):
+        progress.log(f"dropped {scratch}, the proven copy")
+        return RestoreResult(scratch, against, len(actual), rows, diffs, None, dropped=True)
     else:
         await _keep(config, scratch, TESTED, timeout, progress)
     return RestoreResult(scratch, against, len(actual), rows, diffs, kept_as)
