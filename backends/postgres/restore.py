@@ -75,15 +75,20 @@ async def _admin(config: PostgresConfig, timeout: float) -> psycopg.AsyncConnect
     return await connect(config, dbname=maintenance, statement_timeout=timeout, admin=True)
 
 
+async def _as_admin(config: PostgresConfig, statement: sql.Composed, timeout: float) -> None:
+    """One statement on a session outside the restored databases."""
+    conn = await _admin(config, timeout)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
 async def _drop(config: PostgresConfig, name: str) -> bool:
     """Drop a scratch database; False when it could not be dropped (it stays)."""
     try:
-        conn = await _admin(config, 60)
-        try:
-            await conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
-        finally:
-            await conn.close()
+        await _as_admin(config, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)), 60)
     except Exception:
         return False
     return True
@@ -93,12 +98,8 @@ async def _keep(config: PostgresConfig, name: str, note: str, timeout: float,
                 progress: Progress) -> None:
     """Say in the database's comment why a scratch copy is kept (`check` reads it back)."""
     try:
-        conn = await _admin(config, timeout)
-        try:
-            await conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                sql.Identifier(name), sql.Literal(note)))
-        finally:
-            await conn.close()
+        await _as_admin(config, sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(name), sql.Literal(note)), timeout)
     except (psycopg.Error, PostgresUnavailable) as exc:  # the copy stays all the same
         progress.log(f"could not note on {name} why it is kept: {one_line(exc)}")
 
